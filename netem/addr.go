@@ -1,0 +1,10 @@
+package netem
+
+import (
+	"net"
+	"net/netip"
+)
+
+func prefixToIPNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}

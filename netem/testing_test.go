@@ -1,0 +1,29 @@
+package netem
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// requireRoot skips tests that build namespaces when not root.
+func requireRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces")
+	}
+}
+
+// assertNoLeftovers fails when a namespace of runID is still mounted.
+func assertNoLeftovers(tb testing.TB, runID string) {
+	tb.Helper()
+	ents, _ := os.ReadDir(NetnsDir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), Prefix+runID) {
+			tb.Errorf("namespace %s left behind", e.Name())
+		}
+	}
+	if hasSlotFile(runID) {
+		tb.Errorf("address slot of run %s left behind", runID)
+	}
+}

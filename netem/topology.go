@@ -1,0 +1,220 @@
+package netem
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Direction names. "down" carries data from the sender to the receiver, "up"
+// carries the receiver's ACKs and data back to the sender.
+const (
+	Down = "down"
+	Up   = "up"
+)
+
+// Shaping is the impairment of one direction.
+type Shaping struct {
+	// RateBits limits the direction to this many bits per second (0: no limit).
+	RateBits uint64
+}
+
+// Config describes the lab of one run.
+type Config struct {
+	// RunID names the run; empty picks a fresh one.
+	RunID string
+	// Down shapes sender → receiver (egress of the sender's veth end),
+	// Up shapes receiver → sender (egress of the receiver's veth end).
+	Down, Up Shaping
+}
+
+// Endpoint is one side of the lab: its namespace and its end of the veth pair.
+type Endpoint struct {
+	Namespace string        // e.g. tcplab-1a2b3c4d-snd
+	NS        netns.NsHandle // open handle; valid until Topology.Close
+	Link      string        // interface name inside the namespace
+	Addr      netip.Prefix  // address with its /30
+}
+
+// Topology is a run's lab: two namespaces joined by a veth pair.
+type Topology struct {
+	RunID    string
+	Slot     int
+	Sender   Endpoint
+	Receiver Endpoint
+	// Qdiscs describes the impairments applied, for the run's record.
+	Qdiscs []string
+
+	undo []func() error
+}
+
+// Veth end names inside the namespaces.
+const (
+	SenderLink   = "tcplab-s"
+	ReceiverLink = "tcplab-r"
+)
+
+// NamespaceName returns the name of a run's namespace for side "snd" or "rcv".
+func NamespaceName(runID, side string) string { return Prefix + runID + "-" + side }
+
+// Build creates the lab described by cfg. On any error it removes whatever it
+// had created before returning.
+func Build(cfg Config) (t *Topology, err error) {
+	if cfg.RunID == "" {
+		cfg.RunID = NewRunID()
+	}
+	t = &Topology{RunID: cfg.RunID}
+	defer func() {
+		if err != nil {
+			if cerr := t.Close(); cerr != nil {
+				err = fmt.Errorf("%w (cleanup after failure: %v)", err, cerr)
+			}
+			t = nil
+		}
+	}()
+	slot, err := allocSlot(cfg.RunID)
+	if err != nil {
+		return t, err
+	}
+	t.Slot = slot
+	t.undo = append(t.undo, func() error { return freeSlot(slot) })
+	sa, ra := SlotAddrs(slot)
+	t.Sender = Endpoint{Namespace: NamespaceName(cfg.RunID, "snd"), Link: SenderLink, Addr: sa, NS: netns.None()}
+	t.Receiver = Endpoint{Namespace: NamespaceName(cfg.RunID, "rcv"), Link: ReceiverLink, Addr: ra, NS: netns.None()}
+	for _, ep := range []*Endpoint{&t.Sender, &t.Receiver} {
+		h, err := createNamed(ep.Namespace)
+		if err != nil {
+			return t, err
+		}
+		ep.NS = h
+		name := ep.Namespace
+		t.undo = append(t.undo, func() error { return deleteNamed(name) })
+	}
+	if err := t.wire(); err != nil {
+		return t, err
+	}
+	for _, d := range []struct {
+		dir string
+		ep  *Endpoint
+		s   Shaping
+	}{{Down, &t.Sender, cfg.Down}, {Up, &t.Receiver, cfg.Up}} {
+		if d.s.RateBits == 0 {
+			continue
+		}
+		if err := t.shape(d.ep, d.s); err != nil {
+			return t, fmt.Errorf("shape %s direction: %w", d.dir, err)
+		}
+		t.Qdiscs = append(t.Qdiscs, fmt.Sprintf("%s: tbf on %s in %s, rate %d bit/s", d.dir, d.ep.Link, d.ep.Namespace, d.s.RateBits))
+	}
+	return t, nil
+}
+
+// wire creates the veth pair inside the sender's namespace with its peer end
+// placed directly in the receiver's (the root namespace never sees it),
+// addresses both ends and brings them and loopback up.
+func (t *Topology) wire() error {
+	hs, err := netlink.NewHandleAt(t.Sender.NS, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("open netlink in %s: %w", t.Sender.Namespace, err)
+	}
+	defer hs.Close()
+	hr, err := netlink.NewHandleAt(t.Receiver.NS, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("open netlink in %s: %w", t.Receiver.Namespace, err)
+	}
+	defer hr.Close()
+	veth := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: SenderLink, MTU: 1500, TxQLen: 1000},
+		PeerName:      ReceiverLink,
+		PeerNamespace: netlink.NsFd(int(t.Receiver.NS)),
+	}
+	if err := hs.LinkAdd(veth); err != nil {
+		return fmt.Errorf("create veth %s/%s between %s and %s: %w", SenderLink, ReceiverLink, t.Sender.Namespace, t.Receiver.Namespace, err)
+	}
+	for _, x := range []struct {
+		h  *netlink.Handle
+		ep *Endpoint
+	}{{hs, &t.Sender}, {hr, &t.Receiver}} {
+		if err := upWithAddr(x.h, x.ep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func upWithAddr(h *netlink.Handle, ep *Endpoint) error {
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("find lo in %s: %w", ep.Namespace, err)
+	}
+	if err := h.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("bring lo up in %s: %w", ep.Namespace, err)
+	}
+	l, err := h.LinkByName(ep.Link)
+	if err != nil {
+		return fmt.Errorf("find %s in %s: %w", ep.Link, ep.Namespace, err)
+	}
+	addr := &netlink.Addr{IPNet: prefixToIPNet(ep.Addr)}
+	if err := h.AddrAdd(l, addr); err != nil {
+		return fmt.Errorf("add address %s to %s in %s: %w", ep.Addr, ep.Link, ep.Namespace, err)
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		return fmt.Errorf("bring %s up in %s: %w", ep.Link, ep.Namespace, err)
+	}
+	return nil
+}
+
+func (t *Topology) shape(ep *Endpoint, s Shaping) error {
+	if s.RateBits > MaxTbfRate {
+		return fmt.Errorf("rate %d bit/s above tbf's maximum %d bit/s", s.RateBits, MaxTbfRate)
+	}
+	idx, err := linkIndex(ep)
+	if err != nil {
+		return err
+	}
+	return applyTbf(ep.NS, ep.Link, uint32(idx), TbfFor(s.RateBits))
+}
+
+func linkIndex(ep *Endpoint) (int, error) {
+	h, err := netlink.NewHandleAt(ep.NS, unix.NETLINK_ROUTE)
+	if err != nil {
+		return 0, fmt.Errorf("open netlink in %s: %w", ep.Namespace, err)
+	}
+	defer h.Close()
+	l, err := h.LinkByName(ep.Link)
+	if err != nil {
+		return 0, fmt.Errorf("find %s in %s: %w", ep.Link, ep.Namespace, err)
+	}
+	return l.Attrs().Index, nil
+}
+
+// Close removes everything Build created, in reverse order: processes still
+// in the namespaces are killed, the namespaces (and with them the veth pair
+// and its qdiscs) are removed, and the address slot is released. It is safe
+// to call more than once.
+func (t *Topology) Close() error {
+	var errs []error
+	for _, ep := range []*Endpoint{&t.Sender, &t.Receiver} {
+		if ep.Namespace != "" {
+			if err := killProcsInNamespace(ep.Namespace); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for i := len(t.undo) - 1; i >= 0; i-- {
+		if err := t.undo[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	t.undo = nil
+	for _, ep := range []*Endpoint{&t.Sender, &t.Receiver} {
+		if ep.NS.IsOpen() {
+			ep.NS.Close()
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,154 @@
+package tcpinfo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Monotonic returns CLOCK_MONOTONIC in nanoseconds. It is one clock for every
+// process on the host, so samples and events from the sender's and the
+// receiver's processes share a time axis.
+func Monotonic() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// Sample is one reading of one socket: one line of samples.jsonl.
+type Sample struct {
+	// T is nanoseconds since the run's start on the monotonic clock.
+	T int64 `json:"t"`
+	// Side is "sender" or "receiver".
+	Side string `json:"side"`
+	// Conn numbers the connection within its side, from 0.
+	Conn   int     `json:"conn"`
+	Info   Info    `json:"tcp_info"`
+	Queues Queues  `json:"queues"`
+	Mem    MemInfo `json:"mem"`
+}
+
+// AppendJSON appends s as one JSON line (with the newline). It allocates
+// nothing when dst has room.
+func (s *Sample) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"t":`...)
+	dst = appendInt(dst, s.T)
+	dst = append(dst, `,"side":"`...)
+	dst = append(dst, s.Side...)
+	dst = append(dst, `","conn":`...)
+	dst = appendInt(dst, int64(s.Conn))
+	dst = append(dst, `,"tcp_info":`...)
+	dst = s.Info.AppendJSON(dst)
+	q := &s.Queues
+	dst = append(dst, `,"queues":{"unread":`...)
+	dst = appendUint(dst, uint64(q.Unread))
+	dst = append(dst, `,"unacked_bytes":`...)
+	dst = appendUint(dst, uint64(q.Unacked))
+	dst = append(dst, `,"unsent":`...)
+	dst = appendUint(dst, uint64(q.Unsent))
+	m := &s.Mem
+	dst = append(dst, `},"mem":{`...)
+	vals := [MemInfoCount]uint32{m.RmemAlloc, m.Rcvbuf, m.WmemAlloc, m.Sndbuf, m.FwdAlloc, m.WmemQueued, m.Optmem, m.Backlog, m.Drops}
+	for k, name := range memNames {
+		dst = appendKey(dst, k == 0, name)
+		dst = appendUint(dst, uint64(vals[k]))
+	}
+	return append(dst, '}', '}', '\n')
+}
+
+var memNames = [MemInfoCount]string{"rmem_alloc", "rcvbuf", "wmem_alloc", "sndbuf", "fwd_alloc", "wmem_queued", "optmem", "backlog", "drops"}
+
+// Read fills s from the socket fd: tcp_info, queues and memory. The caller
+// sets T, Side and Conn.
+func (r *Reader) Read(fd int, s *Sample) error {
+	if err := r.ReadInfo(fd, &s.Info); err != nil {
+		return err
+	}
+	if err := r.ReadQueues(fd, &s.Queues); err != nil {
+		return err
+	}
+	return r.ReadMem(fd, &s.Mem)
+}
+
+// Sampler reads one socket every Interval and writes each sample as a JSON line
+// to W. Its steady state allocates nothing: one buffer is reused and flushed
+// when it fills and at the end.
+type Sampler struct {
+	FD       int
+	Side     string
+	Conn     int
+	Start    int64 // run start on the Monotonic clock
+	Interval time.Duration
+	W        io.Writer
+
+	r      Reader
+	s      Sample
+	buf    []byte
+	Count  int // samples written
+	closed bool
+}
+
+// flushAt is the buffer fill at which the sampler writes to W.
+const flushAt = 60 << 10
+
+// Once takes one sample now and buffers it.
+func (p *Sampler) Once() error {
+	if p.buf == nil {
+		p.buf = make([]byte, 0, flushAt+4096)
+	}
+	p.s.T = Monotonic() - p.Start
+	p.s.Side, p.s.Conn = p.Side, p.Conn
+	if err := p.r.Read(p.FD, &p.s); err != nil {
+		return err
+	}
+	p.buf = p.s.AppendJSON(p.buf)
+	p.Count++
+	if len(p.buf) >= flushAt {
+		return p.Flush()
+	}
+	return nil
+}
+
+// Flush writes what is buffered.
+func (p *Sampler) Flush() error {
+	if len(p.buf) == 0 {
+		return nil
+	}
+	_, err := p.W.Write(p.buf)
+	p.buf = p.buf[:0]
+	if err != nil {
+		return fmt.Errorf("write samples: %w", err)
+	}
+	return nil
+}
+
+// Run samples until ctx ends, then flushes. A read error ends the run with
+// that error after flushing (the socket is gone); the caller decides whether
+// that is a failure.
+func (p *Sampler) Run(ctx context.Context) error {
+	t := time.NewTicker(p.Interval)
+	defer t.Stop()
+	if err := p.Once(); err != nil {
+		return errorsJoinFlush(err, p.Flush())
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return p.Flush()
+		case <-t.C:
+			if err := p.Once(); err != nil {
+				return errorsJoinFlush(err, p.Flush())
+			}
+		}
+	}
+}
+
+func errorsJoinFlush(err, ferr error) error {
+	if ferr != nil {
+		return fmt.Errorf("%w (and %v)", err, ferr)
+	}
+	return err
+}
