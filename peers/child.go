@@ -1,0 +1,165 @@
+package peers
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// ChildEnv marks a process as a peer child: tcplab (or a test binary) that
+// finds it set runs the peer described on its standard input and exits.
+const ChildEnv = "TCPLAB_PEER_CHILD"
+
+// File descriptors the parent hands to a child.
+const (
+	fdSamples = 3
+	fdEvents  = 4
+)
+
+// MaybeRunChild runs the peer and exits if this process was started as a peer
+// child. Call it first thing in main (and in TestMain of tests that run peers).
+func MaybeRunChild() {
+	if os.Getenv(ChildEnv) != "1" {
+		return
+	}
+	if err := childMain(); err != nil {
+		fmt.Fprintln(os.Stderr, "tcplab peer:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func childMain() error {
+	in := bufio.NewReader(os.Stdin)
+	line, err := in.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("read peer config from stdin: %w", err)
+	}
+	var cfg Config
+	if err := json.Unmarshal(line, &cfg); err != nil {
+		return fmt.Errorf("decode peer config: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The parent closes stdin to stop us (or dies, which closes it too).
+	go func() {
+		io.Copy(io.Discard, in)
+		cancel()
+	}()
+	samples := os.NewFile(fdSamples, "samples.jsonl")
+	events := os.NewFile(fdEvents, "events.jsonl")
+	return Run(ctx, cfg, Outputs{Samples: samples, Events: events, Ready: os.Stdout})
+}
+
+// Process is a peer child as the parent sees it.
+type Process struct {
+	Config Config
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	ready  chan error
+	done   chan error
+}
+
+// NewProcess prepares a peer child running exe (normally os.Executable()).
+// samples and events are opened with O_APPEND by the caller, so both peers'
+// lines land whole in the same files; stderr collects the child's messages.
+func NewProcess(exe string, cfg Config, samples, events *os.File, stderr io.Writer) *Process {
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), ChildEnv+"=1")
+	cmd.ExtraFiles = []*os.File{samples, events} // fds 3 and 4
+	cmd.Stderr = stderr
+	return &Process{Config: cfg, cmd: cmd, ready: make(chan error, 1), done: make(chan error, 1)}
+}
+
+// Start starts the child. Call it inside the peer's namespace (netem.Do): the
+// child inherits the namespace of the thread that starts it.
+func (p *Process) Start() error {
+	stdin, err := p.cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := p.cmd.Start(); err != nil {
+		return fmt.Errorf("start %s peer: %w", p.Config.Role, err)
+	}
+	p.stdin = stdin
+	b, _ := json.Marshal(p.Config)
+	if _, err := stdin.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("send config to %s peer: %w", p.Config.Role, err)
+	}
+	go func() {
+		r := bufio.NewReader(stdout)
+		line, err := r.ReadString('\n')
+		if err == nil && strings.TrimSpace(line) == "ready" {
+			p.ready <- nil
+		} else {
+			p.ready <- fmt.Errorf("%s peer exited before it was ready", p.Config.Role)
+		}
+		io.Copy(io.Discard, r)
+		p.done <- p.cmd.Wait()
+	}()
+	return nil
+}
+
+// WaitReady waits until the child listens (or has connected).
+func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-p.ready:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("%s peer not ready after %v", p.Config.Role, timeout)
+	}
+}
+
+// Stop asks the child to end now (it flushes its samples and writes its stats).
+func (p *Process) Stop() {
+	if p.stdin != nil {
+		p.stdin.Close()
+	}
+}
+
+// Wait waits for the child to exit; after grace it is killed.
+func (p *Process) Wait(grace time.Duration) error {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case err := <-p.done:
+		return p.exitErr(err)
+	case <-t.C:
+		p.cmd.Process.Kill()
+		err := <-p.done
+		return errors.Join(fmt.Errorf("%s peer did not stop within %v: killed", p.Config.Role, grace), p.exitErr(err))
+	}
+}
+
+func (p *Process) exitErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s peer: %w", p.Config.Role, err)
+}
+
+// SetStderr sets where the child's standard error goes (before Start).
+func (p *Process) SetStderr(w io.Writer) { p.cmd.Stderr = w }
+
+// PID returns the child's process id (0 before Start).
+func (p *Process) PID() int {
+	if p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}

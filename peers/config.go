@@ -1,0 +1,45 @@
+package peers
+
+import "time"
+
+// Roles.
+const (
+	RoleSender   = "sender"
+	RoleReceiver = "receiver"
+)
+
+// SocketOptions are set on a peer's socket before it connects or listens.
+// Zero values leave the kernel's default.
+type SocketOptions struct {
+	Sndbuf     int    `json:"sndbuf,omitempty"`     // SO_SNDBUF bytes asked (the kernel doubles it)
+	Rcvbuf     int    `json:"rcvbuf,omitempty"`     // SO_RCVBUF bytes asked
+	NoDelay    *bool  `json:"nodelay,omitempty"`    // TCP_NODELAY
+	Congestion string `json:"congestion,omitempty"` // TCP_CONGESTION
+}
+
+// Config is everything one peer process needs. The parent sends it as one
+// JSON line on the child's standard input.
+type Config struct {
+	Role   string `json:"role"`
+	Listen bool   `json:"listen"`
+	// Addr is host:port to listen on or to connect to.
+	Addr string `json:"addr"`
+	// Start is the run's start on the monotonic clock (ns); every timestamp
+	// the peer writes is relative to it.
+	Start          int64         `json:"start"`
+	Duration       time.Duration `json:"duration"`
+	SampleInterval time.Duration `json:"sample_interval"`
+
+	// Sender: RateBits 0 sends as fast as possible (bulk).
+	RateBits    uint64 `json:"rate_bits,omitempty"`
+	MessageSize int    `json:"message_size,omitempty"`
+
+	// Receiver: ReadRate 0 reads as fast as possible.
+	ReadRate uint64 `json:"read_rate,omitempty"` // bytes/s
+	ReadSize int    `json:"read_size,omitempty"`
+
+	Socket SocketOptions `json:"socket"`
+}
+
+// Deadline is the end of traffic on the monotonic clock (ns).
+func (c *Config) Deadline() int64 { return c.Start + int64(c.Duration) }

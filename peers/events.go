@@ -1,0 +1,78 @@
+package peers
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+
+	"github.com/tcplab/tcplab/tcpinfo"
+)
+
+// Event kinds written to events.jsonl.
+const (
+	EventListening = "listening"
+	EventConnected = "connected"
+	EventSocket    = "socket"
+	EventClosed    = "closed"
+	EventError     = "error"
+	EventStats     = "stats"
+)
+
+// Event is one line of events.jsonl.
+type Event struct {
+	T     int64  `json:"t"` // ns since run start
+	Side  string `json:"side"`
+	Conn  int    `json:"conn"`
+	Kind  string `json:"event"`
+	Error string `json:"error,omitempty"`
+	// Socket holds the effective socket options read back after setting them.
+	Socket *EffectiveSocket `json:"socket,omitempty"`
+	Stats  *Stats           `json:"stats,omitempty"`
+	// Addr is the local address for listening, local→remote for connected.
+	Addr      string `json:"addr,omitempty"`
+	Handshake int64  `json:"handshake_ns,omitempty"`
+}
+
+// EffectiveSocket is what the kernel reports after the options were set.
+type EffectiveSocket struct {
+	Sndbuf     int    `json:"sndbuf"`
+	Rcvbuf     int    `json:"rcvbuf"`
+	NoDelay    bool   `json:"nodelay"`
+	Congestion string `json:"congestion"`
+	MSS        int    `json:"mss"`
+}
+
+// Stats is a peer's account of the data at its end.
+type Stats struct {
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`
+	// Receiver only.
+	Lost       uint64  `json:"lost,omitempty"`       // sequence numbers skipped
+	Duplicated uint64  `json:"duplicated,omitempty"` // sequence numbers seen again
+	LagP50Ms   float64 `json:"lag_p50_ms,omitempty"`
+	LagP99Ms   float64 `json:"lag_p99_ms,omitempty"`
+	LagMaxMs   float64 `json:"lag_max_ms,omitempty"`
+	Samples    int     `json:"samples"`
+}
+
+type eventLog struct {
+	mu    sync.Mutex
+	w     io.Writer
+	side  string
+	start int64
+}
+
+func (l *eventLog) emit(e Event) {
+	if e.T == 0 {
+		e.T = tcpinfo.Monotonic() - l.start
+	}
+	e.Side = l.side
+	b, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	b = append(b, '\n')
+	l.mu.Lock()
+	l.w.Write(b)
+	l.mu.Unlock()
+}

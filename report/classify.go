@@ -1,0 +1,344 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/tcplab/tcplab/tcpinfo"
+)
+
+// Classes of limitation.
+const (
+	SenderLimited   = "sender-limited"
+	ReceiverLimited = "receiver-limited"
+	NetworkLimited  = "network-limited"
+	Mixed           = "mixed"
+	Unknown         = "unknown"
+)
+
+// Sub-causes.
+const (
+	SubAppIdle      = "application not sending"
+	SubSendBuffer   = "send buffer too small"
+	SubPacingCap    = "pacing cap (SO_MAX_PACING_RATE)"
+	SubAppNotRead   = "application not reading"
+	SubRcvBufSmall  = "receive buffer too small"
+	SubRcvWindow    = "receive window"
+	SubLoss         = "loss (retransmits)"
+	SubQueueing     = "queueing (RTT above min_rtt)"
+	SubRate         = "bottleneck rate (cwnd or pacing bound)"
+	subUnclassified = ""
+)
+
+// DominantShare is the share of the run's windows one class must cover for a
+// verdict; below it the verdict is "mixed".
+const DominantShare = 0.6
+
+// Shares splits the sending socket's time, from its kernel chrono counters:
+// Idle (write queue empty), Rwnd (rwnd-limited), Sndbuf (sndbuf-limited) and
+// Network (the rest of busy time). They add up to 1.
+type Shares struct {
+	Idle    float64 `json:"idle"`
+	Rwnd    float64 `json:"rwnd_limited"`
+	Sndbuf  float64 `json:"sndbuf_limited"`
+	Network float64 `json:"network"`
+}
+
+// Evidence is what the samples of a span showed besides the chronos.
+type Evidence struct {
+	Samples          int     `json:"samples"`
+	ReceiverSamples  int     `json:"receiver_samples"`
+	AppLimited       float64 `json:"app_limited"`        // share of samples with delivery_rate_app_limited
+	NotsentAboveMSS  float64 `json:"notsent_above_mss"`  // share of samples with notsent_bytes >= mss
+	WindowBound      float64 `json:"window_bound"`       // share with snd_wnd < cwnd*mss and notsent >= mss
+	ZeroWindow       float64 `json:"zero_window"`        // share with snd_wnd == 0
+	PacingCapped     float64 `json:"pacing_capped"`      // share at a SO_MAX_PACING_RATE cap
+	SndbufFill       float64 `json:"sndbuf_fill"`        // median wmem_queued / sndbuf
+	ReceiverUnread   float64 `json:"receiver_unread"`    // mean unread / rcvbuf on the receiver
+	ReceiverUnreadB  float64 `json:"receiver_unread_bytes"`
+	SRTTOverMinRTT   float64 `json:"srtt_over_min_rtt"` // mean srtt / min_rtt
+	Retransmits      uint64  `json:"retransmits"`       // total_retrans delta
+	GoodputBits      float64 `json:"goodput_bits"`      // bytes_acked delta × 8 / span
+	DeliveryRateBits float64 `json:"delivery_rate_bits"`
+}
+
+// Window is one classification window.
+type Window struct {
+	Start    float64  `json:"start_s"`
+	End      float64  `json:"end_s"`
+	Shares   Shares   `json:"shares"`
+	Class    string   `json:"class"`
+	SubCause string   `json:"sub_cause,omitempty"`
+	Evidence Evidence `json:"evidence"`
+}
+
+// Verdict is the whole run's classification.
+type Verdict struct {
+	Class    string `json:"class"`
+	SubCause string `json:"sub_cause,omitempty"`
+	// ClassShares is the share of windows that got each class.
+	ClassShares map[string]float64 `json:"class_shares"`
+	// Evidence is the human-readable case for the verdict.
+	Evidence []string `json:"evidence"`
+}
+
+type series struct {
+	snd []tcpinfo.Sample
+	rcv []tcpinfo.Sample
+}
+
+// Classify splits the run into windows of length window (ns) and classifies
+// each and the whole run. snd are the sending socket's samples and rcv the
+// receiving socket's, each in time order.
+func Classify(snd, rcv []tcpinfo.Sample, window int64) (Shares, []Window, Verdict) {
+	if len(snd) < 2 {
+		return Shares{}, nil, Verdict{Class: Unknown, Evidence: []string{"fewer than two samples of the sending socket: nothing to classify"}}
+	}
+	if !snd[0].Info.HasChronos() {
+		return Shares{}, nil, Verdict{Class: Unknown, Evidence: []string{fmt.Sprintf("the kernel returned %d bytes of tcp_info: no busy/rwnd/sndbuf chronos (kernel 4.10+)", snd[0].Info.Len)}}
+	}
+	s := series{snd, rcv}
+	total := shares(&snd[0], &snd[len(snd)-1])
+	var wins []Window
+	t0 := snd[0].T
+	end := snd[len(snd)-1].T
+	for ws := t0; ws < end; ws += window {
+		we := ws + window
+		if we > end {
+			we = end
+		}
+		if we-ws < window/2 && len(wins) > 0 {
+			break // a stub at the end says little
+		}
+		w, ok := s.window(ws, we)
+		if ok {
+			wins = append(wins, w)
+		}
+	}
+	return total, wins, verdict(total, wins, s.evidence(t0, end))
+}
+
+// at returns the index of the last sample with T <= t (0 if none).
+func at(ss []tcpinfo.Sample, t int64) int {
+	i := sort.Search(len(ss), func(i int) bool { return ss[i].T > t })
+	if i == 0 {
+		return 0
+	}
+	return i - 1
+}
+
+func shares(a, b *tcpinfo.Sample) Shares {
+	el := float64(b.T-a.T) / 1e3 // µs
+	if el <= 0 {
+		return Shares{}
+	}
+	busy := float64(b.Info.BusyTime - a.Info.BusyTime)
+	r := float64(b.Info.RwndLimited - a.Info.RwndLimited)
+	s := float64(b.Info.SndbufLimited - a.Info.SndbufLimited)
+	clamp := func(v float64) float64 { return math.Max(0, math.Min(1, v)) }
+	sh := Shares{Rwnd: clamp(r / el), Sndbuf: clamp(s / el)}
+	busyF := clamp(busy / el)
+	sh.Idle = 1 - busyF
+	sh.Network = clamp(busyF - sh.Rwnd - sh.Sndbuf)
+	if sum := sh.Idle + sh.Rwnd + sh.Sndbuf + sh.Network; sum > 0 {
+		sh.Idle, sh.Rwnd, sh.Sndbuf, sh.Network = sh.Idle/sum, sh.Rwnd/sum, sh.Sndbuf/sum, sh.Network/sum
+	}
+	return sh
+}
+
+func (s series) window(ws, we int64) (Window, bool) {
+	a, b := at(s.snd, ws), at(s.snd, we)
+	if b <= a {
+		return Window{}, false
+	}
+	w := Window{Start: float64(ws-s.snd[0].T) / 1e9, End: float64(we-s.snd[0].T) / 1e9}
+	w.Shares = shares(&s.snd[a], &s.snd[b])
+	w.Evidence = s.evidence(ws, we)
+	w.Class, w.SubCause = label(w.Shares, w.Evidence)
+	return w, true
+}
+
+const unsetPacing = math.MaxUint64
+
+func (s series) evidence(ws, we int64) Evidence {
+	var e Evidence
+	a, b := at(s.snd, ws), at(s.snd, we)
+	var fills []float64
+	var rttRatio float64
+	var nRTT int
+	for i := a + 1; i <= b; i++ {
+		in := &s.snd[i].Info
+		mss := uint64(in.SndMSS)
+		e.Samples++
+		if in.DeliveryRateAppLimited != 0 {
+			e.AppLimited++
+		}
+		notsent := in.HasNotsent() && uint64(in.NotsentBytes) >= mss
+		if notsent {
+			e.NotsentAboveMSS++
+		}
+		if in.HasSndWnd() {
+			if notsent && uint64(in.SndWnd) < uint64(in.SndCwnd)*mss {
+				e.WindowBound++
+			}
+			if in.SndWnd == 0 {
+				e.ZeroWindow++
+			}
+		}
+		if in.HasDeliveryRate() && in.MaxPacingRate != unsetPacing && in.MaxPacingRate > 0 && notsent &&
+			(float64(in.DeliveryRate) >= 0.9*float64(in.MaxPacingRate) || float64(in.PacingRate) >= 0.98*float64(in.MaxPacingRate)) {
+			e.PacingCapped++
+		}
+		if sb := s.snd[i].Mem.Sndbuf; sb > 0 {
+			fills = append(fills, float64(s.snd[i].Mem.WmemQueued)/float64(sb))
+		}
+		if in.MinRTT > 0 && in.RTT > 0 {
+			rttRatio += float64(in.RTT) / float64(in.MinRTT)
+			nRTT++
+		}
+		e.DeliveryRateBits += float64(in.DeliveryRate) * 8
+	}
+	if e.Samples > 0 {
+		n := float64(e.Samples)
+		e.AppLimited /= n
+		e.NotsentAboveMSS /= n
+		e.WindowBound /= n
+		e.ZeroWindow /= n
+		e.PacingCapped /= n
+		e.DeliveryRateBits /= n
+	}
+	if nRTT > 0 {
+		e.SRTTOverMinRTT = rttRatio / float64(nRTT)
+	}
+	if len(fills) > 0 {
+		sort.Float64s(fills)
+		e.SndbufFill = fills[len(fills)/2]
+	}
+	if b > a {
+		e.Retransmits = uint64(s.snd[b].Info.TotalRetrans - s.snd[a].Info.TotalRetrans)
+		if span := float64(s.snd[b].T-s.snd[a].T) / 1e9; span > 0 {
+			e.GoodputBits = float64(s.snd[b].Info.BytesAcked-s.snd[a].Info.BytesAcked) * 8 / span
+		}
+	}
+	if len(s.rcv) > 0 {
+		ra, rb := at(s.rcv, ws), at(s.rcv, we)
+		var unread, unreadB float64
+		for i := ra + 1; i <= rb; i++ {
+			r := &s.rcv[i]
+			e.ReceiverSamples++
+			unreadB += float64(r.Queues.Unread)
+			if r.Mem.Rcvbuf > 0 {
+				unread += float64(r.Queues.Unread) / float64(r.Mem.Rcvbuf)
+			}
+		}
+		if e.ReceiverSamples > 0 {
+			e.ReceiverUnread = unread / float64(e.ReceiverSamples)
+			e.ReceiverUnreadB = unreadB / float64(e.ReceiverSamples)
+		}
+	}
+	return e
+}
+
+// label applies the rules of ../shared/TCPINFO.md ("Rules that got every run
+// right") to one span.
+func label(sh Shares, e Evidence) (string, string) {
+	if e.Samples == 0 {
+		return Unknown, subUnclassified
+	}
+	switch {
+	case sh.Rwnd >= 0.5 || (sh.Rwnd >= 0.1 && e.WindowBound >= 0.5):
+		switch {
+		case e.ReceiverSamples == 0:
+			return ReceiverLimited, SubRcvWindow
+		case e.ReceiverUnread >= 0.25:
+			return ReceiverLimited, SubAppNotRead
+		case e.ReceiverUnread < 0.05:
+			return ReceiverLimited, SubRcvBufSmall
+		}
+		return ReceiverLimited, SubRcvWindow
+	case e.PacingCapped >= 0.5:
+		return SenderLimited, SubPacingCap
+	case sh.Sndbuf >= 0.2 || (e.AppLimited >= 0.5 && e.NotsentAboveMSS < 0.5 && e.SndbufFill >= 0.8):
+		return SenderLimited, SubSendBuffer
+	case sh.Idle >= 0.3 || (e.AppLimited >= 0.5 && e.NotsentAboveMSS < 0.5 && sh.Rwnd < 0.1):
+		return SenderLimited, SubAppIdle
+	case sh.Network >= 0.7 && e.NotsentAboveMSS >= 0.5 && e.AppLimited < 0.5:
+		switch {
+		case e.Retransmits > 0:
+			return NetworkLimited, SubLoss
+		case e.SRTTOverMinRTT >= 1.5:
+			return NetworkLimited, SubQueueing
+		}
+		return NetworkLimited, SubRate
+	}
+	return Mixed, subUnclassified
+}
+
+func verdict(total Shares, wins []Window, whole Evidence) Verdict {
+	v := Verdict{ClassShares: map[string]float64{}}
+	if len(wins) == 0 {
+		v.Class = Unknown
+		v.Evidence = []string{"the run was shorter than one window"}
+		return v
+	}
+	subs := map[string]map[string]int{}
+	for _, w := range wins {
+		v.ClassShares[w.Class] += 1 / float64(len(wins))
+		if subs[w.Class] == nil {
+			subs[w.Class] = map[string]int{}
+		}
+		subs[w.Class][w.SubCause]++
+	}
+	best, bestShare := "", 0.0
+	for _, c := range []string{ReceiverLimited, SenderLimited, NetworkLimited, Mixed, Unknown} {
+		if v.ClassShares[c] > bestShare {
+			best, bestShare = c, v.ClassShares[c]
+		}
+	}
+	if bestShare >= DominantShare && best != Mixed && best != Unknown {
+		v.Class = best
+		top := 0
+		for sc, n := range subs[best] {
+			if n > top || (n == top && sc < v.SubCause) {
+				v.SubCause, top = sc, n
+			}
+		}
+		v.Evidence = append(v.Evidence, fmt.Sprintf("%.0f%% of %d windows were %s", 100*bestShare, len(wins), best))
+	} else {
+		v.Class = Mixed
+		v.Evidence = append(v.Evidence, fmt.Sprintf("no class covers %.0f%% of the windows: %s", 100*DominantShare, classVector(v.ClassShares)))
+	}
+	v.Evidence = append(v.Evidence, fmt.Sprintf("sending socket's time (kernel chronos): idle %.0f%%, rwnd-limited %.0f%%, sndbuf-limited %.0f%%, other busy (network) %.0f%%",
+		100*total.Idle, 100*total.Rwnd, 100*total.Sndbuf, 100*total.Network))
+	switch v.Class {
+	case ReceiverLimited:
+		v.Evidence = append(v.Evidence, fmt.Sprintf("peer's window below cwnd with data waiting in %.0f%% of samples; zero window in %.0f%%", 100*whole.WindowBound, 100*whole.ZeroWindow))
+		if whole.ReceiverSamples > 0 {
+			v.Evidence = append(v.Evidence, fmt.Sprintf("receiver held %.0f KB unread on average, %.0f%% of its buffer", whole.ReceiverUnreadB/1e3, 100*whole.ReceiverUnread))
+		}
+	case SenderLimited:
+		v.Evidence = append(v.Evidence, fmt.Sprintf("delivery rate app-limited in %.0f%% of samples; unsent data >= 1 MSS in %.0f%%; send buffer fill (median) %.0f%%", 100*whole.AppLimited, 100*whole.NotsentAboveMSS, 100*whole.SndbufFill))
+	case NetworkLimited:
+		v.Evidence = append(v.Evidence, fmt.Sprintf("unsent data waiting in %.0f%% of samples, app-limited in %.0f%%; %d retransmits; srtt/min_rtt %.2f",
+			100*whole.NotsentAboveMSS, 100*whole.AppLimited, whole.Retransmits, whole.SRTTOverMinRTT))
+	}
+	v.Evidence = append(v.Evidence, fmt.Sprintf("goodput %.2f Mbit/s (bytes acked)", whole.GoodputBits/1e6))
+	return v
+}
+
+func classVector(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := ""
+	for i, k := range keys {
+		if i > 0 {
+			out += ", "
+		}
+		out += fmt.Sprintf("%s %.0f%%", k, 100*m[k])
+	}
+	return out
+}

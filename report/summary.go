@@ -1,0 +1,166 @@
+package report
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/tcpinfo"
+)
+
+// SchemaVersion is the version of report.json's layout.
+const SchemaVersion = 1
+
+// Meta is what the run knows about itself beyond the samples and events.
+type Meta struct {
+	Scenario    string  `json:"scenario"`
+	RunID       string  `json:"run_id"`
+	StartedAt   string  `json:"started_at"` // RFC 3339
+	DurationS   float64 `json:"duration_s"` // as configured
+	WindowS     float64 `json:"window_s"`
+	Kernel      string  `json:"kernel"`
+	LinkDown    string  `json:"link_down"`
+	LinkUp      string  `json:"link_up"`
+	SenderAddr  string  `json:"sender_addr"`
+	ReceiverAdr string  `json:"receiver_addr"`
+	// Stopped says why the run ended: "completed", "interrupted (SIGINT)", or
+	// the error that ended it.
+	Stopped string `json:"stopped"`
+}
+
+// Peer is one peer's account.
+type Peer struct {
+	Side        string                 `json:"side"`
+	Socket      *peers.EffectiveSocket `json:"socket,omitempty"`
+	Stats       *peers.Stats           `json:"stats,omitempty"`
+	HandshakeMs float64                `json:"handshake_ms,omitempty"`
+	Closed      string                 `json:"closed,omitempty"` // error at close, empty when clean
+	Errors      []string               `json:"errors,omitempty"`
+}
+
+// ExpectResult is the outcome of one expectation.
+type ExpectResult struct {
+	Expect string `json:"expect"`
+	Holds  bool   `json:"holds"`
+	Actual string `json:"actual"`
+}
+
+// Summary is the report of one run as data; every format renders it.
+type Summary struct {
+	Schema       int            `json:"schema"`
+	Meta         Meta           `json:"run"`
+	TCPInfoLen   int            `json:"tcp_info_len"`
+	Verdict      Verdict        `json:"verdict"`
+	Shares       Shares         `json:"shares"`
+	Windows      []Window       `json:"windows"`
+	Peers        []Peer         `json:"peers"`
+	Expectations []ExpectResult `json:"expectations"`
+}
+
+// Passed reports whether every expectation held.
+func (s *Summary) Passed() bool {
+	for _, e := range s.Expectations {
+		if !e.Holds {
+			return false
+		}
+	}
+	return true
+}
+
+// Build makes the Summary of a run from its recorded samples and events.
+func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int64) Summary {
+	var snd, rcv []tcpinfo.Sample
+	for _, s := range samples {
+		switch {
+		case s.Side == peers.RoleSender && s.Conn == 0:
+			snd = append(snd, s)
+		case s.Side == peers.RoleReceiver && s.Conn == 0:
+			rcv = append(rcv, s)
+		}
+	}
+	byT := func(ss []tcpinfo.Sample) { sort.SliceStable(ss, func(i, j int) bool { return ss[i].T < ss[j].T }) }
+	byT(snd)
+	byT(rcv)
+	sum := Summary{Schema: SchemaVersion, Meta: meta, Expectations: []ExpectResult{}}
+	if len(snd) > 0 {
+		sum.TCPInfoLen = snd[0].Info.Len
+	}
+	sum.Shares, sum.Windows, sum.Verdict = Classify(snd, rcv, window)
+	if sum.Windows == nil {
+		sum.Windows = []Window{}
+	}
+	for _, side := range []string{peers.RoleSender, peers.RoleReceiver} {
+		p := Peer{Side: side}
+		for _, e := range events {
+			if e.Side != side {
+				continue
+			}
+			switch e.Kind {
+			case peers.EventSocket:
+				p.Socket = e.Socket
+			case peers.EventStats:
+				p.Stats = e.Stats
+			case peers.EventConnected:
+				p.HandshakeMs = float64(e.Handshake) / 1e6
+			case peers.EventClosed:
+				p.Closed = e.Error
+			case peers.EventError:
+				p.Errors = append(p.Errors, e.Error)
+			}
+		}
+		sum.Peers = append(sum.Peers, p)
+	}
+	return sum
+}
+
+// ReadSamples reads samples.jsonl.
+func ReadSamples(path string) ([]tcpinfo.Sample, error) {
+	var out []tcpinfo.Sample
+	err := readLines(path, func(b []byte) error {
+		var s tcpinfo.Sample
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		out = append(out, s)
+		return nil
+	})
+	return out, err
+}
+
+// ReadEvents reads events.jsonl.
+func ReadEvents(path string) ([]peers.Event, error) {
+	var out []peers.Event
+	err := readLines(path, func(b []byte) error {
+		var e peers.Event
+		if err := json.Unmarshal(b, &e); err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+func readLines(path string, fn func([]byte) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		if err := fn(sc.Bytes()); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+	}
+	return sc.Err()
+}

@@ -1,0 +1,101 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// WriteJSON writes the Summary as report.json.
+func WriteJSON(path string, s *Summary) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// WriteText writes the readable summary.
+func WriteText(w io.Writer, s *Summary) {
+	m := &s.Meta
+	fmt.Fprintf(w, "tcplab run %s (%s): %s\n", m.Scenario, m.RunID, m.Stopped)
+	fmt.Fprintf(w, "  link: down %s, up %s; kernel %s, tcp_info %d bytes\n", m.LinkDown, m.LinkUp, m.Kernel, s.TCPInfoLen)
+	v := &s.Verdict
+	if v.SubCause != "" {
+		fmt.Fprintf(w, "\nVERDICT: %s — %s\n", v.Class, v.SubCause)
+	} else {
+		fmt.Fprintf(w, "\nVERDICT: %s\n", v.Class)
+	}
+	for _, e := range v.Evidence {
+		fmt.Fprintf(w, "  - %s\n", e)
+	}
+	sh := &s.Shares
+	fmt.Fprintf(w, "\nshares of the sending socket's time:\n")
+	fmt.Fprintf(w, "  sender-limited (application idle) %5.1f%%\n", 100*sh.Idle)
+	fmt.Fprintf(w, "  sender-limited (send buffer)      %5.1f%%\n", 100*sh.Sndbuf)
+	fmt.Fprintf(w, "  receiver-limited                  %5.1f%%\n", 100*sh.Rwnd)
+	fmt.Fprintf(w, "  network-limited                   %5.1f%%\n", 100*sh.Network)
+	if len(s.Windows) > 0 {
+		fmt.Fprintf(w, "windows (%d × %.0f ms): %s\n", len(s.Windows), m.WindowS*1000, classVector(v.ClassShares))
+		fmt.Fprintf(w, "  %s\n", strip(s.Windows))
+	}
+	fmt.Fprintln(w)
+	for _, p := range s.Peers {
+		fmt.Fprintf(w, "%-8s", p.Side)
+		if st := p.Stats; st != nil {
+			fmt.Fprintf(w, " %d messages, %.2f MB", st.Messages, float64(st.Bytes)/1e6)
+			if p.Side == "receiver" {
+				fmt.Fprintf(w, ", lost %d, duplicated %d, lag p50 %.1f ms p99 %.1f ms max %.1f ms", st.Lost, st.Duplicated, st.LagP50Ms, st.LagP99Ms, st.LagMaxMs)
+			}
+			fmt.Fprintf(w, ", %d samples", st.Samples)
+		} else {
+			fmt.Fprintf(w, " no stats recorded")
+		}
+		if so := p.Socket; so != nil {
+			fmt.Fprintf(w, "\n         socket: %s, sndbuf %d, rcvbuf %d, nodelay %v, mss %d", so.Congestion, so.Sndbuf, so.Rcvbuf, so.NoDelay, so.MSS)
+		}
+		if p.Closed != "" {
+			fmt.Fprintf(w, "\n         closed with: %s", p.Closed)
+		}
+		for _, e := range p.Errors {
+			fmt.Fprintf(w, "\n         error: %s", e)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(s.Expectations) > 0 {
+		fmt.Fprintln(w, "\nexpectations:")
+		for _, e := range s.Expectations {
+			mark := "PASS"
+			if !e.Holds {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(w, "  %s  %s (actual: %s)\n", mark, e.Expect, e.Actual)
+		}
+	}
+}
+
+// strip renders the windows' classes as one letter each: S sender, R
+// receiver, N network, M mixed, ? unknown.
+func strip(ws []Window) string {
+	var b strings.Builder
+	for _, w := range ws {
+		switch w.Class {
+		case SenderLimited:
+			b.WriteByte('S')
+		case ReceiverLimited:
+			b.WriteByte('R')
+		case NetworkLimited:
+			b.WriteByte('N')
+		case Mixed:
+			b.WriteByte('M')
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,339 @@
+package scenario
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Pos is a place in a scenario file.
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// FieldError is one problem with a scenario file: where, which field, what.
+type FieldError struct {
+	Pos  Pos
+	Path string // e.g. sender.socket.sndbuf
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	if e.Path == "" {
+		return fmt.Sprintf("%s: %s", e.Pos, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Pos, e.Path, e.Msg)
+}
+
+// Errors is every problem found in one file.
+type Errors []*FieldError
+
+func (es Errors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// scalar is implemented by the unit types: they parse themselves from text.
+type scalar interface {
+	parseScalar(s string) error
+}
+
+func (d *Duration) parseScalar(s string) (err error) { *d, err = ParseDuration(s); return }
+func (z *Size) parseScalar(s string) (err error)     { *z, err = ParseSize(s); return }
+func (p *Percent) parseScalar(s string) (err error)  { *p, err = ParsePercent(s); return }
+func (r *Rate) parseScalar(s string) (err error) {
+	if strings.TrimSpace(s) == Max {
+		*r = 0
+		return nil
+	}
+	*r, err = ParseRate(s)
+	if err != nil {
+		err = fmt.Errorf("%w, or max", err)
+	}
+	return
+}
+
+func (e *Expect) parseScalar(s string) (err error) { *e, err = ParseExpect(s); return }
+
+// MarshalYAML writes units back as they are written in files.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// MarshalYAML writes the rate with its unit, or max.
+func (r Rate) MarshalYAML() (any, error) { return r.String(), nil }
+
+// MarshalYAML writes the size with its unit.
+func (s Size) MarshalYAML() (any, error) { return s.String(), nil }
+
+// MarshalYAML writes the percentage with its % sign.
+func (p Percent) MarshalYAML() (any, error) { return p.String(), nil }
+
+// MarshalYAML writes the expectation's source text.
+func (e Expect) MarshalYAML() (any, error) { return e.Source, nil }
+
+type decoder struct {
+	file string
+	errs Errors
+	pos  map[string]Pos
+}
+
+func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	d.errs = append(d.errs, &FieldError{Pos: Pos{d.file, n.Line, n.Column}, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Load reads, decodes strictly, defaults and validates the scenario in file.
+func Load(file string) (*Scenario, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	return Parse(file, b)
+}
+
+// Parse decodes, defaults and validates a scenario from its bytes; file names
+// it in errors. Every problem is reported, each with file:line:col, the field
+// path and what is accepted.
+func Parse(file string, data []byte) (*Scenario, error) {
+	d := &decoder{file: file, pos: map[string]Pos{}}
+	var s Scenario
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{Pos: Pos{file, 1, 1}, Msg: "empty scenario file"}}
+		}
+		return nil, Errors{{Pos: yamlErrPos(file, err), Msg: "not valid YAML: " + yamlErrMsg(err)}}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, Errors{{Pos: Pos{file, extra.Line, extra.Column}, Msg: "more than one YAML document; a scenario file holds one"}}
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	d.value(root, reflect.ValueOf(&s).Elem(), "")
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	s.ApplyDefaults(base)
+	if errs := s.validate(d.pos, file); len(errs) > 0 {
+		return nil, errs
+	}
+	return &s, nil
+}
+
+var lineRE = regexp.MustCompile(`line (\d+)`)
+
+func yamlErrPos(file string, err error) Pos {
+	if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+		l, _ := strconv.Atoi(m[1])
+		return Pos{file, l, 1}
+	}
+	return Pos{file, 1, 1}
+}
+
+func yamlErrMsg(err error) string {
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+var scalarType = reflect.TypeOf((*scalar)(nil)).Elem()
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "a single value"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "something else"
+}
+
+// value decodes n into v, recording the position of path.
+func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
+	if path != "" {
+		d.pos[path] = Pos{d.file, n.Line, n.Column}
+	}
+	if n.Kind == yaml.AliasNode {
+		d.fail(n, path, "YAML aliases are not supported in scenario files")
+		return
+	}
+	if v.Kind() == reflect.Pointer {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+			d.fail(n, path, "empty value; remove the field to use the default")
+			return
+		}
+		nv := reflect.New(v.Type().Elem())
+		d.value(n, nv.Elem(), path)
+		v.Set(nv)
+		return
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(scalarType) {
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, path, "expected a single value, found %s", kindName(n.Kind))
+			return
+		}
+		if err := v.Addr().Interface().(scalar).parseScalar(n.Value); err != nil {
+			d.fail(n, path, "%v", err)
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.mapping(n, v, path)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(n, path, "expected a list, found %s", kindName(n.Kind))
+			return
+		}
+		sl := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			d.value(c, sl.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+		v.Set(sl)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+			d.fail(n, path, "expected text, found %s", kindName(n.Kind))
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			d.fail(n, path, "expected true or false, found %q", n.Value)
+			return
+		}
+		v.SetBool(n.Value == "true")
+	case reflect.Int:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			d.fail(n, path, "expected a whole number, found %q", n.Value)
+			return
+		}
+		i, err := strconv.ParseInt(n.Value, 0, 64)
+		if err != nil {
+			d.fail(n, path, "expected a whole number, found %q", n.Value)
+			return
+		}
+		v.SetInt(i)
+	default:
+		d.fail(n, path, "internal: no decoder for %s", v.Type())
+	}
+}
+
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		what := "the top level"
+		if path != "" {
+			what = path
+		}
+		d.fail(n, path, "expected a mapping of fields (%s) for %s, found %s", strings.Join(fieldNames(v.Type()), ", "), what, kindName(n.Kind))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		name := k.Value
+		fpath := join(path, name)
+		if seen[name] {
+			d.fail(k, fpath, "field given twice")
+			continue
+		}
+		seen[name] = true
+		fi, ok := fieldIndex(v.Type(), name)
+		if !ok {
+			hint := ""
+			if near := nearest(name, fieldNames(v.Type())); near != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", near)
+			}
+			d.fail(k, fpath, "unknown field%s; accepted here: %s", hint, strings.Join(fieldNames(v.Type()), ", "))
+			continue
+		}
+		d.value(val, v.Field(fi), fpath)
+	}
+}
+
+func yamlName(f reflect.StructField) string {
+	return strings.Split(f.Tag.Get("yaml"), ",")[0]
+}
+
+func fieldIndex(t reflect.Type, name string) (int, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if yamlName(t.Field(i)) == name {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func fieldNames(t reflect.Type) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		if n := yamlName(t.Field(i)); n != "" && n != "-" {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// nearest returns the accepted name closest to s, if it is close.
+func nearest(s string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if dd := editDistance(s, n); dd < bestD {
+			best, bestD = n, dd
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,272 @@
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tcplab/tcplab/netem"
+	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/tcpinfo"
+	"golang.org/x/sys/unix"
+	"gopkg.in/yaml.v3"
+)
+
+// ErrSetup marks failures to set the lab up or to run it: bad host, missing
+// privilege, a peer that could not start. The CLI exits 2 on it.
+var ErrSetup = errors.New("setup failed")
+
+// RunOptions tune a run.
+type RunOptions struct {
+	// OutDir is the run directory; empty makes runs/<name>-<timestamp>.
+	OutDir string
+	// Exe is the binary run as peer child (it must call
+	// peers.MaybeRunChild); empty means this executable.
+	Exe string
+	// Progress receives one-line notes while the run goes on (may be nil).
+	Progress io.Writer
+}
+
+// Result is a finished run.
+type Result struct {
+	Dir     string
+	Summary report.Summary
+}
+
+// Run file names in the run directory.
+const (
+	FileScenario = "scenario.yaml"
+	FileSamples  = "samples.jsonl"
+	FileEvents   = "events.jsonl"
+	FileReport   = "report.json"
+	FileText     = "report.txt"
+)
+
+// peerGrace is how long a peer may take past the deadline to flush and exit.
+const peerGrace = 2 * time.Second
+
+// Run builds the lab, runs the peers for the scenario's duration, removes the
+// lab and writes the report. The report is written whenever the run got as
+// far as starting peers, also when it is interrupted (ctx) or fails; the
+// returned error then says why (wrapping ErrSetup for setup failures).
+func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("%w: tcplab run needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN) to create network namespaces; run it with sudo", ErrSetup)
+	}
+	exe := opts.Exe
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("%w: find own executable for the peers: %v", ErrSetup, err)
+		}
+	}
+	started := time.Now()
+	dir := opts.OutDir
+	if dir == "" {
+		dir = filepath.Join("runs", s.Name+"-"+started.Format("20060102-150405.000"))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: create run directory: %v", ErrSetup, err)
+	}
+	resolved, err := yaml.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode resolved scenario: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, FileScenario), resolved, 0o644); err != nil {
+		return nil, fmt.Errorf("%w: write resolved scenario: %v", ErrSetup, err)
+	}
+	note := func(format string, a ...any) {
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, format+"\n", a...)
+		}
+	}
+
+	topo, err := netem.Build(netem.Config{
+		Down: netem.Shaping{RateBits: uint64(s.Link.DownRate())},
+		Up:   netem.Shaping{RateBits: uint64(s.Link.UpRate())},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: build lab: %v", ErrSetup, err)
+	}
+	defer func() {
+		if cerr := topo.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove lab %s: %w", topo.RunID, cerr))
+		}
+	}()
+	note("lab %s: %s (%s) ⇄ %s (%s)", topo.RunID, topo.Sender.Namespace, topo.Sender.Addr.Addr(), topo.Receiver.Namespace, topo.Receiver.Addr.Addr())
+
+	meta := report.Meta{
+		Scenario:    s.Name,
+		RunID:       topo.RunID,
+		StartedAt:   started.UTC().Format(time.RFC3339Nano),
+		DurationS:   time.Duration(s.Duration).Seconds(),
+		WindowS:     time.Duration(s.Window).Seconds(),
+		Kernel:      kernelRelease(),
+		LinkDown:    s.Link.DownRate().String(),
+		LinkUp:      s.Link.UpRate().String(),
+		SenderAddr:  topo.Sender.Addr.Addr().String(),
+		ReceiverAdr: topo.Receiver.Addr.Addr().String(),
+	}
+	stopped, runErr := runPeers(ctx, s, topo, dir, exe, note)
+	meta.Stopped = stopped
+
+	sum, rerr := writeReport(dir, meta, s)
+	if rerr != nil {
+		return nil, errors.Join(runErr, rerr)
+	}
+	return &Result{Dir: dir, Summary: sum}, runErr
+}
+
+func openAppend(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o644)
+}
+
+// runPeers starts the listening peer, then the connecting one, waits for both
+// and says how the run ended.
+func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe string, note func(string, ...any)) (string, error) {
+	samples, err := openAppend(filepath.Join(dir, FileSamples))
+	if err != nil {
+		return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	defer samples.Close()
+	events, err := openAppend(filepath.Join(dir, FileEvents))
+	if err != nil {
+		return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	defer events.Close()
+
+	start := tcpinfo.Monotonic()
+	base := peers.Config{Start: start, Duration: time.Duration(s.Duration), SampleInterval: time.Duration(s.SampleInterval)}
+	snd, rcv := base, base
+	snd.Role, rcv.Role = peers.RoleSender, peers.RoleReceiver
+	snd.RateBits = uint64(*s.Sender.Rate)
+	snd.MessageSize = int(s.Sender.Message.Size)
+	snd.Socket = socketOptions(s.Sender.Socket)
+	rcv.ReadRate = s.Receiver.Read.Rate.BytesPerSecond()
+	rcv.ReadSize = int(s.Receiver.Read.Size)
+	rcv.Socket = socketOptions(s.Receiver.Socket)
+	port := strconv.Itoa(s.Sender.Port)
+	type side struct {
+		cfg *peers.Config
+		ep  *netem.Endpoint
+	}
+	listener, connector := side{&rcv, &topo.Receiver}, side{&snd, &topo.Sender}
+	if *s.Sender.Listen {
+		listener, connector = connector, listener
+	}
+	listener.cfg.Listen = true
+	listener.cfg.Addr = net.JoinHostPort(listener.ep.Addr.Addr().String(), port)
+	connector.cfg.Addr = listener.cfg.Addr
+
+	var procs []*peers.Process
+	var stderrs []*bytes.Buffer
+	stopAll := func() {
+		for _, p := range procs {
+			p.Stop()
+		}
+	}
+	var errs []error
+	waitAll := func(grace time.Duration) {
+		for i, p := range procs {
+			if err := p.Wait(grace); err != nil {
+				msg := strings.TrimSpace(stderrs[i].String())
+				if msg != "" {
+					err = fmt.Errorf("%w: %s", err, msg)
+				}
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, sd := range []side{listener, connector} {
+		logf, err := os.Create(filepath.Join(dir, sd.cfg.Role+".log"))
+		if err != nil {
+			stopAll()
+			waitAll(peerGrace)
+			return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
+		}
+		defer logf.Close()
+		var buf bytes.Buffer
+		stderrs = append(stderrs, &buf)
+		p := peers.NewProcess(exe, *sd.cfg, samples, events, nil)
+		p.SetStderr(io.MultiWriter(logf, &buf))
+		err = netem.Do(sd.ep.NS, p.Start)
+		if err != nil {
+			stopAll()
+			waitAll(peerGrace)
+			return "failed", fmt.Errorf("%w: start %s in %s: %v", ErrSetup, sd.cfg.Role, sd.ep.Namespace, err)
+		}
+		procs = append(procs, p)
+		if sd.cfg.Listen {
+			if err := p.WaitReady(ctx, 3*time.Second); err != nil {
+				stopAll()
+				waitAll(peerGrace)
+				return "failed", fmt.Errorf("%w: %s peer: %v", ErrSetup, sd.cfg.Role, errors.Join(append(errs, err)...))
+			}
+		}
+	}
+	note("traffic for %v: %s → %s", time.Duration(s.Duration), snd.Role, listener.cfg.Addr)
+
+	deadline := time.Duration(start + int64(s.Duration) - tcpinfo.Monotonic())
+	t := time.NewTimer(deadline)
+	defer t.Stop()
+	stopped := "completed"
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		stopped = "interrupted: " + context.Cause(ctx).Error()
+		stopAll()
+	}
+	waitAll(peerGrace)
+	if len(errs) > 0 {
+		err := errors.Join(errs...)
+		return "failed: " + err.Error(), fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	if ctx.Err() != nil {
+		return stopped, context.Cause(ctx)
+	}
+	return stopped, nil
+}
+
+func socketOptions(so Socket) peers.SocketOptions {
+	return peers.SocketOptions{Sndbuf: int(so.Sndbuf), Rcvbuf: int(so.Rcvbuf), NoDelay: so.NoDelay, Congestion: so.Congestion}
+}
+
+func writeReport(dir string, meta report.Meta, s *Scenario) (report.Summary, error) {
+	samples, err := report.ReadSamples(filepath.Join(dir, FileSamples))
+	if err != nil && !os.IsNotExist(err) {
+		return report.Summary{}, fmt.Errorf("read samples: %w", err)
+	}
+	events, err := report.ReadEvents(filepath.Join(dir, FileEvents))
+	if err != nil && !os.IsNotExist(err) {
+		return report.Summary{}, fmt.Errorf("read events: %w", err)
+	}
+	sum := report.Build(meta, samples, events, int64(s.Window))
+	for _, e := range s.Expect {
+		sum.Expectations = append(sum.Expectations, report.ExpectResult{Expect: e.Source, Holds: e.Holds(sum.Verdict.Class), Actual: sum.Verdict.Class})
+	}
+	if err := report.WriteJSON(filepath.Join(dir, FileReport), &sum); err != nil {
+		return sum, err
+	}
+	var txt bytes.Buffer
+	report.WriteText(&txt, &sum)
+	if err := os.WriteFile(filepath.Join(dir, FileText), txt.Bytes(), 0o644); err != nil {
+		return sum, fmt.Errorf("write %s: %w", FileText, err)
+	}
+	return sum, nil
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
