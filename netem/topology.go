@@ -34,10 +34,10 @@ type Config struct {
 
 // Endpoint is one side of the lab: its namespace and its end of the veth pair.
 type Endpoint struct {
-	Namespace string        // e.g. tcplab-1a2b3c4d-snd
+	Namespace string         // e.g. tcplab-1a2b3c4d-snd
 	NS        netns.NsHandle // open handle; valid until Topology.Close
-	Link      string        // interface name inside the namespace
-	Addr      netip.Prefix  // address with its /30
+	Link      string         // interface name inside the namespace
+	Addr      netip.Prefix   // address with its /30
 }
 
 // Topology is a run's lab: two namespaces joined by a veth pair.

@@ -49,13 +49,13 @@ type Shares struct {
 type Evidence struct {
 	Samples          int     `json:"samples"`
 	ReceiverSamples  int     `json:"receiver_samples"`
-	AppLimited       float64 `json:"app_limited"`        // share of samples with delivery_rate_app_limited
-	NotsentAboveMSS  float64 `json:"notsent_above_mss"`  // share of samples with notsent_bytes >= mss
-	WindowBound      float64 `json:"window_bound"`       // share with snd_wnd < cwnd*mss and notsent >= mss
-	ZeroWindow       float64 `json:"zero_window"`        // share with snd_wnd == 0
-	PacingCapped     float64 `json:"pacing_capped"`      // share at a SO_MAX_PACING_RATE cap
-	SndbufFill       float64 `json:"sndbuf_fill"`        // median wmem_queued / sndbuf
-	ReceiverUnread   float64 `json:"receiver_unread"`    // mean unread / rcvbuf on the receiver
+	AppLimited       float64 `json:"app_limited"`       // share of samples with delivery_rate_app_limited
+	NotsentAboveMSS  float64 `json:"notsent_above_mss"` // share of samples with notsent_bytes >= mss
+	WindowBound      float64 `json:"window_bound"`      // share with snd_wnd < cwnd*mss and notsent >= mss
+	ZeroWindow       float64 `json:"zero_window"`       // share with snd_wnd == 0
+	PacingCapped     float64 `json:"pacing_capped"`     // share at a SO_MAX_PACING_RATE cap
+	SndbufFill       float64 `json:"sndbuf_fill"`       // median wmem_queued / sndbuf
+	ReceiverUnread   float64 `json:"receiver_unread"`   // mean unread / rcvbuf on the receiver
 	ReceiverUnreadB  float64 `json:"receiver_unread_bytes"`
 	SRTTOverMinRTT   float64 `json:"srtt_over_min_rtt"` // mean srtt / min_rtt
 	Retransmits      uint64  `json:"retransmits"`       // total_retrans delta

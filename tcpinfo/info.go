@@ -98,7 +98,7 @@ type Info struct {
 	TotalRTORecoveries uint16 `json:"total_rto_recoveries"` // off 242
 	TotalRTOTime       uint32 `json:"total_rto_time"`       // off 244, ms
 
-	ReceivedCE      uint32 `json:"received_ce"`       // off 248 (6.18, AccECN)
+	ReceivedCE      uint32 `json:"received_ce"`        // off 248 (6.18, AccECN)
 	DeliveredE1     uint32 `json:"delivered_e1_bytes"` // off 252
 	DeliveredE0     uint32 `json:"delivered_e0_bytes"` // off 256
 	DeliveredCEByte uint32 `json:"delivered_ce_bytes"` // off 260
