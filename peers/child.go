@@ -64,7 +64,8 @@ type Process struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	ready  chan error
-	done   chan error
+	exited chan struct{} // closed when the child has exited
+	err    error         // its exit error, valid once exited is closed
 }
 
 // NewProcess prepares a peer child running exe (normally os.Executable()).
@@ -75,7 +76,7 @@ func NewProcess(exe string, cfg Config, samples, events *os.File, stderr io.Writ
 	cmd.Env = append(os.Environ(), ChildEnv+"=1")
 	cmd.ExtraFiles = []*os.File{samples, events} // fds 3 and 4
 	cmd.Stderr = stderr
-	return &Process{Config: cfg, cmd: cmd, ready: make(chan error, 1), done: make(chan error, 1)}
+	return &Process{Config: cfg, cmd: cmd, ready: make(chan error, 1), exited: make(chan struct{})}
 }
 
 // Start starts the child. Call it inside the peer's namespace (netem.Do): the
@@ -106,7 +107,8 @@ func (p *Process) Start() error {
 			p.ready <- fmt.Errorf("%s peer exited before it was ready", p.Config.Role)
 		}
 		io.Copy(io.Discard, r)
-		p.done <- p.cmd.Wait()
+		p.err = p.cmd.Wait()
+		close(p.exited)
 	}()
 	return nil
 }
@@ -125,6 +127,9 @@ func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// Exited is closed when the child has exited.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
 // Stop asks the child to end now (it flushes its samples and writes its stats).
 func (p *Process) Stop() {
 	if p.stdin != nil {
@@ -137,12 +142,12 @@ func (p *Process) Wait(grace time.Duration) error {
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
-	case err := <-p.done:
-		return p.exitErr(err)
+	case <-p.exited:
+		return p.exitErr(p.err)
 	case <-t.C:
 		p.cmd.Process.Kill()
-		err := <-p.done
-		return errors.Join(fmt.Errorf("%s peer did not stop within %v: killed", p.Config.Role, grace), p.exitErr(err))
+		<-p.exited
+		return errors.Join(fmt.Errorf("%s peer did not stop within %v: killed", p.Config.Role, grace), p.exitErr(p.err))
 	}
 }
 

@@ -337,3 +337,6 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// yamlMarshal renders a resolved scenario as YAML, units included.
+func yamlMarshal(s *Scenario) ([]byte, error) { return yaml.Marshal(s) }

@@ -18,7 +18,6 @@ import (
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/tcpinfo"
 	"golang.org/x/sys/unix"
-	"gopkg.in/yaml.v3"
 )
 
 // ErrSetup marks failures to set the lab up or to run it: bad host, missing
@@ -76,7 +75,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%w: create run directory: %v", ErrSetup, err)
 	}
-	resolved, err := yaml.Marshal(s)
+	resolved, err := yamlMarshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("encode resolved scenario: %w", err)
 	}
@@ -218,8 +217,27 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	t := time.NewTimer(deadline)
 	defer t.Stop()
 	stopped := "completed"
+	// A peer that exits before the deadline has failed (peers run until
+	// the deadline): stop the other one at once instead of letting it wait.
+	early := make(chan struct{})
+	watching := make(chan struct{})
+	defer close(watching)
+	for _, p := range procs {
+		go func() {
+			select {
+			case <-p.Exited():
+				select {
+				case early <- struct{}{}:
+				default:
+				}
+			case <-watching:
+			}
+		}()
+	}
 	select {
 	case <-t.C:
+	case <-early:
+		stopAll()
 	case <-ctx.Done():
 		stopped = "interrupted: " + context.Cause(ctx).Error()
 		stopAll()

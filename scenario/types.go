@@ -61,7 +61,7 @@ type Read struct {
 type Socket struct {
 	Sndbuf     Size   `yaml:"sndbuf,omitempty" doc:"SO_SNDBUF to ask for (the kernel doubles it; the effective value is recorded). Unset: autotuning."`
 	Rcvbuf     Size   `yaml:"rcvbuf,omitempty" doc:"SO_RCVBUF to ask for (the kernel doubles it). Unset: autotuning."`
-	NoDelay    *bool  `yaml:"nodelay,omitempty" doc:"TCP_NODELAY: true disables Nagle's algorithm." default:"false"`
+	NoDelay    *bool  `yaml:"nodelay,omitempty" doc:"TCP_NODELAY: true disables Nagle's algorithm (the effective value is recorded)." default:"true (Go's default)"`
 	Congestion string `yaml:"congestion,omitempty" doc:"Congestion control: one of the names in CongestionAlgorithms, available in the kernel (see tcplab doctor). Unset: the kernel's default."`
 }
 

@@ -246,9 +246,9 @@ func (i *Info) Decode(b []byte) error {
 		return fmt.Errorf("tcp_info: %d bytes, need at least 8", len(b))
 	}
 	var buf [MaxLen]byte
-	n := copy(buf[:], b)
+	// Copy whole fields only: a field cut by the returned length stays 0.
+	copy(buf[:completeLen(len(b))], b)
 	*i = Info{Len: len(b)}
-	_ = n
 	le := binary.LittleEndian
 	u32 := func(off int) uint32 { return le.Uint32(buf[off:]) }
 	u64 := func(off int) uint64 { return le.Uint64(buf[off:]) }
@@ -273,6 +273,19 @@ func (i *Info) Decode(b []byte) error {
 	i.ReceivedCE, i.DeliveredE1, i.DeliveredE0, i.DeliveredCEByte = u32(248), u32(252), u32(256), u32(260)
 	i.ReceivedE1, i.ReceivedE0, i.ReceivedCEByte, i.AccECNWord = u32(264), u32(268), u32(272), u32(276)
 	return nil
+}
+
+// completeLen is the end of the last field that fits in n bytes.
+func completeLen(n int) int {
+	end := 0
+	for k := range Fields {
+		if e := Fields[k].End(); e <= n {
+			end = e
+		} else {
+			break
+		}
+	}
+	return end
 }
 
 // AppendJSON appends i as a JSON object holding "len" and only the fields the

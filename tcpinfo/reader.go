@@ -23,15 +23,22 @@ type Reader struct {
 // returned length so absent fields stay absent.
 func (r *Reader) ReadInfo(fd int, info *Info) error {
 	n := uint32(bufLen)
-	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO,
-		uintptr(unsafe.Pointer(&r.buf[0])), uintptr(unsafe.Pointer(&n)), 0)
-	if e != 0 {
-		return fmt.Errorf("getsockopt TCP_INFO on fd %d: %w", fd, e)
+	if err := getsockoptRaw(fd, r.buf[:], &n); err != nil {
+		return err
 	}
 	if n > bufLen {
 		n = bufLen
 	}
 	return info.Decode(r.buf[:n])
+}
+
+func getsockoptRaw(fd int, buf []byte, n *uint32) error {
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_INFO,
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(n)), 0)
+	if e != 0 {
+		return fmt.Errorf("getsockopt TCP_INFO on fd %d: %w", fd, e)
+	}
+	return nil
 }
 
 // MemInfoCount is the number of u32 values SO_MEMINFO returns (SK_MEMINFO_VARS).

@@ -1,0 +1,164 @@
+package scenario
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tcplab/tcplab/scenarios"
+)
+
+// TestMalformed: each bad file gives file:line:col, the field path and what
+// is accepted — and validation creates nothing.
+func TestMalformed(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		where      string // "line:col"
+		want       []string
+	}{
+		{"unknown top-level field", "name: x\nduraton: 5s\n", "2:1", []string{"duraton", "unknown field", `did you mean "duration"`, "accepted here: description, duration"}},
+		{"unknown nested field", "sender:\n  rat: 5mbit\n", "2:3", []string{"sender.rat", "accepted here: listen, message, port, rate, socket"}},
+		{"duration without unit", "duration: 5\n", "1:11", []string{"duration", "no unit"}},
+		{"duration garbage", "duration: soon\n", "1:11", []string{"duration", "invalid duration", "ms, s"}},
+		{"duration too long", "duration: 2h\n", "1:11", []string{"duration", "outside 1s..1h"}},
+		{"rate unit unknown", "link:\n  down: { rate: 5 furlongs }\n", "2:17", []string{"link.down.rate", "50mbit", "2MB/s"}},
+		{"byte rate without per-second", "receiver:\n  read: { rate: 2MB }\n", "2:17", []string{"receiver.read.rate", "unknown rate unit"}},
+		{"size without unit", "sender:\n  socket: { sndbuf: 4096 }\n", "2:21", []string{"sender.socket.sndbuf", "no unit", "64KiB"}},
+		{"size lowercase unit", "receiver:\n  read: { size: 16kib }\n", "2:17", []string{"receiver.read.size", "KiB"}},
+		{"bool as text", "sender:\n  listen: yes please\n", "2:11", []string{"sender.listen", "true or false"}},
+		{"port out of range", "sender:\n  port: 70000\n", "2:9", []string{"sender.port", "1..65535"}},
+		{"port not a number", "sender:\n  port: http\n", "2:9", []string{"sender.port", "whole number"}},
+		{"unknown congestion", "sender:\n  socket: { congestion: cubik }\n", "2:25", []string{"sender.socket.congestion", "cubik", "accepted: cubic, bbr, reno"}},
+		{"bad expectation", "expect:\n  - verdict == slow\n", "2:5", []string{"expect[0]", "unknown verdict", "receiver-limited"}},
+		{"expectation metric", "expect:\n  - lag.p99 < 2s\n", "2:5", []string{"expect[0]", "accepted: 'verdict == CLASS'"}},
+		{"expect not a list", "expect: verdict == mixed\n", "1:9", []string{"expect", "expected a list"}},
+		{"mapping expected", "link: 20mbit\n", "1:7", []string{"link", "expected a mapping", "both, down, up"}},
+		{"field twice", "name: a\nname: b\n", "2:1", []string{"name", "given twice"}},
+		{"invalid yaml", "name: [unclosed\n", "", []string{"not valid YAML"}},
+		{"empty file", "", "1:1", []string{"empty scenario file"}},
+		{"two documents", "name: a\n---\nname: b\n", "2:1", []string{"more than one YAML document"}},
+		{"message too small", "sender:\n  message: { size: 8B }\n", "2:20", []string{"sender.message.size", "20B..1MiB"}},
+		{"window below 100ms", "window: 50ms\n", "1:9", []string{"window", "100ms..duration"}},
+		{"sample interval not below duration", "duration: 1s\nsample_interval: 1s\n", "2:18", []string{"sample_interval", "not below duration"}},
+		{"bad name", "name: ../etc\n", "1:7", []string{"name", "not a valid name"}},
+		{"null value", "sender:\n  rate:\n", "2:8", []string{"sender.rate", "empty value"}},
+		{"link rate too high", "link:\n  both: { rate: 100gbit }\n", "2:17", []string{"link.both.rate", "34gbit"}},
+	}
+	before := labNamespaces(t)
+	dir := t.TempDir()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".yaml")
+			os.WriteFile(file, []byte(c.yaml), 0o644)
+			_, err := Load(file)
+			if err == nil {
+				t.Fatalf("accepted:\n%s", c.yaml)
+			}
+			msg := err.Error()
+			prefix := file + ":"
+			if c.where != "" {
+				prefix += c.where + ":"
+			}
+			if !strings.HasPrefix(msg, prefix) {
+				t.Errorf("error does not start with %q:\n%s", prefix, msg)
+			}
+			if ok, _ := regexp.MatchString(`^.+:\d+:\d+: `, msg); !ok {
+				t.Errorf("no file:line:col in %q", msg)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error lacks %q:\n%s", w, msg)
+				}
+			}
+		})
+	}
+	if after := labNamespaces(t); after != before {
+		t.Errorf("validation changed the lab namespaces: before %q, after %q", before, after)
+	}
+}
+
+func labNamespaces(t *testing.T) string {
+	ents, _ := os.ReadDir("/run/netns")
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "tcplab-") {
+			out = append(out, e.Name())
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func TestAllErrorsReported(t *testing.T) {
+	_, err := Parse("f.yaml", []byte("duraton: 5s\nsender:\n  port: x\n  rate: fast\n"))
+	es, ok := err.(Errors)
+	if !ok || len(es) != 3 {
+		t.Fatalf("want 3 errors, got %v", err)
+	}
+}
+
+func TestShippedScenariosValid(t *testing.T) {
+	names := scenarios.Names()
+	if len(names) < 4 {
+		t.Fatalf("only %d shipped scenarios", len(names))
+	}
+	for _, n := range names {
+		b, _ := scenarios.Read(n)
+		s, err := Parse(n+".yaml", b)
+		if err != nil {
+			t.Errorf("%s: %v", n, err)
+			continue
+		}
+		if s.Name != n {
+			t.Errorf("%s: name %q differs from the file name", n, s.Name)
+		}
+		if len(s.Expect) == 0 {
+			t.Errorf("%s: no expect: block", n)
+		}
+	}
+}
+
+func TestDefaultsAndResolvedRoundTrip(t *testing.T) {
+	s, err := Parse("min.yaml", []byte("name: min\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Duration != DefaultDuration || s.SampleInterval != DefaultSampleInterval || s.Window != DefaultWindow ||
+		s.Sender.Port != DefaultPort || *s.Sender.Rate != 0 || s.Sender.Message.Size != DefaultMessageSize || s.Receiver.Read.Size != DefaultReadSize {
+		t.Errorf("defaults not applied: %+v", s)
+	}
+	full := "name: full\nduration: 3s\nsample_interval: 5ms\nwindow: 500ms\nlink:\n  both: { rate: 100mbit }\n  down: { rate: 20mbit }\n" +
+		"sender:\n  listen: true\n  port: 6000\n  rate: 5mbit\n  message: { size: 4KiB }\n  socket: { sndbuf: 64KiB, nodelay: false, congestion: cubic }\n" +
+		"receiver:\n  read: { rate: 2MB/s, size: 16KiB }\n  socket: { rcvbuf: 128KiB }\nexpect:\n  - verdict == sender-limited\n"
+	s, err = Parse("full.yaml", []byte(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Link.DownRate() != 20e6 || s.Link.UpRate() != 100e6 {
+		t.Errorf("link rates down %v up %v", s.Link.DownRate(), s.Link.UpRate())
+	}
+	out, err := yamlMarshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Parse("resolved.yaml", out)
+	if err != nil {
+		t.Fatalf("resolved scenario does not load back: %v\n%s", err, out)
+	}
+	out2, _ := yamlMarshal(s2)
+	if string(out) != string(out2) {
+		t.Errorf("resolved scenario changes on a round trip:\n%s\n---\n%s", out, out2)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, n := range scenarios.Names() {
+		b, _ := scenarios.Read(n)
+		f.Add(b)
+	}
+	f.Add([]byte("link: {down: {rate: 1gbit}}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		Parse("fuzz.yaml", b)
+	})
+}

@@ -1,0 +1,41 @@
+package scenario
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tcplab/tcplab/peers"
+)
+
+// TestMain lets this test binary serve as the peer child of the runs it
+// starts, and fails the package if any run left a namespace behind.
+func TestMain(m *testing.M) {
+	peers.MaybeRunChild()
+	before := leftoverNamespaces()
+	code := m.Run()
+	if after := leftoverNamespaces(); len(after) > len(before) {
+		fmt.Fprintf(os.Stderr, "FAIL: tcplab namespaces left behind: %v\n", after)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func leftoverNamespaces() []string {
+	ents, _ := os.ReadDir("/run/netns")
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "tcplab-") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to build network namespaces")
+	}
+}

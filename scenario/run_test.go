@@ -1,0 +1,176 @@
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/scenarios"
+)
+
+func loadShipped(t *testing.T, name string) *Scenario {
+	t.Helper()
+	b, err := scenarios.Read(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse(name+".yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestShippedVerdicts runs the three verdict scenarios under cubic and bbr in
+// real namespaces and checks the verdict, that the shares are in report.json
+// and in the text summary, and that the lab is gone afterwards.
+func TestShippedVerdicts(t *testing.T) {
+	requireRoot(t)
+	cases := []struct {
+		scenario, verdict, sub string
+	}{
+		{"receiver-limited", report.ReceiverLimited, report.SubAppNotRead},
+		{"network-limited", report.NetworkLimited, ""},
+		{"sender-limited", report.SenderLimited, report.SubAppIdle},
+	}
+	for _, c := range cases {
+		for _, cc := range []string{"cubic", "bbr"} {
+			t.Run(c.scenario+"/"+cc, func(t *testing.T) {
+				s := loadShipped(t, c.scenario)
+				s.Duration = Duration(3 * time.Second)
+				s.Sender.Socket.Congestion = cc
+				s.Receiver.Socket.Congestion = cc
+				dir := t.TempDir()
+				res, err := Run(context.Background(), s, RunOptions{OutDir: dir})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum := res.Summary
+				var txt strings.Builder
+				report.WriteText(&txt, &sum)
+				t.Logf("\n%s", txt.String())
+				if sum.Verdict.Class != c.verdict {
+					t.Errorf("verdict %s (%s), want %s", sum.Verdict.Class, sum.Verdict.SubCause, c.verdict)
+				}
+				if c.sub != "" && sum.Verdict.SubCause != c.sub {
+					t.Errorf("sub-cause %q, want %q", sum.Verdict.SubCause, c.sub)
+				}
+				if !sum.Passed() {
+					t.Errorf("shipped expectation failed: %+v", sum.Expectations)
+				}
+				for _, p := range sum.Peers {
+					if p.Socket == nil || p.Socket.Congestion != cc {
+						t.Errorf("%s socket: %+v, want congestion %s", p.Side, p.Socket, cc)
+					}
+					if p.Stats == nil || p.Stats.Bytes == 0 || p.Stats.Samples < 100 {
+						t.Errorf("%s stats: %+v", p.Side, p.Stats)
+					}
+				}
+				rcv := sum.Peers[1].Stats
+				if rcv != nil && (rcv.Lost != 0 || rcv.Duplicated != 0) {
+					t.Errorf("TCP lost or duplicated messages: %+v", rcv)
+				}
+				// report.json carries the shares and the verdict.
+				b, err := os.ReadFile(filepath.Join(dir, FileReport))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var js struct {
+					Schema  int                    `json:"schema"`
+					Shares  map[string]float64     `json:"shares"`
+					Verdict struct{ Class string } `json:"verdict"`
+					Windows []json.RawMessage      `json:"windows"`
+				}
+				if err := json.Unmarshal(b, &js); err != nil {
+					t.Fatal(err)
+				}
+				sumShares := 0.0
+				for _, k := range []string{"idle", "rwnd_limited", "sndbuf_limited", "network"} {
+					v, ok := js.Shares[k]
+					if !ok {
+						t.Errorf("report.json lacks shares.%s", k)
+					}
+					sumShares += v
+				}
+				if js.Schema != report.SchemaVersion || js.Verdict.Class != c.verdict || len(js.Windows) < 8 || sumShares < 0.99 || sumShares > 1.01 {
+					t.Errorf("report.json: schema %d verdict %s windows %d shares sum %.3f", js.Schema, js.Verdict.Class, len(js.Windows), sumShares)
+				}
+				if !strings.Contains(txt.String(), "receiver-limited    ") || !strings.Contains(txt.String(), "VERDICT: "+c.verdict) {
+					t.Errorf("text summary lacks the share table or verdict")
+				}
+				for _, f := range []string{FileScenario, FileSamples, FileEvents, FileText} {
+					if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+						t.Errorf("run directory lacks %s", f)
+					}
+				}
+				assertLabGone(t, sum.Meta.RunID)
+			})
+		}
+	}
+}
+
+func assertLabGone(t *testing.T, runID string) {
+	t.Helper()
+	for _, n := range leftoverNamespaces() {
+		if strings.Contains(n, runID) {
+			t.Errorf("namespace %s left behind", n)
+		}
+	}
+}
+
+// TestRunInterrupted: cancelling the context stops the run early, still
+// writes the report with what was recorded and says why, and removes the lab.
+func TestRunInterrupted(t *testing.T) {
+	requireRoot(t)
+	s := loadShipped(t, "receiver-limited")
+	s.Duration = Duration(10 * time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(1500*time.Millisecond, cancel)
+	dir := t.TempDir()
+	t0 := time.Now()
+	res, err := Run(ctx, s, RunOptions{OutDir: dir})
+	if err == nil {
+		t.Fatal("an interrupted run returned no error")
+	}
+	if el := time.Since(t0); el > 5*time.Second {
+		t.Errorf("interrupted run took %v to stop", el)
+	}
+	if res == nil {
+		t.Fatal("no report for an interrupted run")
+	}
+	if !strings.HasPrefix(res.Summary.Meta.Stopped, "interrupted") {
+		t.Errorf("stopped = %q", res.Summary.Meta.Stopped)
+	}
+	if len(res.Summary.Windows) < 3 {
+		t.Errorf("only %d windows recorded before the interrupt", len(res.Summary.Windows))
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileReport)); err != nil {
+		t.Error(err)
+	}
+	assertLabGone(t, res.Summary.Meta.RunID)
+}
+
+// TestRunPeerFailure: a peer that cannot start (a congestion control the
+// kernel lacks) fails the run as a setup error, says why, and leaves nothing.
+func TestRunPeerFailure(t *testing.T) {
+	requireRoot(t)
+	s := loadShipped(t, "sender-limited")
+	s.Duration = Duration(2 * time.Second)
+	s.Sender.Socket.Congestion = "highspeed-not-loaded"
+	dir := t.TempDir()
+	res, err := Run(context.Background(), s, RunOptions{OutDir: dir})
+	if err == nil {
+		t.Fatal("run with an unknown congestion control succeeded")
+	}
+	if !strings.Contains(err.Error(), "TCP_CONGESTION") {
+		t.Errorf("error does not say what failed: %v", err)
+	}
+	if res != nil {
+		assertLabGone(t, res.Summary.Meta.RunID)
+	}
+}
