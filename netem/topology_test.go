@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -128,4 +129,36 @@ func BenchmarkTopologyUpDown(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestCloseKillsProcesses: a process left inside a namespace (a peer that
+// did not stop) is killed when the lab is removed.
+func TestCloseKillsProcesses(t *testing.T) {
+	requireRoot(t)
+	topo, err := Build(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "30")
+	if err := Do(topo.Sender.NS, cmd.Start); err != nil {
+		topo.Close()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	pids, err := pidsInNamespace(topo.Sender.Namespace)
+	if err != nil || len(pids) != 1 || pids[0] != cmd.Process.Pid {
+		t.Errorf("processes in %s: %v %v, want [%d]", topo.Sender.Namespace, pids, err, cmd.Process.Pid)
+	}
+	id := topo.RunID
+	if err := topo.Close(); err != nil {
+		t.Error(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		cmd.Process.Kill()
+		t.Error("process inside the namespace survived Close")
+	}
+	assertNoLeftovers(t, id)
 }

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tcplab/tcplab/peers"
+)
+
+const asMainEnv = "TCPLAB_TEST_AS_MAIN"
+
+// TestMain makes this test binary act as tcplab itself (when asMainEnv is
+// set) and as its peer children, so the tests run the real command line.
+func TestMain(m *testing.M) {
+	peers.MaybeRunChild()
+	if os.Getenv(asMainEnv) == "1" {
+		os.Exit(int(run(os.Args[1:])))
+	}
+	os.Exit(m.Run())
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+	elapsed        time.Duration
+}
+
+func tcplabCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asMainEnv+"=1")
+	return cmd
+}
+
+func runTcplab(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := tcplabCmd(args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	t0 := time.Now()
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(t0)}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to build network namespaces")
+	}
+}
+
+func labNamespaces() []string {
+	ents, _ := os.ReadDir("/run/netns")
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "tcplab-") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// peerProcesses lists live peer children started from this test binary.
+func peerProcesses() []int {
+	self, _ := os.Executable()
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil || exe != self {
+			continue
+		}
+		env, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if bytes.Contains(env, []byte(peers.ChildEnv+"=1")) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func assertClean(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		ns, procs := labNamespaces(), peerProcesses()
+		if len(ns) == 0 && len(procs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left behind: namespaces %v, peer processes %v", ns, procs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestQuickstartNoFile is what a newcomer types first: `tcplab run`.
+func TestQuickstartNoFile(t *testing.T) {
+	requireRoot(t)
+	out := filepath.Join(t.TempDir(), "run")
+	r := runTcplab(t, "run", "--out", out)
+	t.Logf("tcplab run (3 s quickstart) took %v\n%s%s", r.elapsed, r.stdout, r.stderr)
+	if r.code != 0 {
+		t.Fatalf("exit %d", r.code)
+	}
+	if !strings.Contains(r.stdout, "VERDICT: receiver-limited") || !strings.Contains(r.stdout, "PASS  verdict == receiver-limited") {
+		t.Errorf("quickstart output lacks its verdict")
+	}
+	var rep struct {
+		Run struct{ Stopped string } `json:"run"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(b, &rep)
+	if rep.Run.Stopped != "completed" {
+		t.Errorf("stopped = %q", rep.Run.Stopped)
+	}
+	assertClean(t)
+}
+
+func TestExpectationFailedExit1(t *testing.T) {
+	requireRoot(t)
+	f := writeFile(t, "wrong.yaml", "name: wrong\nduration: 2s\nsender: { rate: 2mbit }\nexpect:\n  - verdict == network-limited\n")
+	r := runTcplab(t, "run", "-q", f, "--out", filepath.Join(t.TempDir(), "run"))
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "FAIL  verdict == network-limited (actual: sender-limited)") {
+		t.Errorf("failure not shown as expected vs actual:\n%s", r.stdout)
+	}
+	assertClean(t)
+}
+
+func TestValidate(t *testing.T) {
+	good := writeFile(t, "good.yaml", "name: good\nlink: { down: { rate: 10mbit } }\n")
+	bad := writeFile(t, "bad.yaml", "name: bad\nlink:\n  down: { rate: 10 potatoes }\n")
+	r := runTcplab(t, "validate", good, "../../scenarios/quickstart.yaml")
+	if r.code != 0 || strings.Count(r.stdout, ": ok") != 2 {
+		t.Errorf("validate good files: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runTcplab(t, "validate", good, bad)
+	if r.code != 2 || !strings.Contains(r.stderr, bad+":3:17: link.down.rate:") {
+		t.Errorf("validate bad file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runTcplab(t, "validate", filepath.Join(t.TempDir(), "missing.yaml"))
+	if r.code != 2 || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("validate missing file: exit %d\n%s", r.code, r.stderr)
+	}
+	r = runTcplab(t, "run", bad)
+	if r.code != 2 || !strings.Contains(r.stderr, "bad.yaml:3:17") {
+		t.Errorf("run bad file: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestValidateWithoutRoot runs validate as an unprivileged user.
+func TestValidateWithoutRoot(t *testing.T) {
+	requireRoot(t)
+	dir, err := os.MkdirTemp("", "tcplab-validate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	exe := filepath.Join(dir, "tcplab.test")
+	self, _ := os.ReadFile(os.Args[0])
+	if err := os.WriteFile(exe, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "s.yaml")
+	os.WriteFile(f, []byte("name: s\nduration: 2s\n"), 0o644)
+	os.Chmod(dir, 0o755)
+	cmd := exec.Command(exe, "validate", f)
+	cmd.Env = append(os.Environ(), asMainEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("validate as uid 65534: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "s.yaml: ok") {
+		t.Errorf("output: %s", out)
+	}
+	// And run without root says what to do.
+	cmd = exec.Command(exe, "run", f)
+	cmd.Env = append(os.Environ(), asMainEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err = cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "needs root") {
+		t.Errorf("run as uid 65534: %v\n%s", err, out)
+	}
+}
+
+// startRun starts `tcplab run` of a long scenario and waits until its lab exists.
+func startRun(t *testing.T, out string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	f := writeFile(t, "long.yaml", "name: long\nduration: 20s\nreceiver: { read: { rate: 2MB/s } }\n")
+	cmd := tcplabCmd("run", "-q", f, "--out", out)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(labNamespaces()) < 2 || len(peerProcesses()) < 2 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("run did not build its lab:\n%s", buf.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // let traffic flow
+	return cmd, &buf
+}
+
+func TestSIGINTStopsCleanly(t *testing.T) {
+	requireRoot(t)
+	assertClean(t)
+	out := filepath.Join(t.TempDir(), "run")
+	cmd, buf := startRun(t, out)
+	t0 := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	t.Logf("stopped %v after SIGINT: %v\n%s", time.Since(t0), err, buf.String())
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Errorf("exit %v, want 2 (run did not complete)", err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal("no report after SIGINT:", err)
+	}
+	if !bytes.Contains(b, []byte(`"stopped": "interrupted`)) {
+		t.Errorf("report does not say the run was interrupted")
+	}
+	if !strings.Contains(buf.String(), "VERDICT") {
+		t.Errorf("no summary printed after SIGINT")
+	}
+	assertClean(t)
+}
+
+func TestKill9ThenCleanup(t *testing.T) {
+	requireRoot(t)
+	assertClean(t)
+	out := filepath.Join(t.TempDir(), "run")
+	cmd, _ := startRun(t, out)
+	// A live run is not cleanup's business.
+	r := runTcplab(t, "cleanup")
+	if r.code != 0 || !strings.Contains(r.stdout, "nothing to clean up") || len(labNamespaces()) != 2 {
+		t.Fatalf("cleanup touched a live run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if ns := labNamespaces(); len(ns) != 2 {
+		t.Fatalf("after kill -9 expected the lab's 2 namespaces to remain, found %v", ns)
+	}
+	r = runTcplab(t, "cleanup", "--dry-run")
+	if r.code != 0 || !strings.Contains(r.stdout, "would remove") || len(labNamespaces()) != 2 {
+		t.Fatalf("cleanup --dry-run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runTcplab(t, "cleanup")
+	t.Logf("%s%s", r.stdout, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stdout, "removed") {
+		t.Errorf("cleanup: exit %d", r.code)
+	}
+	assertClean(t)
+	slots, _ := os.ReadDir("/run/tcplab/slots")
+	for _, s := range slots {
+		b, _ := os.ReadFile(filepath.Join("/run/tcplab/slots", s.Name()))
+		t.Errorf("address slot %s left: %s", s.Name(), b)
+	}
+	r = runTcplab(t, "cleanup")
+	if r.code != 0 || !strings.Contains(r.stdout, "nothing to clean up") {
+		t.Errorf("second cleanup: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+func TestDoctor(t *testing.T) {
+	requireRoot(t)
+	before := labNamespaces()
+	r := runTcplab(t, "doctor")
+	t.Logf("\n%s", r.stdout)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"privileges", "network namespaces", "veth", "tun", "tbf (sch_tbf)", "netem (sch_netem)", "kernel", "tcp_info length"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("doctor does not report %q", want)
+		}
+	}
+	if len(labNamespaces()) != len(before) {
+		t.Errorf("doctor left a namespace")
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	r := runTcplab(t, "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "tcplab ") {
+		t.Errorf("version: %d %q", r.code, r.stdout)
+	}
+	r = runTcplab(t, "--help")
+	for _, c := range []string{"run", "validate", "doctor", "cleanup", "version", "Exit codes"} {
+		if !strings.Contains(r.stdout, c) {
+			t.Errorf("--help lacks %q", c)
+		}
+	}
+	for _, c := range newRootCmd().Commands() {
+		if c.Name() != "help" && c.Name() != "completion" && c.Example == "" {
+			t.Errorf("command %s has no example in its help", c.Name())
+		}
+	}
+	r = runTcplab(t, "frobnicate")
+	if r.code != 2 {
+		t.Errorf("unknown command: exit %d", r.code)
+	}
+}
