@@ -138,3 +138,32 @@ func freeSlot(n int) error {
 	}
 	return nil
 }
+
+// RunsOwnedBy lists the run IDs whose address slot is held by process pid.
+// Tests use it to find their own runs among concurrent ones.
+func RunsOwnedBy(pid int) []string {
+	slots, _ := os.ReadDir(slotDir())
+	var out []string
+	for _, s := range slots {
+		b, err := os.ReadFile(filepath.Join(slotDir(), s.Name()))
+		if err != nil {
+			continue
+		}
+		if o, err := parseOwner(string(b)); err == nil && o.PID == pid {
+			out = append(out, o.RunID)
+		}
+	}
+	return out
+}
+
+// RunNamespaces lists the namespaces of run runID that exist.
+func RunNamespaces(runID string) []string {
+	var out []string
+	for _, side := range []string{"snd", "rcv"} {
+		n := NamespaceName(runID, side)
+		if _, err := os.Stat(filepath.Join(NetnsDir, n)); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -81,7 +81,14 @@ func Build(cfg Config) (t *Topology, err error) {
 		return t, err
 	}
 	t.Slot = slot
-	t.undo = append(t.undo, func() error { return freeSlot(slot) })
+	t.undo = append(t.undo, func() error {
+		// Keep the slot while a namespace of the run remains, so that
+		// `tcplab cleanup` still finds the run.
+		if len(RunNamespaces(t.RunID)) > 0 {
+			return fmt.Errorf("address slot %d kept: namespaces of run %s remain", slot, t.RunID)
+		}
+		return freeSlot(slot)
+	})
 	sa, ra := SlotAddrs(slot)
 	t.Sender = Endpoint{Namespace: NamespaceName(cfg.RunID, "snd"), Link: SenderLink, Addr: sa, NS: netns.None()}
 	t.Receiver = Endpoint{Namespace: NamespaceName(cfg.RunID, "rcv"), Link: ReceiverLink, Addr: ra, NS: netns.None()}

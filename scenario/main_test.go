@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
 )
 
@@ -13,10 +14,10 @@ import (
 // starts, and fails the package if any run left a namespace behind.
 func TestMain(m *testing.M) {
 	peers.MaybeRunChild()
-	before := leftoverNamespaces()
 	code := m.Run()
-	if after := leftoverNamespaces(); len(after) > len(before) {
-		fmt.Fprintf(os.Stderr, "FAIL: tcplab namespaces left behind: %v\n", after)
+	// Runs of this process that kept their address slot left something.
+	if runs := netem.RunsOwnedBy(os.Getpid()); len(runs) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: runs left behind (namespaces or address slots): %v\n", runs)
 		code = 1
 	}
 	os.Exit(code)

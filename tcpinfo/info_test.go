@@ -274,6 +274,7 @@ func BenchmarkSample(b *testing.B) {
 	var r Reader
 	var in Info
 	b.ReportAllocs()
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := r.ReadInfo(fd, &in); err != nil {
 			b.Fatal(err)
@@ -289,6 +290,7 @@ func BenchmarkSampleFull(b *testing.B) {
 	var s Sample
 	buf := make([]byte, 0, 4096)
 	b.ReportAllocs()
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := r.Read(fd, &s); err != nil {
 			b.Fatal(err)

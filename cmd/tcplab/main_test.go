@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
 )
 
@@ -64,15 +65,34 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-func labNamespaces() []string {
-	ents, _ := os.ReadDir("/run/netns")
-	var out []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "tcplab-") {
-			out = append(out, e.Name())
+func slotHeld(runID string) bool {
+	slots, _ := os.ReadDir("/run/tcplab/slots")
+	for _, s := range slots {
+		b, _ := os.ReadFile(filepath.Join("/run/tcplab/slots", s.Name()))
+		if strings.HasPrefix(string(b), runID+" ") {
+			return true
 		}
 	}
-	return out
+	return false
+}
+
+// reportRunID reads the run id from a run directory's report.json.
+func reportRunID(t *testing.T, dir string) string {
+	t.Helper()
+	var rep struct {
+		Run struct {
+			RunID   string `json:"run_id"`
+			Stopped string `json:"stopped"`
+		} `json:"run"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep.Run.RunID
 }
 
 // peerProcesses lists live peer children started from this test binary.
@@ -97,16 +117,21 @@ func peerProcesses() []int {
 	return out
 }
 
-func assertClean(t *testing.T) {
+// assertClean checks that run runID left no namespace, no address slot and
+// no peer process of this test binary.
+func assertClean(t *testing.T, runID string) {
 	t.Helper()
+	if runID == "" {
+		t.Fatal("no run id to check")
+	}
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		ns, procs := labNamespaces(), peerProcesses()
-		if len(ns) == 0 && len(procs) == 0 {
+		ns, procs := netem.RunNamespaces(runID), peerProcesses()
+		if len(ns) == 0 && len(procs) == 0 && !slotHeld(runID) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("left behind: namespaces %v, peer processes %v", ns, procs)
+			t.Fatalf("run %s left behind: namespaces %v, peer processes %v, slot held %v", runID, ns, procs, slotHeld(runID))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -133,31 +158,28 @@ func TestQuickstartNoFile(t *testing.T) {
 	if !strings.Contains(r.stdout, "VERDICT: receiver-limited") || !strings.Contains(r.stdout, "PASS  verdict == receiver-limited") {
 		t.Errorf("quickstart output lacks its verdict")
 	}
-	var rep struct {
-		Run struct{ Stopped string } `json:"run"`
-	}
 	b, err := os.ReadFile(filepath.Join(out, "report.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	json.Unmarshal(b, &rep)
-	if rep.Run.Stopped != "completed" {
-		t.Errorf("stopped = %q", rep.Run.Stopped)
+	if !bytes.Contains(b, []byte(`"stopped": "completed"`)) {
+		t.Errorf("report.json does not say completed")
 	}
-	assertClean(t)
+	assertClean(t, reportRunID(t, out))
 }
 
 func TestExpectationFailedExit1(t *testing.T) {
 	requireRoot(t)
 	f := writeFile(t, "wrong.yaml", "name: wrong\nduration: 2s\nsender: { rate: 2mbit }\nexpect:\n  - verdict == network-limited\n")
-	r := runTcplab(t, "run", "-q", f, "--out", filepath.Join(t.TempDir(), "run"))
+	out := filepath.Join(t.TempDir(), "run")
+	r := runTcplab(t, "run", "-q", f, "--out", out)
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if !strings.Contains(r.stdout, "FAIL  verdict == network-limited (actual: sender-limited)") {
 		t.Errorf("failure not shown as expected vs actual:\n%s", r.stdout)
 	}
-	assertClean(t)
+	assertClean(t, reportRunID(t, out))
 }
 
 func TestValidate(t *testing.T) {
@@ -219,7 +241,7 @@ func TestValidateWithoutRoot(t *testing.T) {
 }
 
 // startRun starts `tcplab run` of a long scenario and waits until its lab exists.
-func startRun(t *testing.T, out string) (*exec.Cmd, *bytes.Buffer) {
+func startRun(t *testing.T, out string) (*exec.Cmd, *bytes.Buffer, string) {
 	t.Helper()
 	f := writeFile(t, "long.yaml", "name: long\nduration: 20s\nreceiver: { read: { rate: 2MB/s } }\n")
 	cmd := tcplabCmd("run", "-q", f, "--out", out)
@@ -229,7 +251,14 @@ func startRun(t *testing.T, out string) (*exec.Cmd, *bytes.Buffer) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(labNamespaces()) < 2 || len(peerProcesses()) < 2 {
+	var id string
+	for {
+		if runs := netem.RunsOwnedBy(cmd.Process.Pid); len(runs) == 1 {
+			id = runs[0]
+		}
+		if id != "" && len(netem.RunNamespaces(id)) == 2 && len(peerProcesses()) >= 2 {
+			break
+		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			t.Fatalf("run did not build its lab:\n%s", buf.String())
@@ -237,14 +266,13 @@ func startRun(t *testing.T, out string) (*exec.Cmd, *bytes.Buffer) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // let traffic flow
-	return cmd, &buf
+	return cmd, &buf, id
 }
 
 func TestSIGINTStopsCleanly(t *testing.T) {
 	requireRoot(t)
-	assertClean(t)
 	out := filepath.Join(t.TempDir(), "run")
-	cmd, buf := startRun(t, out)
+	cmd, buf, id := startRun(t, out)
 	t0 := time.Now()
 	cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
@@ -263,48 +291,41 @@ func TestSIGINTStopsCleanly(t *testing.T) {
 	if !strings.Contains(buf.String(), "VERDICT") {
 		t.Errorf("no summary printed after SIGINT")
 	}
-	assertClean(t)
+	assertClean(t, id)
 }
 
 func TestKill9ThenCleanup(t *testing.T) {
 	requireRoot(t)
-	assertClean(t)
 	out := filepath.Join(t.TempDir(), "run")
-	cmd, _ := startRun(t, out)
+	cmd, _, id := startRun(t, out)
 	// A live run is not cleanup's business.
-	r := runTcplab(t, "cleanup")
-	if r.code != 0 || !strings.Contains(r.stdout, "nothing to clean up") || len(labNamespaces()) != 2 {
+	r := runTcplab(t, "cleanup", "--dry-run")
+	if r.code != 0 || strings.Contains(r.stdout, id) || len(netem.RunNamespaces(id)) != 2 {
 		t.Fatalf("cleanup touched a live run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	if ns := labNamespaces(); len(ns) != 2 {
+	if ns := netem.RunNamespaces(id); len(ns) != 2 {
 		t.Fatalf("after kill -9 expected the lab's 2 namespaces to remain, found %v", ns)
 	}
 	r = runTcplab(t, "cleanup", "--dry-run")
-	if r.code != 0 || !strings.Contains(r.stdout, "would remove") || len(labNamespaces()) != 2 {
+	if r.code != 0 || !strings.Contains(r.stdout, "run "+id+": would remove") || len(netem.RunNamespaces(id)) != 2 {
 		t.Fatalf("cleanup --dry-run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = runTcplab(t, "cleanup")
 	t.Logf("%s%s", r.stdout, r.stderr)
-	if r.code != 0 || !strings.Contains(r.stdout, "removed") {
+	if r.code != 0 || !strings.Contains(r.stdout, "run "+id+": removed") {
 		t.Errorf("cleanup: exit %d", r.code)
 	}
-	assertClean(t)
-	slots, _ := os.ReadDir("/run/tcplab/slots")
-	for _, s := range slots {
-		b, _ := os.ReadFile(filepath.Join("/run/tcplab/slots", s.Name()))
-		t.Errorf("address slot %s left: %s", s.Name(), b)
-	}
-	r = runTcplab(t, "cleanup")
-	if r.code != 0 || !strings.Contains(r.stdout, "nothing to clean up") {
-		t.Errorf("second cleanup: exit %d\n%s", r.code, r.stdout)
+	assertClean(t, id)
+	r = runTcplab(t, "cleanup", "--dry-run")
+	if r.code != 0 || strings.Contains(r.stdout, id) {
+		t.Errorf("second cleanup still sees run %s: exit %d\n%s", id, r.code, r.stdout)
 	}
 }
 
 func TestDoctor(t *testing.T) {
 	requireRoot(t)
-	before := labNamespaces()
 	r := runTcplab(t, "doctor")
 	t.Logf("\n%s", r.stdout)
 	if r.code != 0 {
@@ -314,9 +335,6 @@ func TestDoctor(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("doctor does not report %q", want)
 		}
-	}
-	if len(labNamespaces()) != len(before) {
-		t.Errorf("doctor left a namespace")
 	}
 }
 
