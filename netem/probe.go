@@ -60,7 +60,7 @@ func Probe() []ProbeResult {
 	add("tun", "the userspace link backend cannot run", "", HaveTUN())
 	add("tbf (sch_tbf)", "link rate limits cannot be applied", "", HaveQdisc("tbf"))
 	add("netem (sch_netem)", "the kernel netem backend is unavailable; delay, jitter and loss need the userspace link backend", "", HaveQdisc("netem"))
-	add("kernel", "", kernelRelease(), nil)
+	add("kernel", "", KernelRelease(), nil)
 	n, err := TCPInfoLen()
 	detail := ""
 	if err == nil {
@@ -233,7 +233,8 @@ func TCPInfoLen() (int, error) {
 	return int(n), nil
 }
 
-func kernelRelease() string {
+// KernelRelease returns uname -r.
+func KernelRelease() string {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
 		return "unknown"

@@ -17,7 +17,6 @@ import (
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/tcpinfo"
-	"golang.org/x/sys/unix"
 )
 
 // ErrSetup marks failures to set the lab up or to run it: bad host, missing
@@ -108,7 +107,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		StartedAt:   started.UTC().Format(time.RFC3339Nano),
 		DurationS:   time.Duration(s.Duration).Seconds(),
 		WindowS:     time.Duration(s.Window).Seconds(),
-		Kernel:      kernelRelease(),
+		Kernel:      netem.KernelRelease(),
 		LinkDown:    s.Link.DownRate().String(),
 		LinkUp:      s.Link.UpRate().String(),
 		SenderAddr:  topo.Sender.Addr.Addr().String(),
@@ -279,12 +278,4 @@ func writeReport(dir string, meta report.Meta, s *Scenario) (report.Summary, err
 		return sum, fmt.Errorf("write %s: %w", FileText, err)
 	}
 	return sum, nil
-}
-
-func kernelRelease() string {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return "unknown"
-	}
-	return unix.ByteSliceToString(u.Release[:])
 }
