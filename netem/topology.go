@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/tcplab/tcplab/netem/impair"
+	"github.com/tcplab/tcplab/netem/userspace"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -17,19 +19,24 @@ const (
 	Up   = "up"
 )
 
-// Shaping is the impairment of one direction.
-type Shaping struct {
-	// RateBits limits the direction to this many bits per second (0: no limit).
-	RateBits uint64
-}
+// Backends.
+const (
+	// Kernel joins the namespaces with a veth pair and impairs each
+	// direction with qdiscs on the egress of its veth end: tbf when only a
+	// rate is asked, netem otherwise.
+	Kernel = "netem"
+	// Userspace joins them through two TUN devices and tcplab's emulator.
+	Userspace = "userspace"
+)
 
 // Config describes the lab of one run.
 type Config struct {
 	// RunID names the run; empty picks a fresh one.
 	RunID string
-	// Down shapes sender → receiver (egress of the sender's veth end),
-	// Up shapes receiver → sender (egress of the receiver's veth end).
-	Down, Up Shaping
+	// Backend is Kernel (the default when empty) or Userspace.
+	Backend string
+	// Down impairs sender → receiver, Up receiver → sender.
+	Down, Up impair.Impairment
 }
 
 // Endpoint is one side of the lab: its namespace and its end of the veth pair.
@@ -46,9 +53,12 @@ type Topology struct {
 	Slot     int
 	Sender   Endpoint
 	Receiver Endpoint
-	// Qdiscs describes the impairments applied, for the run's record.
-	Qdiscs []string
+	// Backend is the backend in use.
+	Backend string
+	// Applied describes the impairments applied, for the run's record.
+	Applied []string
 
+	link *userspace.Link
 	undo []func() error
 }
 
@@ -101,21 +111,39 @@ func Build(cfg Config) (t *Topology, err error) {
 		name := ep.Namespace
 		t.undo = append(t.undo, func() error { return deleteNamed(name) })
 	}
-	if err := t.wire(); err != nil {
-		return t, err
+	for _, im := range []*impair.Impairment{&cfg.Down, &cfg.Up} {
+		if err := im.Validate(); err != nil {
+			return t, err
+		}
 	}
-	for _, d := range []struct {
-		dir string
-		ep  *Endpoint
-		s   Shaping
-	}{{Down, &t.Sender, cfg.Down}, {Up, &t.Receiver, cfg.Up}} {
-		if d.s.RateBits == 0 {
-			continue
+	t.Backend = cfg.Backend
+	if t.Backend == "" {
+		t.Backend = Kernel
+	}
+	switch t.Backend {
+	case Kernel:
+		if err := t.wire(); err != nil {
+			return t, err
 		}
-		if err := t.shape(d.ep, d.s); err != nil {
-			return t, fmt.Errorf("shape %s direction: %w", d.dir, err)
+		for _, d := range []struct {
+			dir string
+			ep  *Endpoint
+			im  impair.Impairment
+		}{{Down, &t.Sender, cfg.Down}, {Up, &t.Receiver, cfg.Up}} {
+			desc, err := t.applyKernel(d.ep, d.im)
+			if err != nil {
+				return t, fmt.Errorf("impair %s direction: %w", d.dir, err)
+			}
+			if desc != "" {
+				t.Applied = append(t.Applied, d.dir+": "+desc)
+			}
 		}
-		t.Qdiscs = append(t.Qdiscs, fmt.Sprintf("%s: tbf on %s in %s, rate %d bit/s", d.dir, d.ep.Link, d.ep.Namespace, d.s.RateBits))
+	case Userspace:
+		if err := t.wireTUN(cfg.Down, cfg.Up); err != nil {
+			return t, err
+		}
+	default:
+		return t, fmt.Errorf("unknown backend %q (accepted: %s, %s)", cfg.Backend, Kernel, Userspace)
 	}
 	return t, nil
 }
@@ -175,15 +203,60 @@ func upWithAddr(h *netlink.Handle, ep *Endpoint) error {
 	return nil
 }
 
-func (t *Topology) shape(ep *Endpoint, s Shaping) error {
-	if s.RateBits > MaxTbfRate {
-		return fmt.Errorf("rate %d bit/s above tbf's maximum %d bit/s", s.RateBits, MaxTbfRate)
+// applyKernel impairs the egress of ep's veth end: nothing, a tbf for a
+// rate alone, or a netem qdisc.
+func (t *Topology) applyKernel(ep *Endpoint, im impair.Impairment) (string, error) {
+	if im.IsZero() {
+		return "", nil
 	}
 	idx, err := linkIndex(ep)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return applyTbf(ep.NS, ep.Link, uint32(idx), TbfFor(s.RateBits))
+	if RateOnly(im) {
+		if im.RateBits > MaxTbfRate {
+			return "", fmt.Errorf("rate %d bit/s above tbf's maximum %d bit/s", im.RateBits, MaxTbfRate)
+		}
+		if err := applyTbf(ep.NS, ep.Link, uint32(idx), TbfFor(im.RateBits)); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("tbf on %s in %s, rate %d bit/s", ep.Link, ep.Namespace, im.RateBits), nil
+	}
+	if err := applyNetem(ep.NS, ep.Link, uint32(idx), im); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("netem on %s in %s", ep.Link, ep.Namespace), nil
+}
+
+// RateOnly reports whether im asks for nothing but a rate, which tbf
+// shapes without sch_netem.
+func RateOnly(im impair.Impairment) bool {
+	r := im
+	r.RateBits, r.Limit, r.Seed, r.Overhead = 0, 0, 0, 0
+	return r.IsZero() && im.RateBits > 0 && im.Overhead == 0
+}
+
+// SetImpairment changes one direction ("down" or "up") while the run goes on.
+func (t *Topology) SetImpairment(dir string, im impair.Impairment) error {
+	i := userspace.Down
+	ep := &t.Sender
+	if dir == Up {
+		i, ep = userspace.Up, &t.Receiver
+	}
+	if t.link != nil {
+		return t.link.Set(i, im)
+	}
+	_, err := t.applyKernel(ep, im)
+	return err
+}
+
+// LinkStats returns the userspace link's counters per direction (nil for
+// the kernel backend).
+func (t *Topology) LinkStats() map[string]userspace.Stats {
+	if t.link == nil {
+		return nil
+	}
+	return map[string]userspace.Stats{Down: t.link.Stats(userspace.Down), Up: t.link.Stats(userspace.Up)}
 }
 
 func linkIndex(ep *Endpoint) (int, error) {
@@ -224,4 +297,27 @@ func (t *Topology) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// SetLinksUp brings both ends' interfaces up or down (a link-down partition).
+func (t *Topology) SetLinksUp(up bool) error {
+	for _, ep := range []*Endpoint{&t.Sender, &t.Receiver} {
+		h, err := netlink.NewHandleAt(ep.NS, unix.NETLINK_ROUTE)
+		if err != nil {
+			return fmt.Errorf("open netlink in %s: %w", ep.Namespace, err)
+		}
+		l, err := h.LinkByName(ep.Link)
+		if err == nil {
+			if up {
+				err = h.LinkSetUp(l)
+			} else {
+				err = h.LinkSetDown(l)
+			}
+		}
+		h.Close()
+		if err != nil {
+			return fmt.Errorf("set %s in %s up=%v: %w", ep.Link, ep.Namespace, up, err)
+		}
+	}
+	return nil
 }

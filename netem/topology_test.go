@@ -5,13 +5,15 @@ import (
 	"io"
 	"net"
 	"os/exec"
+
+	"github.com/tcplab/tcplab/netem/impair"
 	"testing"
 	"time"
 )
 
 func TestBuildConnectClose(t *testing.T) {
 	requireRoot(t)
-	topo, err := Build(Config{Down: Shaping{RateBits: 20e6}})
+	topo, err := Build(Config{Down: impair.Impairment{RateBits: 20e6}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestConcurrentBuildsGetDistinctSlots(t *testing.T) {
 func BenchmarkTopologyUpDown(b *testing.B) {
 	requireRoot(b)
 	for i := 0; i < b.N; i++ {
-		tp, err := Build(Config{Down: Shaping{RateBits: 20e6}})
+		tp, err := Build(Config{Down: impair.Impairment{RateBits: 20e6}})
 		if err != nil {
 			b.Fatal(err)
 		}

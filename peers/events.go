@@ -16,6 +16,8 @@ const (
 	EventClosed    = "closed"
 	EventError     = "error"
 	EventStats     = "stats"
+	// EventTimeline is a link change at its time (side "link").
+	EventTimeline = "timeline"
 )
 
 // Event is one line of events.jsonl.
@@ -31,6 +33,8 @@ type Event struct {
 	// Addr is the local address for listening, local→remote for connected.
 	Addr      string `json:"addr,omitempty"`
 	Handshake int64  `json:"handshake_ns,omitempty"`
+	// Detail describes a link change (timeline events, side "link").
+	Detail string `json:"detail,omitempty"`
 }
 
 // EffectiveSocket is what the kernel reports after the options were set.

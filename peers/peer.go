@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/hist"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
@@ -236,7 +237,7 @@ func send(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) error {
 func receive(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) error {
 	buf := make([]byte, cfg.ReadSize)
 	var d Deframer
-	var h Histogram
+	var h hist.Histogram
 	var next uint64
 	seen := false
 	onMsg := func(m Message) {

@@ -26,6 +26,8 @@ type Meta struct {
 	LinkUp      string  `json:"link_up"`
 	SenderAddr  string  `json:"sender_addr"`
 	ReceiverAdr string  `json:"receiver_addr"`
+	// Link is the link as configured and as it ran.
+	Link *LinkRecord `json:"link,omitempty"`
 	// Stopped says why the run ended: "completed", "interrupted (SIGINT)", or
 	// the error that ended it.
 	Stopped string `json:"stopped"`
@@ -50,13 +52,16 @@ type ExpectResult struct {
 
 // Summary is the report of one run as data; every format renders it.
 type Summary struct {
-	Schema       int            `json:"schema"`
-	Meta         Meta           `json:"run"`
-	TCPInfoLen   int            `json:"tcp_info_len"`
-	Verdict      Verdict        `json:"verdict"`
-	Shares       Shares         `json:"shares"`
-	Windows      []Window       `json:"windows"`
-	Peers        []Peer         `json:"peers"`
+	Schema     int      `json:"schema"`
+	Meta       Meta     `json:"run"`
+	TCPInfoLen int      `json:"tcp_info_len"`
+	Verdict    Verdict  `json:"verdict"`
+	Shares     Shares   `json:"shares"`
+	Windows    []Window `json:"windows"`
+	Peers      []Peer   `json:"peers"`
+	// SelfCheck puts what the link measurably did beside its configuration.
+	SelfCheck    []Check        `json:"link_self_check"`
+	Timeline     []string       `json:"timeline"`
 	Expectations []ExpectResult `json:"expectations"`
 }
 
@@ -91,6 +96,33 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	sum.Shares, sum.Windows, sum.Verdict = Classify(snd, rcv, window)
 	if sum.Windows == nil {
 		sum.Windows = []Window{}
+	}
+	views := make([]sampleView, len(snd))
+	for i := range snd {
+		if snd[i].Info.HasNotsent() {
+			views[i].minRTT = snd[i].Info.MinRTT
+		}
+	}
+	var goodput float64
+	if len(snd) > 1 {
+		a, b := &snd[0], &snd[len(snd)-1]
+		if span := float64(b.T-a.T) / 1e9; span > 0 {
+			goodput = float64(b.Info.BytesAcked-a.Info.BytesAcked) * 8 / span
+		}
+	}
+	sum.SelfCheck = selfCheck(meta.Link, views, sum.Verdict.Class, goodput)
+	if sum.SelfCheck == nil {
+		sum.SelfCheck = []Check{}
+	}
+	sum.Timeline = []string{}
+	for _, e := range events {
+		if e.Kind == peers.EventTimeline {
+			line := fmt.Sprintf("%7.3fs %s", float64(e.T)/1e9, e.Detail)
+			if e.Error != "" {
+				line += " (failed: " + e.Error + ")"
+			}
+			sum.Timeline = append(sum.Timeline, line)
+		}
 	}
 	for _, side := range []string{peers.RoleSender, peers.RoleReceiver} {
 		p := Peer{Side: side}

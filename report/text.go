@@ -25,6 +25,9 @@ func WriteText(w io.Writer, s *Summary) {
 	m := &s.Meta
 	fmt.Fprintf(w, "tcplab run %s (%s): %s\n", m.Scenario, m.RunID, m.Stopped)
 	fmt.Fprintf(w, "  link: down %s, up %s; kernel %s, tcp_info %d bytes\n", m.LinkDown, m.LinkUp, m.Kernel, s.TCPInfoLen)
+	if l := m.Link; l != nil {
+		fmt.Fprintf(w, "  backend: %s (%s)\n", l.Backend, l.Why)
+	}
 	v := &s.Verdict
 	if v.SubCause != "" {
 		fmt.Fprintf(w, "\nVERDICT: %s — %s\n", v.Class, v.SubCause)
@@ -66,6 +69,40 @@ func WriteText(w io.Writer, s *Summary) {
 			fmt.Fprintf(w, "\n         error: %s", e)
 		}
 		fmt.Fprintln(w)
+	}
+	if len(s.Timeline) > 0 {
+		fmt.Fprintln(w, "\ntimeline:")
+		for _, t := range s.Timeline {
+			fmt.Fprintf(w, "  %s\n", t)
+		}
+	}
+	if l := m.Link; l != nil {
+		for _, d := range []struct {
+			n string
+			c *LinkCounters
+		}{{"down", l.Down.Counters}, {"up", l.Up.Counters}} {
+			if c := d.c; c != nil {
+				fmt.Fprintf(w, "\nlink %-4s forwarded %d, lost %d, queue drops %d, partition drops %d, duplicated %d, reordered %d, corrupted %d; release lateness p50 %.3f ms p99 %.3f ms",
+					d.n, c.Forwarded, c.DropLoss, c.DropQueue, c.DropBlack, c.Duplicated, c.Reordered, c.Corrupted, c.LatenessP50, c.LatenessP99)
+			}
+		}
+		if l.Down.Counters != nil {
+			fmt.Fprintln(w)
+		}
+	}
+	if len(s.SelfCheck) > 0 {
+		fmt.Fprintln(w, "\nlink self-check (configured → measured):")
+		for _, c := range s.SelfCheck {
+			mark := "ok  "
+			if !c.OK {
+				mark = "OFF "
+			}
+			fmt.Fprintf(w, "  %s %s: %s → %s", mark, c.What, c.Configured, c.Measured)
+			if c.Note != "" {
+				fmt.Fprintf(w, " — %s", c.Note)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	if len(s.Expectations) > 0 {
 		fmt.Fprintln(w, "\nexpectations:")

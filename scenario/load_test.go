@@ -34,7 +34,7 @@ func TestMalformed(t *testing.T) {
 		{"bad expectation", "expect:\n  - verdict == slow\n", "2:5", []string{"expect[0]", "unknown verdict", "receiver-limited"}},
 		{"expectation metric", "expect:\n  - lag.p99 < 2s\n", "2:5", []string{"expect[0]", "accepted: 'verdict == CLASS'"}},
 		{"expect not a list", "expect: verdict == mixed\n", "1:9", []string{"expect", "expected a list"}},
-		{"mapping expected", "link: 20mbit\n", "1:7", []string{"link", "expected a mapping", "both, down, up"}},
+		{"mapping expected", "link: 20mbit\n", "1:7", []string{"link", "expected a mapping", "backend, both, down, seed, up"}},
 		{"field twice", "name: a\nname: b\n", "2:1", []string{"name", "given twice"}},
 		{"invalid yaml", "name: [unclosed\n", "", []string{"not valid YAML"}},
 		{"empty file", "", "1:1", []string{"empty scenario file"}},
@@ -44,7 +44,15 @@ func TestMalformed(t *testing.T) {
 		{"sample interval not below duration", "duration: 1s\nsample_interval: 1s\n", "2:18", []string{"sample_interval", "not below duration"}},
 		{"bad name", "name: ../etc\n", "1:7", []string{"name", "not a valid name"}},
 		{"null value", "sender:\n  rate:\n", "2:8", []string{"sender.rate", "empty value"}},
-		{"link rate too high", "link:\n  both: { rate: 100gbit }\n", "2:17", []string{"link.both.rate", "34gbit"}},
+		{"link rate too high", "link:\n  both: { rate: 2000gbit }\n", "2:17", []string{"link.both.rate", "1000gbit"}},
+		{"unknown backend", "link:\n  backend: tc\n", "2:12", []string{"link.backend", "auto, netem, userspace"}},
+		{"loss and gilbert-elliott", "link:\n  down: { loss: 1%, gilbert_elliott: { p: 1%, r: 10% } }\n", "2:38", []string{"link.down.gilbert_elliott", "not both"}},
+		{"reorder without delay", "link:\n  up: { reorder: { probability: 5% } }\n", "2:7", []string{"link.up", "reorder needs a delay"}},
+		{"percent without sign", "link:\n  down: { loss: 0.5 }\n", "2:17", []string{"link.down.loss", "needs a % sign"}},
+		{"timeline past the end", "duration: 5s\ntimeline:\n  - { at: 6s, partition: both }\n", "3:11", []string{"timeline[0].at", "not before the end"}},
+		{"timeline bad partition", "timeline:\n  - { at: 1s, partition: sideways }\n", "2:26", []string{"timeline[0].partition", "down, up, both, link-down"}},
+		{"timeline two changes", "timeline:\n  - { at: 1s, partition: both, link: { down: { loss: 1% } } }\n", "2:5", []string{"timeline[0]", "exactly one of link or partition"}},
+		{"queue zero", "link:\n  down: { queue: 0 }\n", "2:18", []string{"link.down.queue", "drop everything"}},
 	}
 	before := labNamespaces(t)
 	dir := t.TempDir()

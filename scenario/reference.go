@@ -32,6 +32,9 @@ func refType(b *strings.Builder, t reflect.Type, path string) {
 		if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(scalarType) {
 			refType(b, ft, p)
 		}
+		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct && !reflect.PointerTo(ft.Elem()).Implements(scalarType) {
+			refType(b, ft.Elem(), p+"[]")
+		}
 	}
 }
 

@@ -11,9 +11,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tcplab/tcplab/netem"
+	"github.com/tcplab/tcplab/netem/impair"
+	"github.com/tcplab/tcplab/netem/userspace"
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/tcpinfo"
@@ -74,6 +77,15 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%w: create run directory: %v", ErrSetup, err)
 	}
+	if s.Link.Seed == nil {
+		// Record the seed the run uses, so the resolved file repeats it.
+		seed := int(time.Now().UnixNano()%(1<<31)) + 1
+		s.Link.Seed = &seed
+	}
+	backend, why, err := s.chooseBackend()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
 	resolved, err := yamlMarshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("encode resolved scenario: %w", err)
@@ -87,10 +99,8 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		}
 	}
 
-	topo, err := netem.Build(netem.Config{
-		Down: netem.Shaping{RateBits: uint64(s.Link.DownRate())},
-		Up:   netem.Shaping{RateBits: uint64(s.Link.UpRate())},
-	})
+	down, up := s.Link.Impairments()
+	topo, err := netem.Build(netem.Config{Backend: backend, Down: down, Up: up})
 	if err != nil {
 		return nil, fmt.Errorf("%w: build lab: %v", ErrSetup, err)
 	}
@@ -99,7 +109,9 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 			err = errors.Join(err, fmt.Errorf("remove lab %s: %w", topo.RunID, cerr))
 		}
 	}()
-	note("lab %s: %s (%s) ⇄ %s (%s)", topo.RunID, topo.Sender.Namespace, topo.Sender.Addr.Addr(), topo.Receiver.Namespace, topo.Receiver.Addr.Addr())
+	note("lab %s: %s (%s) ⇄ %s (%s), %s backend", topo.RunID, topo.Sender.Namespace, topo.Sender.Addr.Addr(), topo.Receiver.Namespace, topo.Receiver.Addr.Addr(), topo.Backend)
+	link := &report.LinkRecord{Backend: topo.Backend, Why: why, Applied: topo.Applied, Timeline: len(s.Timeline) > 0,
+		Down: linkDirection(s.Link.Resolve("down"), down), Up: linkDirection(s.Link.Resolve("up"), up)}
 
 	meta := report.Meta{
 		Scenario:    s.Name,
@@ -108,13 +120,17 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		DurationS:   time.Duration(s.Duration).Seconds(),
 		WindowS:     time.Duration(s.Window).Seconds(),
 		Kernel:      netem.KernelRelease(),
-		LinkDown:    s.Link.DownRate().String(),
-		LinkUp:      s.Link.UpRate().String(),
+		LinkDown:    s.Link.Resolve("down").String(),
+		LinkUp:      s.Link.Resolve("up").String(),
+		Link:        link,
 		SenderAddr:  topo.Sender.Addr.Addr().String(),
 		ReceiverAdr: topo.Receiver.Addr.Addr().String(),
 	}
 	stopped, runErr := runPeers(ctx, s, topo, dir, exe, note)
 	meta.Stopped = stopped
+	if st := topo.LinkStats(); st != nil {
+		link.Down.Counters, link.Up.Counters = linkCounters(st[netem.Down]), linkCounters(st[netem.Up])
+	}
 
 	sum, rerr := writeReport(dir, meta, s)
 	if rerr != nil {
@@ -211,6 +227,15 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 		}
 	}
 	note("traffic for %v: %s → %s", time.Duration(s.Duration), snd.Role, listener.cfg.Addr)
+	tlCtx, tlCancel := context.WithCancel(ctx)
+	tlDone := make(chan error, 1)
+	var eventsMu sync.Mutex
+	go func() { tlDone <- s.runTimeline(tlCtx, topo, start, events, &eventsMu) }()
+	stopTimeline := sync.OnceValue(func() error {
+		tlCancel()
+		return <-tlDone
+	})
+	defer stopTimeline()
 
 	deadline := time.Duration(start + int64(s.Duration) - tcpinfo.Monotonic())
 	t := time.NewTimer(deadline)
@@ -242,6 +267,9 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 		stopAll()
 	}
 	waitAll(peerGrace)
+	if err := stopTimeline(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		err := errors.Join(errs...)
 		return "failed: " + err.Error(), fmt.Errorf("%w: %v", ErrSetup, err)
@@ -278,4 +306,16 @@ func writeReport(dir string, meta report.Meta, s *Scenario) (report.Summary, err
 		return sum, fmt.Errorf("write %s: %w", FileText, err)
 	}
 	return sum, nil
+}
+
+func linkDirection(d Direction, im impair.Impairment) report.LinkDirection {
+	return report.LinkDirection{Config: d.String(), DelayMs: float64(im.Delay) / 1e6, Loss: im.Loss, RateBits: im.RateBits}
+}
+
+func linkCounters(st userspace.Stats) *report.LinkCounters {
+	return &report.LinkCounters{
+		Packets: st.Packets, Forwarded: st.Forwarded, Bytes: st.Bytes, DropLoss: st.DropLoss, DropQueue: st.DropQueue,
+		DropBlack: st.DropBlack, Duplicated: st.Duplicated, Reordered: st.Reordered, Corrupted: st.Corrupted, WriteErrors: st.WriteErrors,
+		LatenessP50: float64(st.LatenessP50) / 1e6, LatenessP99: float64(st.LatenessP99) / 1e6, LatenessMax: float64(st.LatenessMax) / 1e6,
+	}
 }

@@ -6,30 +6,87 @@ import "time"
 // reference in docs/scenario.md (a test keeps the two in step); `default`
 // tags name the value Defaults fills in.
 type Scenario struct {
-	Name           string   `yaml:"name" doc:"Name of the scenario; names the run directory. Letters, digits, '-', '_' and '.'." default:"file name without .yaml"`
-	Description    string   `yaml:"description,omitempty" doc:"What the scenario shows, free text."`
-	Duration       Duration `yaml:"duration" doc:"How long traffic flows, from the first connect attempt. 1s..1h." default:"10s"`
-	SampleInterval Duration `yaml:"sample_interval" doc:"How often tcp_info is read on both ends. 1ms..1s, below duration." default:"10ms"`
-	Window         Duration `yaml:"window" doc:"Length of a classification window. 100ms..duration; the kernel's limit counters move in 4 ms steps, so shorter windows are noise." default:"250ms"`
-	Link           Link     `yaml:"link" doc:"The path between sender and receiver."`
-	Sender         Sender   `yaml:"sender" doc:"The built-in sending peer, in the sender's namespace."`
-	Receiver       Receiver `yaml:"receiver" doc:"The built-in receiving peer, in the receiver's namespace."`
-	Expect         []Expect `yaml:"expect,omitempty" doc:"Checks on the outcome; any failing one makes tcplab exit 1. Grammar: 'verdict == CLASS' or 'verdict != CLASS', CLASS one of sender-limited, receiver-limited, network-limited, mixed."`
+	Name           string          `yaml:"name" doc:"Name of the scenario; names the run directory. Letters, digits, '-', '_' and '.'." default:"file name without .yaml"`
+	Description    string          `yaml:"description,omitempty" doc:"What the scenario shows, free text."`
+	Duration       Duration        `yaml:"duration" doc:"How long traffic flows, from the first connect attempt. 1s..1h." default:"10s"`
+	SampleInterval Duration        `yaml:"sample_interval" doc:"How often tcp_info is read on both ends. 1ms..1s, below duration." default:"10ms"`
+	Window         Duration        `yaml:"window" doc:"Length of a classification window. 100ms..duration; the kernel's limit counters move in 4 ms steps, so shorter windows are noise." default:"250ms"`
+	Link           Link            `yaml:"link" doc:"The path between sender and receiver."`
+	Sender         Sender          `yaml:"sender" doc:"The built-in sending peer, in the sender's namespace."`
+	Receiver       Receiver        `yaml:"receiver" doc:"The built-in receiving peer, in the receiver's namespace."`
+	Timeline       []TimelineEntry `yaml:"timeline,omitempty" doc:"Changes to the link during the run, in time order."`
+	Expect         []Expect        `yaml:"expect,omitempty" doc:"Checks on the outcome; any failing one makes tcplab exit 1. Grammar: 'verdict == CLASS' or 'verdict != CLASS', CLASS one of sender-limited, receiver-limited, network-limited, mixed."`
 }
 
 // Link is the path between the two namespaces. "down" carries the sender's
 // data towards the receiver; "up" carries the receiver's ACKs back. "both"
-// sets both directions; a direction's own setting overrides it.
+// sets both directions; a direction's own setting overrides it field by field.
 type Link struct {
-	Both *Direction `yaml:"both,omitempty" doc:"Settings for both directions."`
-	Down *Direction `yaml:"down,omitempty" doc:"Sender → receiver (data). Overrides both."`
-	Up   *Direction `yaml:"up,omitempty" doc:"Receiver → sender (ACKs). Overrides both."`
+	Backend string     `yaml:"backend,omitempty" doc:"Who impairs the link: auto, netem (kernel qdiscs on a veth pair; needs sch_netem unless only rate is set) or userspace (tcplab's emulator between two TUN devices). auto uses the kernel when it has every qdisc needed, else userspace." default:"auto"`
+	Seed    *int       `yaml:"seed,omitempty" doc:"Seed of the random decisions (loss, jitter, …) so runs can be repeated. 1..2^31." default:"random"`
+	Both    *Direction `yaml:"both,omitempty" doc:"Settings for both directions."`
+	Down    *Direction `yaml:"down,omitempty" doc:"Sender → receiver (data). Overrides both."`
+	Up      *Direction `yaml:"up,omitempty" doc:"Receiver → sender (ACKs). Overrides both."`
 }
 
-// Direction is the impairment of one direction.
+// Direction is the impairment of one direction, with netem's meaning.
 type Direction struct {
-	Rate *Rate `yaml:"rate,omitempty" doc:"Rate limit (tbf): a bit rate like 20mbit or a byte rate like 2MB/s, or max for none." default:"max"`
+	Rate                 *Rate           `yaml:"rate,omitempty" doc:"Rate limit: a bit rate like 20mbit or a byte rate like 2MB/s, or max for none." default:"max"`
+	Overhead             *int            `yaml:"overhead,omitempty" doc:"Bytes added to each packet when computing its time on the wire at rate (netem overhead). -1500..1500." default:"0"`
+	Queue                *int            `yaml:"queue,omitempty" doc:"Queue limit in packets (netem limit; a TSO super-packet counts once). 1..1000000." default:"1000"`
+	Delay                *Duration       `yaml:"delay,omitempty" doc:"One-way delay. RTT = down delay + up delay." default:"0s"`
+	Jitter               *Duration       `yaml:"jitter,omitempty" doc:"Random variation of the delay. Without a rate, jitter reorders packets (netem's meaning)." default:"0s"`
+	Distribution         string          `yaml:"distribution,omitempty" doc:"Jitter distribution: uniform (±jitter), normal, pareto or paretonormal (σ = jitter)." default:"uniform"`
+	DelayCorrelation     *Percent        `yaml:"delay_correlation,omitempty" doc:"Correlation of each jitter draw with the previous one." default:"0%"`
+	Loss                 *Percent        `yaml:"loss,omitempty" doc:"Random loss per packet (per TCP segment in userspace)." default:"0%"`
+	LossCorrelation      *Percent        `yaml:"loss_correlation,omitempty" doc:"Correlation of each loss draw with the previous one." default:"0%"`
+	GilbertElliott       *GilbertElliott `yaml:"gilbert_elliott,omitempty" doc:"Gilbert-Elliott loss model instead of random loss."`
+	Duplicate            *Percent        `yaml:"duplicate,omitempty" doc:"Probability that a packet is sent twice." default:"0%"`
+	DuplicateCorrelation *Percent        `yaml:"duplicate_correlation,omitempty" doc:"Correlation of duplicate draws." default:"0%"`
+	Reorder              *Reorder        `yaml:"reorder,omitempty" doc:"Send some packets at once, ahead of the delayed ones (needs delay)."`
+	Corrupt              *Percent        `yaml:"corrupt,omitempty" doc:"Probability that a packet has one bit flipped (the receiver's checksum then drops it)." default:"0%"`
+	CorruptCorrelation   *Percent        `yaml:"corrupt_correlation,omitempty" doc:"Correlation of corrupt draws." default:"0%"`
 }
+
+// GilbertElliott is netem's "loss gemodel p r 1-h 1-k".
+type GilbertElliott struct {
+	P         Percent  `yaml:"p" doc:"Probability of moving from the good to the bad state."`
+	R         Percent  `yaml:"r" doc:"Probability of moving from the bad to the good state; mean loss burst is 1/r packets."`
+	OneMinusH *Percent `yaml:"1-h,omitempty" doc:"Loss probability in the bad state." default:"100%"`
+	OneMinusK *Percent `yaml:"1-k,omitempty" doc:"Loss probability in the good state." default:"0%"`
+}
+
+// Reorder is netem's "reorder probability correlation gap".
+type Reorder struct {
+	Probability Percent  `yaml:"probability" doc:"Probability that a packet skips the delay."`
+	Correlation *Percent `yaml:"correlation,omitempty" doc:"Correlation of reorder draws." default:"0%"`
+	Gap         *int     `yaml:"gap,omitempty" doc:"Only every gap-th packet may be reordered. 1..1000000." default:"1"`
+}
+
+// TimelineEntry changes the link at a time of the run, without tearing
+// connections down.
+type TimelineEntry struct {
+	At        Duration  `yaml:"at" doc:"When, from the run's start. Below duration."`
+	For       *Duration `yaml:"for,omitempty" doc:"How long; afterwards the change is undone. Unset: until the end."`
+	Link      *Change   `yaml:"link,omitempty" doc:"Link settings laid over the current ones (same fields as link.both/down/up)."`
+	Partition string    `yaml:"partition,omitempty" doc:"Cut the path: down, up or both (blackhole: packets vanish, no FIN, no RST), or link-down (both interfaces down)."`
+}
+
+// Change is a timeline's link change.
+type Change struct {
+	Both *Direction `yaml:"both,omitempty" doc:"Changes to both directions."`
+	Down *Direction `yaml:"down,omitempty" doc:"Changes to sender → receiver."`
+	Up   *Direction `yaml:"up,omitempty" doc:"Changes to receiver → sender."`
+}
+
+// Partitions accepted in a timeline entry.
+var Partitions = []string{"down", "up", "both", "link-down"}
+
+// Backends accepted in link.backend.
+var Backends = []string{"auto", "netem", "userspace"}
+
+// Distributions accepted in a direction.
+var Distributions = []string{"uniform", "normal", "pareto", "paretonormal"}
 
 // Sender is the built-in sender.
 type Sender struct {
@@ -113,20 +170,20 @@ func (s *Scenario) ApplyDefaults(fileBase string) {
 	if s.Receiver.Read.Size == 0 {
 		s.Receiver.Read.Size = DefaultReadSize
 	}
+	if s.Link.Backend == "" {
+		s.Link.Backend = "auto"
+	}
 }
 
-// DownRate and UpRate resolve the link's rate per direction (0: no limit).
-func (l Link) DownRate() Rate { return l.rate(l.Down) }
+// DownRate is the sender → receiver rate limit (0: none).
+func (l Link) DownRate() Rate { return rateOf(l.Resolve("down")) }
 
 // UpRate is the receiver → sender rate limit (0: none).
-func (l Link) UpRate() Rate { return l.rate(l.Up) }
+func (l Link) UpRate() Rate { return rateOf(l.Resolve("up")) }
 
-func (l Link) rate(d *Direction) Rate {
-	if d != nil && d.Rate != nil {
-		return *d.Rate
+func rateOf(d Direction) Rate {
+	if d.Rate == nil {
+		return 0
 	}
-	if l.Both != nil && l.Both.Rate != nil {
-		return *l.Both.Rate
-	}
-	return 0
+	return *d.Rate
 }

@@ -44,16 +44,53 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 	} else if s.Window < s.SampleInterval*2 {
 		bad("window", "%v holds fewer than two samples at sample_interval %v", w, time.Duration(s.SampleInterval))
 	}
+	if !oneOf(s.Link.Backend, Backends) {
+		bad("link.backend", "unknown backend %q; accepted: %s", s.Link.Backend, strings.Join(Backends, ", "))
+	}
+	if sd := s.Link.Seed; sd != nil && (*sd < 1 || *sd > 1<<31) {
+		bad("link.seed", "%d is outside 1..2147483648", *sd)
+	}
 	for _, d := range []struct {
 		name string
 		dir  *Direction
 	}{{"link.both", s.Link.Both}, {"link.down", s.Link.Down}, {"link.up", s.Link.Up}} {
-		if d.dir != nil && d.dir.Rate != nil && *d.dir.Rate != 0 {
-			if *d.dir.Rate < 8000 {
-				bad(d.name+".rate", "%v is below 8kbit, too slow for a TCP handshake to finish in time", *d.dir.Rate)
-			}
-			if uint64(*d.dir.Rate) > uint64(^uint32(0))*8 {
-				bad(d.name+".rate", "%v is above the rate limiter's maximum of 34gbit; use max for no limit", *d.dir.Rate)
+		validateDirection(d.name, d.dir, bad)
+	}
+	for _, dir := range []string{"down", "up"} {
+		im := s.Link.Resolve(dir).Impairment(1)
+		if err := im.Validate(); err != nil {
+			bad("link."+dir, "%v", err)
+		}
+	}
+	var last Duration
+	for i, e := range s.Timeline {
+		p := fmt.Sprintf("timeline[%d]", i)
+		if e.At >= s.Duration {
+			bad(p+".at", "%v is not before the end of the run (duration %v)", e.At, s.Duration)
+		}
+		if e.At < last {
+			bad(p+".at", "%v is before the previous entry's %v; list entries in time order", e.At, last)
+		}
+		last = e.At
+		if e.For != nil && *e.For <= 0 {
+			bad(p+".for", "must be above 0")
+		}
+		if (e.Link == nil) == (e.Partition == "") {
+			bad(p, "give exactly one of link or partition")
+		}
+		if e.Partition != "" && !oneOf(e.Partition, Partitions) {
+			bad(p+".partition", "unknown partition %q; accepted: %s", e.Partition, strings.Join(Partitions, ", "))
+		}
+		if c := e.Link; c != nil {
+			validateDirection(p+".link.both", c.Both, bad)
+			validateDirection(p+".link.down", c.Down, bad)
+			validateDirection(p+".link.up", c.Up, bad)
+			l := s.Link.apply(c)
+			for _, dir := range []string{"down", "up"} {
+				im := l.Resolve(dir).Impairment(1)
+				if err := im.Validate(); err != nil {
+					bad(p+".link", "%s direction: %v", dir, err)
+				}
 			}
 		}
 	}
@@ -95,4 +132,50 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 		}
 	}
 	return errs
+}
+
+func oneOf(v string, accepted []string) bool {
+	for _, a := range accepted {
+		if a == v {
+			return true
+		}
+	}
+	return false
+}
+
+func validateDirection(name string, d *Direction, bad func(path, format string, args ...any)) {
+	if d == nil {
+		return
+	}
+	if d.Rate != nil && *d.Rate != 0 {
+		if *d.Rate < 8000 {
+			bad(name+".rate", "%v is below 8kbit, too slow for a TCP handshake to finish in time", *d.Rate)
+		}
+		if uint64(*d.Rate) > 1e12 {
+			bad(name+".rate", "%v is above 1000gbit; use max for no limit", *d.Rate)
+		}
+	}
+	for _, x := range []struct {
+		f string
+		v *Duration
+	}{{"delay", d.Delay}, {"jitter", d.Jitter}} {
+		if x.v != nil && time.Duration(*x.v) > 10*time.Second {
+			bad(name+"."+x.f, "%v is above 10s", *x.v)
+		}
+	}
+	if d.Distribution != "" && !oneOf(d.Distribution, Distributions) {
+		bad(name+".distribution", "unknown distribution %q; accepted: %s", d.Distribution, strings.Join(Distributions, ", "))
+	}
+	if d.Overhead != nil && (*d.Overhead < -1500 || *d.Overhead > 1500) {
+		bad(name+".overhead", "%d is outside -1500..1500 bytes", *d.Overhead)
+	}
+	if d.Queue != nil && (*d.Queue < 1 || *d.Queue > 1000000) {
+		bad(name+".queue", "%d is outside 1..1000000 packets (netem's limit 0 would drop everything)", *d.Queue)
+	}
+	if d.Loss != nil && d.GilbertElliott != nil {
+		bad(name+".gilbert_elliott", "give loss or gilbert_elliott, not both")
+	}
+	if r := d.Reorder; r != nil && r.Gap != nil && (*r.Gap < 1 || *r.Gap > 1000000) {
+		bad(name+".reorder.gap", "%d is outside 1..1000000", *r.Gap)
+	}
 }

@@ -1,8 +1,10 @@
-package peers
+// Package hist is a fixed-size log-linear histogram of non-negative values
+// (lags, latenesses) that never allocates after creation.
+package hist
 
 import "math/bits"
 
-// subBuckets per power of two: values are kept to within 1/16 (6%).
+// subBits: 16 sub-buckets per power of two: values are kept to within 1/16 (6%).
 const subBits = 4
 
 // Histogram counts non-negative values (lag in µs) in log-linear buckets. It

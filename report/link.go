@@ -1,0 +1,113 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// LinkCounters are the userspace link's counters of one direction
+// (segments), with its release lateness.
+type LinkCounters struct {
+	Packets     uint64  `json:"packets"`
+	Forwarded   uint64  `json:"forwarded"`
+	Bytes       uint64  `json:"bytes"`
+	DropLoss    uint64  `json:"dropped_loss"`
+	DropQueue   uint64  `json:"dropped_queue"`
+	DropBlack   uint64  `json:"dropped_partition"`
+	Duplicated  uint64  `json:"duplicated"`
+	Reordered   uint64  `json:"reordered"`
+	Corrupted   uint64  `json:"corrupted"`
+	LatenessP50 float64 `json:"lateness_p50_ms"`
+	LatenessP99 float64 `json:"lateness_p99_ms"`
+	LatenessMax float64 `json:"lateness_max_ms"`
+	WriteErrors uint64  `json:"write_errors"`
+}
+
+// LinkDirection is one direction's configuration and, for the userspace
+// backend, what it did.
+type LinkDirection struct {
+	Config   string        `json:"config"`
+	DelayMs  float64       `json:"delay_ms"`
+	Loss     float64       `json:"loss"` // 0..1, random loss configured
+	RateBits uint64        `json:"rate_bits"`
+	Counters *LinkCounters `json:"counters,omitempty"`
+}
+
+// LinkRecord is the link as configured and as it ran.
+type LinkRecord struct {
+	Backend  string        `json:"backend"`
+	Why      string        `json:"why"`
+	Applied  []string      `json:"applied"`
+	Down     LinkDirection `json:"down"`
+	Up       LinkDirection `json:"up"`
+	Timeline bool          `json:"timeline"` // the link changed during the run
+}
+
+// Check is one line of the link's self-check: configured beside measured.
+type Check struct {
+	What       string  `json:"what"`
+	Configured string  `json:"configured"`
+	Measured   string  `json:"measured"`
+	OK         bool    `json:"ok"`
+	Note       string  `json:"note,omitempty"`
+	Deviation  float64 `json:"deviation"`
+}
+
+// selfCheck measures what the link actually did, beside its configuration:
+// the base RTT against the configured delays, the drop fraction against the
+// configured loss, the delivered rate against the configured rate.
+func selfCheck(link *LinkRecord, snd []sampleView, verdict string, goodputBits float64) []Check {
+	if link == nil || link.Backend == "" {
+		return nil
+	}
+	var out []Check
+	// Base RTT: the smallest min_rtt the sender saw.
+	minRTT := math.Inf(1)
+	for _, s := range snd {
+		if s.minRTT > 0 && float64(s.minRTT) < minRTT {
+			minRTT = float64(s.minRTT)
+		}
+	}
+	if !math.IsInf(minRTT, 1) {
+		want := (link.Down.DelayMs + link.Up.DelayMs) * 1000 // µs
+		tol := math.Max(0.02*want, 300)
+		dev := minRTT - want
+		c := Check{What: "base RTT (sender's min_rtt)", Configured: fmt.Sprintf("%.2f ms", want/1000), Measured: fmt.Sprintf("%.2f ms", minRTT/1000),
+			OK: math.Abs(dev) <= tol, Deviation: dev / 1000}
+		if !c.OK {
+			c.Note = fmt.Sprintf("off by %.2f ms, more than the tolerance of %.2f ms", dev/1000, tol/1000)
+		}
+		if link.Timeline {
+			c.Note = strings.TrimSpace(c.Note + " (the timeline changed the link; compare with care)")
+		}
+		out = append(out, c)
+	}
+	if c := link.Down.Counters; c != nil && link.Down.Loss > 0 {
+		n := float64(c.Forwarded + c.DropLoss + c.DropQueue + c.DropBlack - c.Duplicated)
+		if n > 0 {
+			p := link.Down.Loss
+			got := float64(c.DropLoss) / n
+			tol := 2.576*math.Sqrt(p*(1-p)/n) + 1/n
+			out = append(out, Check{What: "down drop fraction (link counters)", Configured: fmt.Sprintf("%.3f%%", 100*p), Measured: fmt.Sprintf("%.3f%% of %.0f segments", 100*got, n),
+				OK: math.Abs(got-p) <= tol, Deviation: got - p})
+		}
+	}
+	if r := link.Down.RateBits; r > 0 && goodputBits > 0 {
+		ratio := goodputBits / float64(r)
+		c := Check{What: "down delivered rate (bytes acked)", Configured: fmt.Sprintf("%.2f Mbit/s", float64(r)/1e6), Measured: fmt.Sprintf("%.2f Mbit/s (%.0f%%)", goodputBits/1e6, 100*ratio),
+			Deviation: ratio - 1}
+		switch {
+		case ratio > 1.02:
+			c.Note = "faster than the configured rate: the limit did not hold"
+		case verdict == NetworkLimited && ratio < 0.85:
+			c.Note = "network-limited but well below the configured rate: something else limits the path"
+		default:
+			c.OK = true
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+type sampleView struct{ minRTT uint32 }

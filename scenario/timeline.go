@@ -1,0 +1,188 @@
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tcplab/tcplab/netem"
+	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/tcpinfo"
+)
+
+// linkState is the link as the timeline has made it at some moment.
+type linkState struct {
+	link       Link
+	blackholes map[string]bool // "down", "up"
+	linkDown   bool
+}
+
+// stateAt computes the link with the given timeline entries active (in
+// their order in the file).
+func (s *Scenario) stateAt(active []int) linkState {
+	st := linkState{link: s.Link, blackholes: map[string]bool{}}
+	for _, i := range active {
+		e := s.Timeline[i]
+		if e.Link != nil {
+			st.link = st.link.apply(e.Link)
+		}
+		switch e.Partition {
+		case "both":
+			st.blackholes["down"], st.blackholes["up"] = true, true
+		case "down", "up":
+			st.blackholes[e.Partition] = true
+		case "link-down":
+			st.linkDown = true
+		}
+	}
+	return st
+}
+
+type timelineStep struct {
+	at    time.Duration
+	entry int
+	start bool
+}
+
+// runTimeline applies the scenario's timeline to topo at its times, from
+// start (monotonic ns) until ctx ends, recording each change in events.
+func (s *Scenario) runTimeline(ctx context.Context, topo *netem.Topology, start int64, events io.Writer, mu *sync.Mutex) error {
+	var steps []timelineStep
+	for i, e := range s.Timeline {
+		steps = append(steps, timelineStep{time.Duration(e.At), i, true})
+		if e.For != nil {
+			steps = append(steps, timelineStep{time.Duration(e.At) + time.Duration(*e.For), i, false})
+		}
+	}
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].at < steps[j].at })
+	active := map[int]bool{}
+	prev := s.stateAt(nil)
+	for _, st := range steps {
+		wait := time.Duration(start+int64(st.at)-tcpinfo.Monotonic()) * time.Nanosecond
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+		}
+		active[st.entry] = st.start
+		var idx []int
+		for i := range s.Timeline {
+			if active[i] {
+				idx = append(idx, i)
+			}
+		}
+		next := s.stateAt(idx)
+		err := applyState(topo, prev, next)
+		prev = next
+		verb := "start"
+		if !st.start {
+			verb = "end"
+		}
+		ev := peers.Event{T: tcpinfo.Monotonic() - start, Side: "link", Kind: peers.EventTimeline,
+			Detail: fmt.Sprintf("timeline[%d] %s: %s", st.entry, verb, describeEntry(s.Timeline[st.entry]))}
+		if err != nil {
+			ev.Error = err.Error()
+		}
+		b, _ := json.Marshal(ev)
+		mu.Lock()
+		events.Write(append(b, '\n'))
+		mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("timeline[%d]: %w", st.entry, err)
+		}
+	}
+	return nil
+}
+
+func applyState(topo *netem.Topology, prev, next linkState) error {
+	if prev.linkDown != next.linkDown {
+		if err := topo.SetLinksUp(!next.linkDown); err != nil {
+			return err
+		}
+	}
+	pd, pu := prev.link.Impairments()
+	nd, nu := next.link.Impairments()
+	pd.Blackhole, pu.Blackhole = prev.blackholes["down"], prev.blackholes["up"]
+	nd.Blackhole, nu.Blackhole = next.blackholes["down"], next.blackholes["up"]
+	if fmt.Sprint(pd) != fmt.Sprint(nd) {
+		if err := topo.SetImpairment(netem.Down, nd); err != nil {
+			return err
+		}
+	}
+	if fmt.Sprint(pu) != fmt.Sprint(nu) {
+		if err := topo.SetImpairment(netem.Up, nu); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func describeEntry(e TimelineEntry) string {
+	var parts []string
+	if e.Partition != "" {
+		parts = append(parts, "partition "+e.Partition)
+	}
+	if c := e.Link; c != nil {
+		for _, d := range []struct {
+			n string
+			v *Direction
+		}{{"both", c.Both}, {"down", c.Down}, {"up", c.Up}} {
+			if d.v != nil {
+				parts = append(parts, d.n+" "+d.v.String())
+			}
+		}
+	}
+	if e.For != nil {
+		parts = append(parts, "for "+e.For.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// String describes the settings that are set, as a scenario would write them.
+func (d Direction) String() string {
+	var p []string
+	add := func(k string, v fmt.Stringer) { p = append(p, k+" "+v.String()) }
+	if d.Rate != nil {
+		add("rate", *d.Rate)
+	}
+	if d.Delay != nil {
+		add("delay", *d.Delay)
+	}
+	if d.Jitter != nil {
+		add("jitter", *d.Jitter)
+	}
+	if d.Distribution != "" {
+		p = append(p, "distribution "+d.Distribution)
+	}
+	if d.Loss != nil {
+		add("loss", *d.Loss)
+	}
+	if g := d.GilbertElliott; g != nil {
+		p = append(p, fmt.Sprintf("gilbert_elliott p %v r %v", g.P, g.R))
+	}
+	if d.Duplicate != nil {
+		add("duplicate", *d.Duplicate)
+	}
+	if d.Reorder != nil {
+		add("reorder", d.Reorder.Probability)
+	}
+	if d.Corrupt != nil {
+		add("corrupt", *d.Corrupt)
+	}
+	if d.Queue != nil {
+		p = append(p, fmt.Sprintf("queue %d", *d.Queue))
+	}
+	if len(p) == 0 {
+		return "unimpaired"
+	}
+	return strings.Join(p, ", ")
+}
