@@ -456,4 +456,3 @@ func jitterCase(t *testing.T, b string, dist impair.Distribution) {
 		t.Errorf("mean delay %.3f ms, want 20 ± 1", m)
 	}
 }
-

@@ -64,30 +64,54 @@ func Prob32(p float64) uint32 {
 func Hit(p32, draw uint32) bool { return p32 != 0 && p32 >= draw }
 
 // Std is the standard deviation of the jitter a distribution produces for
-// jitter j: netem's uniform spreads over [-j, j] (σ = j/√3); its tables are
-// scaled so that the other distributions have σ = j.
+// jitter j: netem's uniform spreads over [-j, j] (σ = j/√3); its tables hold
+// distributions of σ 1 in units of j, cut at ±4 (int16 entries scaled by
+// 8192), which leaves normal at σ ≈ j but trims the Pareto tails: pareto
+// gives σ ≈ 0.74 j, paretonormal ≈ 0.84 j.
 func Std(d Distribution, j float64) float64 {
 	if d == "" || d == Uniform {
 		return j / math.Sqrt(3)
 	}
-	return j
+	return j * clippedStd[d]
 }
+
+// clipAt is the largest table value netem can hold: 32767 / 8192 σ.
+const clipAt = 32767.0 / 8192
+
+func clip(v float64) float64 { return math.Max(-clipAt, math.Min(clipAt, v)) }
+
+var clippedStd = func() map[Distribution]float64 {
+	out := map[Distribution]float64{}
+	for _, d := range []Distribution{Normal, Pareto, ParetoNormal} {
+		const n = 1 << 16
+		var s, s2 float64
+		for i := 0; i < n; i++ {
+			v := Jitter(d, uint32((float64(i)+0.5)/n*(1<<32)), 1)
+			s += v
+			s2 += v * v
+		}
+		m := s / n
+		out[d] = math.Sqrt(s2/n - m*m)
+	}
+	return out
+}()
 
 // Jitter turns a uniform 32-bit draw into an offset with distribution d and
 // scale j (seconds or any unit): uniform in [-j, j); normal, pareto and
-// paretonormal through their inverse CDFs with mean 0 and σ = j, as netem's
-// tables (iproute2's maketable, pareto and paretonormal) do.
+// paretonormal through their inverse CDFs with mean 0 and σ 1 in units of
+// j, cut at ±4 j as netem's tables (iproute2's maketable, pareto and
+// paretonormal, int16 entries scaled by 8192) are.
 func Jitter(d Distribution, u uint32, j float64) float64 {
 	x := (float64(u) + 0.5) / (1 << 32) // (0,1)
 	switch d {
 	case Normal:
-		return j * normInv(x)
+		return j * clip(normInv(x))
 	case Pareto:
-		return j * paretoStd(x)
+		return j * clip(paretoStd(x))
 	case ParetoNormal:
 		// iproute2's paretonormal table mixes the two at the same quantile:
 		// 1/4 normal, 3/4 pareto.
-		return j * (0.25*normInv(x) + 0.75*paretoStd(x)) / paretoNormalStd
+		return j * clip((0.25*normInv(x)+0.75*paretoStd(x))/paretoNormalStd)
 	}
 	return j * (2*x - 1)
 }
