@@ -59,6 +59,7 @@ type Evidence struct {
 	ReceiverUnreadB  float64 `json:"receiver_unread_bytes"`
 	SRTTOverMinRTT   float64 `json:"srtt_over_min_rtt"` // mean srtt / min_rtt
 	Retransmits      uint64  `json:"retransmits"`       // total_retrans delta
+	RetransRate      float64 `json:"retrans_rate"`      // bytes_retrans / bytes_sent delta
 	GoodputBits      float64 `json:"goodput_bits"`      // bytes_acked delta × 8 / span
 	DeliveryRateBits float64 `json:"delivery_rate_bits"`
 }
@@ -217,6 +218,9 @@ func (s series) evidence(ws, we int64) Evidence {
 	}
 	if b > a {
 		e.Retransmits = uint64(s.snd[b].Info.TotalRetrans - s.snd[a].Info.TotalRetrans)
+		if sent := s.snd[b].Info.BytesSent - s.snd[a].Info.BytesSent; sent > 0 {
+			e.RetransRate = float64(s.snd[b].Info.BytesRetrans-s.snd[a].Info.BytesRetrans) / float64(sent)
+		}
 		if span := float64(s.snd[b].T-s.snd[a].T) / 1e9; span > 0 {
 			e.GoodputBits = float64(s.snd[b].Info.BytesAcked-s.snd[a].Info.BytesAcked) * 8 / span
 		}
@@ -304,6 +308,11 @@ func verdict(total Shares, wins []Window, whole Evidence) Verdict {
 				v.SubCause, top = sc, n
 			}
 		}
+		if best == NetworkLimited {
+			// Path signals are sparse per window (a lossy long path has a
+			// retransmit every few windows): decide the sub-cause over the run.
+			v.SubCause = networkSubCause(whole)
+		}
 		v.Evidence = append(v.Evidence, fmt.Sprintf("%.0f%% of %d windows were %s", 100*bestShare, len(wins), best))
 	} else {
 		v.Class = Mixed
@@ -320,11 +329,25 @@ func verdict(total Shares, wins []Window, whole Evidence) Verdict {
 	case SenderLimited:
 		v.Evidence = append(v.Evidence, fmt.Sprintf("delivery rate app-limited in %.0f%% of samples; unsent data >= 1 MSS in %.0f%%; send buffer fill (median) %.0f%%", 100*whole.AppLimited, 100*whole.NotsentAboveMSS, 100*whole.SndbufFill))
 	case NetworkLimited:
-		v.Evidence = append(v.Evidence, fmt.Sprintf("unsent data waiting in %.0f%% of samples, app-limited in %.0f%%; %d retransmits; srtt/min_rtt %.2f",
-			100*whole.NotsentAboveMSS, 100*whole.AppLimited, whole.Retransmits, whole.SRTTOverMinRTT))
+		v.Evidence = append(v.Evidence, fmt.Sprintf("unsent data waiting in %.0f%% of samples, app-limited in %.0f%%; %d retransmits (%.2f%% of bytes sent); srtt/min_rtt %.2f",
+			100*whole.NotsentAboveMSS, 100*whole.AppLimited, whole.Retransmits, 100*whole.RetransRate, whole.SRTTOverMinRTT))
 	}
 	v.Evidence = append(v.Evidence, fmt.Sprintf("goodput %.2f Mbit/s (bytes acked)", whole.GoodputBits/1e6))
 	return v
+}
+
+// lossyRetrans is the retransmitted share of sent bytes above which a
+// network-limited run is said to be limited by loss.
+const lossyRetrans = 0.002
+
+func networkSubCause(e Evidence) string {
+	switch {
+	case e.RetransRate >= lossyRetrans:
+		return SubLoss
+	case e.SRTTOverMinRTT >= 1.5:
+		return SubQueueing
+	}
+	return SubRate
 }
 
 func classVector(m map[string]float64) string {

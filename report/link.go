@@ -57,7 +57,7 @@ type Check struct {
 // selfCheck measures what the link actually did, beside its configuration:
 // the base RTT against the configured delays, the drop fraction against the
 // configured loss, the delivered rate against the configured rate.
-func selfCheck(link *LinkRecord, snd []sampleView, verdict string, goodputBits float64) []Check {
+func selfCheck(link *LinkRecord, snd []sampleView, v Verdict, goodputBits float64) []Check {
 	if link == nil || link.Backend == "" {
 		return nil
 	}
@@ -97,13 +97,17 @@ func selfCheck(link *LinkRecord, snd []sampleView, verdict string, goodputBits f
 		ratio := goodputBits / float64(r)
 		c := Check{What: "down delivered rate (bytes acked)", Configured: fmt.Sprintf("%.2f Mbit/s", float64(r)/1e6), Measured: fmt.Sprintf("%.2f Mbit/s (%.0f%%)", goodputBits/1e6, 100*ratio),
 			Deviation: ratio - 1}
+		rateBound := v.Class == NetworkLimited && v.SubCause != SubLoss && link.Down.Loss == 0 && !link.Timeline
 		switch {
 		case ratio > 1.02:
 			c.Note = "faster than the configured rate: the limit did not hold"
-		case verdict == NetworkLimited && ratio < 0.85:
-			c.Note = "network-limited but well below the configured rate: something else limits the path"
+		case rateBound && ratio < 0.85:
+			c.Note = "the rate is the bottleneck, yet delivery is well below it"
 		default:
 			c.OK = true
+			if !rateBound {
+				c.Note = "the rate is not the bottleneck here; checked only as an upper bound"
+			}
 		}
 		out = append(out, c)
 	}

@@ -110,7 +110,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 			goodput = float64(b.Info.BytesAcked-a.Info.BytesAcked) * 8 / span
 		}
 	}
-	sum.SelfCheck = selfCheck(meta.Link, views, sum.Verdict.Class, goodput)
+	sum.SelfCheck = selfCheck(meta.Link, views, sum.Verdict, goodput)
 	if sum.SelfCheck == nil {
 		sum.SelfCheck = []Check{}
 	}

@@ -174,3 +174,73 @@ func TestRunPeerFailure(t *testing.T) {
 		assertLabGone(t, res.Summary.Meta.RunID)
 	}
 }
+
+// TestVerdictsOverWANPath: the three verdict scenarios keep their verdicts
+// with 50 ms RTT and 0.1% loss added (userspace link here, netem where the
+// kernel has it), under cubic and bbr.
+func TestVerdictsOverWANPath(t *testing.T) {
+	requireRoot(t)
+	for _, c := range []struct{ scenario, verdict string }{
+		{"receiver-limited", report.ReceiverLimited},
+		{"network-limited", report.NetworkLimited},
+		{"sender-limited", report.SenderLimited},
+	} {
+		for _, cc := range []string{"cubic", "bbr"} {
+			t.Run(c.scenario+"/"+cc, func(t *testing.T) {
+				s := loadShipped(t, c.scenario)
+				s.Duration = Duration(4 * time.Second)
+				d, l := Duration(25*time.Millisecond), Percent(0.1)
+				s.Link.Both = overlayPtr(s.Link.Both, Direction{Delay: &d, Loss: &l})
+				s.Sender.Socket.Congestion, s.Receiver.Socket.Congestion = cc, cc
+				res, err := Run(context.Background(), s, RunOptions{OutDir: t.TempDir()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var txt strings.Builder
+				report.WriteText(&txt, &res.Summary)
+				t.Logf("\n%s", txt.String())
+				if res.Summary.Verdict.Class != c.verdict {
+					t.Errorf("verdict %s, want %s", res.Summary.Verdict.Class, c.verdict)
+				}
+				for _, ch := range res.Summary.SelfCheck {
+					if strings.HasPrefix(ch.What, "base RTT") && !ch.OK {
+						t.Errorf("self-check: %+v", ch)
+					}
+				}
+				assertLabGone(t, res.Summary.Meta.RunID)
+			})
+		}
+	}
+}
+
+func overlayPtr(base *Direction, over Direction) *Direction {
+	var b Direction
+	if base != nil {
+		b = *base
+	}
+	b = overlay(b, &over)
+	return &b
+}
+
+// TestLossyLongPath: the vendor's high-RTT-and-loss theory is classified
+// network-limited with loss as the evidence.
+func TestLossyLongPath(t *testing.T) {
+	requireRoot(t)
+	s := loadShipped(t, "lossy-long-path")
+	res, err := Run(context.Background(), s, RunOptions{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt strings.Builder
+	report.WriteText(&txt, &res.Summary)
+	t.Logf("\n%s", txt.String())
+	v := res.Summary.Verdict
+	if v.Class != report.NetworkLimited || v.SubCause != report.SubLoss {
+		t.Errorf("verdict %s / %s, want network-limited / loss", v.Class, v.SubCause)
+	}
+	for _, ch := range res.Summary.SelfCheck {
+		if !ch.OK {
+			t.Errorf("link self-check off: %+v", ch)
+		}
+	}
+}
