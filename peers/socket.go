@@ -24,13 +24,16 @@ func control(o SocketOptions) func(network, address string, c syscall.RawConn) e
 }
 
 func applyPre(fd int, o SocketOptions) error {
+	// As root, the FORCE variants let a scenario ask for more than
+	// net.core.wmem_max / rmem_max (208 KiB by default), which high
+	// bandwidth-delay paths need; otherwise the plain options apply.
 	if o.Sndbuf > 0 {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, o.Sndbuf); err != nil {
+		if err := setBuf(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF, o.Sndbuf); err != nil {
 			return fmt.Errorf("set SO_SNDBUF %d: %w", o.Sndbuf, err)
 		}
 	}
 	if o.Rcvbuf > 0 {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, o.Rcvbuf); err != nil {
+		if err := setBuf(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF, o.Rcvbuf); err != nil {
 			return fmt.Errorf("set SO_RCVBUF %d: %w", o.Rcvbuf, err)
 		}
 	}
@@ -74,4 +77,11 @@ func applyPost(c *net.TCPConn, o SocketOptions) (EffectiveSocket, int, error) {
 		return eff, 0, fmt.Errorf("read back socket options: %w", err)
 	}
 	return eff, fd, nil
+}
+
+func setBuf(fd, force, plain, v int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, v); err == nil {
+		return nil
+	}
+	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, v)
 }

@@ -224,8 +224,12 @@ func (l *Link) releaser(d *direction, out, wake, timer int) {
 		var next int64
 		batch, next = d.due(monotonic(), batch[:0])
 		for _, s := range batch {
+			// Lateness is taken when the packet is handed to the kernel:
+			// the write itself runs the receiving stack (netif_rx and the
+			// softirq on return), which is the far end's work, not the link's.
+			released := monotonic()
 			_, err := unix.Write(out, s.buf[:s.n])
-			d.sent(s, monotonic(), err)
+			d.sent(s, released, err)
 		}
 		if len(batch) > 0 {
 			continue
