@@ -448,3 +448,20 @@ func readNetem(c *netlink.Conn, ifindex uint32) (NetemOptions, error) {
 	}
 	return NetemOptions{}, fmt.Errorf("no root netem qdisc on ifindex %d", ifindex)
 }
+
+// deleteRootQdisc removes the root qdisc of ifindex, if one was added.
+func deleteRootQdisc(ns netns.NsHandle, ifname string, ifindex uint32) error {
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: int(ns)})
+	if err != nil {
+		return fmt.Errorf("remove qdisc on %s: open rtnetlink: %w", ifname, err)
+	}
+	defer c.Close()
+	_, err = c.Execute(netlink.Message{
+		Header: netlink.Header{Type: unix.RTM_DELQDISC, Flags: netlink.Request | netlink.Acknowledge},
+		Data:   tcmsg(ifindex, 0, handleRoot),
+	})
+	if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("remove qdisc on %s: %w", ifname, err)
+	}
+	return nil
+}

@@ -206,12 +206,13 @@ func upWithAddr(h *netlink.Handle, ep *Endpoint) error {
 // applyKernel impairs the egress of ep's veth end: nothing, a tbf for a
 // rate alone, or a netem qdisc.
 func (t *Topology) applyKernel(ep *Endpoint, im impair.Impairment) (string, error) {
-	if im.IsZero() {
-		return "", nil
-	}
 	idx, err := linkIndex(ep)
 	if err != nil {
 		return "", err
+	}
+	if im.IsZero() {
+		// Back to the veth's own default: remove any root qdisc tcplab set.
+		return "", deleteRootQdisc(ep.NS, ep.Link, uint32(idx))
 	}
 	if RateOnly(im) {
 		if im.RateBits > MaxTbfRate {
