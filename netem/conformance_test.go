@@ -223,6 +223,24 @@ type baseline struct {
 
 var baselines = map[string]baseline{}
 
+// emulated is set (TCPLAB_CONFORMANCE_EMULATED=1) when the suite runs inside
+// a machine emulator (the netem VM under TCG), whose timers fire up to about
+// a millisecond late and which stalls for tens of milliseconds now and then.
+// There, time checks get emulatorSlack more tolerance and the jitter's σ is
+// estimated robustly (from the interquartile range), so that stalls of the
+// emulated machine are not blamed on netem. On real machines the suite uses
+// the plain tolerances.
+var emulated = os.Getenv("TCPLAB_CONFORMANCE_EMULATED") == "1"
+
+const emulatorSlack = 1500.0 // µs
+
+func slackUS() float64 {
+	if emulated {
+		return emulatorSlack
+	}
+	return 0
+}
+
 func measureBaseline(t *testing.T, b string) baseline {
 	if bl, ok := baselines[b]; ok {
 		return bl
@@ -277,7 +295,7 @@ var conformanceCases = []conformanceCase{
 		}
 		in := tcpInfoOf(t, snd)
 		want := 50000.0 + baselines[b].rttUS // µs
-		tol := math.Max(0.02*50000, 300)
+		tol := math.Max(0.02*50000, 300) + slackUS()
 		t.Logf("min_rtt %d µs, srtt %d µs (want %.0f ± %.0f)", in.MinRTT, in.RTT, want, tol)
 		if math.Abs(float64(in.MinRTT)-want) > tol {
 			t.Errorf("min_rtt %d µs, want %.0f ± %.0f", in.MinRTT, want, tol)
@@ -291,7 +309,7 @@ var conformanceCases = []conformanceCase{
 			}
 		}
 		sort.Float64s(d)
-		if want := 25 + baselines[b].owdMean; len(d) < 190 || math.Abs(d[0]-want) > 0.5 {
+		if want := 25 + baselines[b].owdMean; len(d) < 190 || math.Abs(d[0]-want) > 0.5+slackUS()/1000 {
 			t.Errorf("one-way delay: %d of 200 arrived, min %.3f ms, want %.3f ± 0.5", len(d), d[0], want)
 		}
 	}},
@@ -374,14 +392,22 @@ var conformanceCases = []conformanceCase{
 		topo := lab(t, b, im, impair.Impairment{})
 		const n = 20000
 		ps := udpFlow(t, topo, n, 20000, 64, 300*time.Millisecond, nil)
+		// A reordered datagram overtakes the delayed ones sent before it;
+		// delayed ones keep their order (same delay), also when the whole
+		// machine stalls (as an emulated one does), so counting overtakers
+		// is robust where a delay threshold is not.
 		early, got := 0, 0
+		var latest int64
 		for _, p := range ps {
 			if p.got == 0 {
 				continue
 			}
 			got++
-			if p.got-p.sent < int64(9*time.Millisecond) {
-				early++ // sent at once, ahead of the delayed ones (never below the 10 ms delay otherwise)
+			if p.got < latest {
+				early++
+			}
+			if p.got > latest {
+				latest = p.got
 			}
 		}
 		checkFraction(t, "datagrams reordered (sent without the delay)", early, got, 0.10)
@@ -488,12 +514,20 @@ func jitterCase(t *testing.T, b string, dist impair.Distribution) {
 	// The path's own variation adds in quadrature: take it out.
 	bl := baselines[b]
 	s := math.Sqrt(math.Max(0, raw*raw-bl.owdStdDev*bl.owdStdDev))
+	if emulated {
+		// σ from the interquartile range, scaled by the distribution's own
+		// IQR/σ ratio: insensitive to the emulator's stalls.
+		iqr := d[len(d)*3/4] - d[len(d)/4]
+		unit := (impair.Jitter(dist, 3<<30, 1) - impair.Jitter(dist, 1<<30, 1)) / impair.Std(dist, 1)
+		s = iqr / unit
+		t.Logf("emulated machine: σ estimated from the IQR %.3f ms", iqr)
+	}
 	want := impair.Std(dist, float64(j)/1e6)
 	t.Logf("%s jitter: %d datagrams, one-way delay mean %.3f ms, σ %.3f ms (%.3f less the path's own %.3f; want %.3f ± 10%%)", dist, len(d), m, s, raw, bl.owdStdDev, want)
 	if math.Abs(s-want) > 0.1*want {
 		t.Errorf("σ %.3f ms, want %.3f ± 10%%", s, want)
 	}
-	if math.Abs(m-20-bl.owdMean) > 1 {
+	if math.Abs(m-20-bl.owdMean) > 1+slackUS()/1000 {
 		t.Errorf("mean delay %.3f ms, want %.3f ± 1", m, 20+bl.owdMean)
 	}
 }

@@ -85,7 +85,7 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; m
 for m in \$(cat /mod/order); do insmod /mod/\$m || echo "insmod \$m FAILED"; done
 echo "GUEST kernel \$(uname -r), modules: \$(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
 cd /tmp
-TCPLAB_CONFORMANCE_BACKEND=$BACKEND /bin/netem.test -test.v -test.count=1 -test.timeout=500s -test.run '$RUN'
+TCPLAB_CONFORMANCE_EMULATED=1 TCPLAB_CONFORMANCE_BACKEND=$BACKEND /bin/netem.test -test.v -test.count=1 -test.timeout=500s -test.run '$RUN'
 echo "GUEST-DONE rc=\$?"
 poweroff -f
 INIT
