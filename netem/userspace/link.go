@@ -86,21 +86,6 @@ func reserveProcs() {
 	}
 }
 
-// linkNice is the nice value of the link's threads. With the peers' busy
-// threads on the same two cores, a release waited for its CFS turn: p99
-// lateness of several ms at 2 Gbit/s. A higher weight lets the woken
-// thread preempt at once, yet stays fair (unlike SCHED_FIFO, which starved
-// the reader behind the releaser's softirq work when tried).
-const linkNice = -10
-
-// lockAndRaise locks the goroutine to its thread for good (the thread's
-// priority is changed, so it must never serve other goroutines: it exits
-// with the goroutine) and raises its priority where allowed.
-func lockAndRaise() {
-	runtime.LockOSThread()
-	unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), linkNice)
-}
-
 func signal(fd int) {
 	var one = [8]byte{1}
 	unix.Write(fd, one[:])
@@ -178,7 +163,8 @@ func (l *Link) closeFDs() error {
 // reader reads packets from in and hands them to d, on its own OS thread.
 func (l *Link) reader(d *direction, in int) {
 	defer l.wg.Done()
-	lockAndRaise()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	fds := []unix.PollFd{{Fd: int32(in), Events: unix.POLLIN}, {Fd: int32(l.stopFD), Events: unix.POLLIN}}
 	var spare slot // read target when the direction holds its maximum
 	for {
@@ -229,7 +215,8 @@ func (l *Link) releaser(d *direction, out, wake, timer int) {
 	defer l.wg.Done()
 	defer unix.Close(wake)
 	defer unix.Close(timer)
-	lockAndRaise()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	fds := []unix.PollFd{{Fd: int32(wake), Events: unix.POLLIN}, {Fd: int32(timer), Events: unix.POLLIN}, {Fd: int32(l.stopFD), Events: unix.POLLIN}}
 	batch := make([]*slot, 0, 256)
 	var its unix.ItimerSpec
