@@ -244,3 +244,101 @@ func TestLossyLongPath(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeline: a partition and a link change happen at their times without
+// tearing the connection down, are recorded in events.jsonl and shown in the
+// report; the userspace link counts what the partition dropped.
+func TestTimeline(t *testing.T) {
+	requireRoot(t)
+	src := `name: timeline
+duration: 4s
+link:
+  both: { delay: 5ms }
+sender: { rate: 20mbit }
+timeline:
+  - { at: 1s, for: 1s, partition: both }
+  - { at: 2500ms, link: { down: { loss: 2% } } }
+`
+	s, err := Parse("timeline.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	res, err := Run(context.Background(), s, RunOptions{OutDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := res.Summary
+	var txt strings.Builder
+	report.WriteText(&txt, &sum)
+	t.Logf("\n%s", txt.String())
+	events, err := report.ReadEvents(filepath.Join(dir, FileEvents))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var times []float64
+	for _, e := range events {
+		if e.Kind == "timeline" {
+			times = append(times, float64(e.T)/1e9)
+			if e.Error != "" {
+				t.Errorf("timeline event failed: %+v", e)
+			}
+		}
+	}
+	want := []float64{1, 2, 2.5}
+	if len(times) != len(want) {
+		t.Fatalf("timeline events at %v, want %v", times, want)
+	}
+	for i := range want {
+		if times[i] < want[i] || times[i] > want[i]+0.05 {
+			t.Errorf("timeline event %d at %.3fs, want %.3fs (+50ms)", i, times[i], want[i])
+		}
+	}
+	if len(sum.Timeline) != 3 || !strings.Contains(txt.String(), "partition both") {
+		t.Errorf("report timeline: %v", sum.Timeline)
+	}
+	l := sum.Meta.Link
+	if l == nil || l.Backend != "userspace" || l.Down.Counters == nil || l.Down.Counters.DropBlack == 0 || l.Down.Counters.DropLoss == 0 {
+		t.Errorf("link record: %+v", l)
+	}
+	for _, p := range sum.Peers {
+		if p.Closed != "" {
+			t.Errorf("%s connection broke: %s", p.Side, p.Closed)
+		}
+	}
+	if rcv := sum.Peers[1].Stats; rcv == nil || rcv.Lost != 0 {
+		t.Errorf("TCP lost messages across a healed partition: %+v", rcv)
+	}
+}
+
+// TestBackendChoice: auto names the backend and why; netem where the kernel
+// lacks it is a setup error that says so, never a silent fallback.
+func TestBackendChoice(t *testing.T) {
+	d := Duration(10 * time.Millisecond)
+	s := &Scenario{Link: Link{Backend: "auto", Both: &Direction{Delay: &d}}}
+	b, why, err := s.chooseBackend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasNetem := netemProbe() == nil
+	if (b == "netem") != hasNetem || why == "" {
+		t.Errorf("auto with a delay chose %s (%s); kernel has netem: %v", b, why, hasNetem)
+	}
+	r := Rate(20e6)
+	s = &Scenario{Link: Link{Backend: "auto", Down: &Direction{Rate: &r}}}
+	if b, _, _ := s.chooseBackend(); b != "netem" {
+		t.Errorf("a rate alone should use the kernel's tbf, got %s", b)
+	}
+	s = &Scenario{Link: Link{Backend: "netem", Both: &Direction{Delay: &d}}}
+	_, _, err = s.chooseBackend()
+	if hasNetem != (err == nil) {
+		t.Errorf("backend netem: err %v, kernel has netem %v", err, hasNetem)
+	}
+	if err != nil && !strings.Contains(err.Error(), "userspace") {
+		t.Errorf("the error does not say what to do: %v", err)
+	}
+	s = &Scenario{Link: Link{Backend: "auto"}, Timeline: []TimelineEntry{{Partition: "both"}}}
+	if !s.needsNetem() {
+		t.Error("a blackhole partition needs netem")
+	}
+}

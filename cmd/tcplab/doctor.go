@@ -19,7 +19,8 @@ touched.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
-			for _, r := range netem.Probe() {
+			results := netem.Probe()
+			for _, r := range results {
 				mark := "ok  "
 				switch r.Status {
 				case netem.Missing:
@@ -32,6 +33,14 @@ touched.`,
 					fmt.Fprintf(w, "     %-22s → %s\n", "", r.Meaning)
 				}
 			}
+			// What link.backend: auto will use for delay, loss and the rest.
+			backend := "userspace (tcplab's emulator between TUN devices): this kernel cannot add a netem qdisc"
+			for _, r := range results {
+				if r.Name == "netem (sch_netem)" && r.Status == netem.Available {
+					backend = "netem (kernel qdiscs on a veth pair)"
+				}
+			}
+			fmt.Fprintf(w, "link backend for auto: %s; a rate alone always uses the kernel's tbf\n", backend)
 			return nil
 		},
 	}

@@ -331,7 +331,7 @@ func TestDoctor(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	for _, want := range []string{"privileges", "network namespaces", "veth", "tun", "tbf (sch_tbf)", "netem (sch_netem)", "kernel", "tcp_info length"} {
+	for _, want := range []string{"privileges", "network namespaces", "veth", "tun", "tbf (sch_tbf)", "netem (sch_netem)", "kernel", "tcp_info length", "link backend for auto: "} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("doctor does not report %q", want)
 		}
