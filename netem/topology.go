@@ -3,6 +3,7 @@ package netem
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 
 	"github.com/tcplab/tcplab/netem/impair"
@@ -37,6 +38,10 @@ type Config struct {
 	Backend string
 	// Down impairs sender → receiver, Up receiver → sender.
 	Down, Up impair.Impairment
+	// Capture, when set, receives a pcap of what crossed the link (userspace
+	// backend only), cut at CaptureSnaplen bytes per packet.
+	Capture        io.Writer
+	CaptureSnaplen int
 }
 
 // Endpoint is one side of the lab: its namespace and its end of the veth pair.
@@ -142,8 +147,16 @@ func Build(cfg Config) (t *Topology, err error) {
 		if err := t.wireTUN(cfg.Down, cfg.Up); err != nil {
 			return t, err
 		}
+		if cfg.Capture != nil {
+			if err := t.link.Capture(cfg.Capture, cfg.CaptureSnaplen); err != nil {
+				return t, fmt.Errorf("start capture: %w", err)
+			}
+		}
 	default:
 		return t, fmt.Errorf("unknown backend %q (accepted: %s, %s)", cfg.Backend, Kernel, Userspace)
+	}
+	if cfg.Capture != nil && t.link == nil {
+		return t, fmt.Errorf("a capture of the link needs the userspace backend (link.backend: userspace)")
 	}
 	return t, nil
 }

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -35,6 +36,9 @@ type RunOptions struct {
 	Exe string
 	// Progress receives one-line notes while the run goes on (may be nil).
 	Progress io.Writer
+	// Pcap writes link.pcap in the run directory: what crossed the link,
+	// headers only (128 bytes per packet). Needs the userspace backend.
+	Pcap bool
 }
 
 // Result is a finished run.
@@ -50,6 +54,7 @@ const (
 	FileEvents   = "events.jsonl"
 	FileReport   = "report.json"
 	FileText     = "report.txt"
+	FilePcap     = "link.pcap"
 )
 
 // peerGrace is how long a peer may take past the deadline to flush and exit.
@@ -100,7 +105,24 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 	}
 
 	down, up := s.Link.Impairments()
-	topo, err := netem.Build(netem.Config{Backend: backend, Down: down, Up: up})
+	cfg := netem.Config{Backend: backend, Down: down, Up: up}
+	if opts.Pcap {
+		if backend != netem.Userspace {
+			return nil, fmt.Errorf("%w: --pcap records what crosses the userspace link; this run uses the %s backend (%s): set link.backend: userspace", ErrSetup, backend, why)
+		}
+		f, err := os.Create(filepath.Join(dir, FilePcap))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+		}
+		bw := bufio.NewWriterSize(f, 1<<20)
+		defer func() {
+			if ferr := errors.Join(bw.Flush(), f.Close()); ferr != nil {
+				err = errors.Join(err, fmt.Errorf("write %s: %w", FilePcap, ferr))
+			}
+		}()
+		cfg.Capture, cfg.CaptureSnaplen = bw, 128
+	}
+	topo, err := netem.Build(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: build lab: %v", ErrSetup, err)
 	}

@@ -3,12 +3,15 @@ package scenario
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenarios"
 )
@@ -340,5 +343,53 @@ func TestBackendChoice(t *testing.T) {
 	s = &Scenario{Link: Link{Backend: "auto"}, Timeline: []TimelineEntry{{Partition: "both"}}}
 	if !s.needsNetem() {
 		t.Error("a blackhole partition needs netem")
+	}
+}
+
+// TestPcap: --pcap records the headers of what crossed the userspace link,
+// readable by any pcap reader; with the kernel backend it is refused.
+func TestPcap(t *testing.T) {
+	requireRoot(t)
+	s, err := Parse("pcap.yaml", []byte("name: pcap\nduration: 2s\nlink: { backend: userspace, both: { delay: 1ms } }\nsender: { rate: 10mbit }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), s, RunOptions{OutDir: dir, Pcap: true}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, FilePcap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.LinkType() != layers.LinkTypeRaw {
+		t.Errorf("link type %v", r.LinkType())
+	}
+	n, big := 0, 0
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		n++
+		if ci.CaptureLength > 128 || len(data) < 40 || data[0]>>4 != 4 || data[12] != 198 || data[16] != 198 {
+			t.Fatalf("packet %d: caplen %d, %x", n, ci.CaptureLength, data[:20])
+		}
+		if ci.Length > 1500 {
+			big++ // a TSO super-packet, as read
+		}
+	}
+	t.Logf("%d packets captured, %d of them super-packets", n, big)
+	if n < 500 {
+		t.Errorf("only %d packets in the capture of 2 s at 10 Mbit/s", n)
+	}
+	s2, _ := Parse("pcap2.yaml", []byte("name: pcap2\nduration: 2s\n"))
+	if _, err := Run(context.Background(), s2, RunOptions{OutDir: t.TempDir(), Pcap: true}); err == nil || !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "userspace") {
+		t.Errorf("pcap with the kernel backend: %v", err)
 	}
 }

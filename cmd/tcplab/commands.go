@@ -36,7 +36,7 @@ Exit codes: 0 every expectation held, 1 an expectation failed,
 
 func newRunCmd() *cobra.Command {
 	var out string
-	var quiet bool
+	var quiet, pcap bool
 	c := &cobra.Command{
 		Use:   "run [FILE]",
 		Short: "Run a scenario (the embedded quickstart when no FILE is given)",
@@ -63,7 +63,7 @@ With no FILE, runs the embedded quickstart scenario.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			opts := scenario.RunOptions{OutDir: out}
+			opts := scenario.RunOptions{OutDir: out, Pcap: pcap}
 			if !quiet {
 				opts.Progress = cmd.ErrOrStderr()
 			}
@@ -83,6 +83,7 @@ With no FILE, runs the embedded quickstart scenario.`,
 	}
 	c.Flags().StringVar(&out, "out", "", "run directory (default runs/<name>-<timestamp>)")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress notes on stderr")
+	c.Flags().BoolVar(&pcap, "pcap", false, "write link.pcap: headers of every packet that crossed the link (userspace backend)")
 	return c
 }
 

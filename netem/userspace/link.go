@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tcplab/tcplab/netem/impair"
@@ -21,6 +22,8 @@ type Link struct {
 	once   sync.Once
 	errMu  sync.Mutex
 	err    error
+
+	cap atomic.Pointer[capture] // nil: no capture
 }
 
 // Direction indexes.
@@ -146,6 +149,9 @@ func (l *Link) Stop() error {
 	})
 	l.errMu.Lock()
 	defer l.errMu.Unlock()
+	if c := l.cap.Load(); c != nil && c.err != nil && l.err == nil {
+		return fmt.Errorf("write capture: %w", c.err)
+	}
 	return l.err
 }
 
@@ -223,12 +229,16 @@ func (l *Link) releaser(d *direction, out, wake, timer int) {
 	for {
 		var next int64
 		batch, next = d.due(monotonic(), batch[:0])
+		cp := l.cap.Load()
 		for _, s := range batch {
 			// Lateness is taken when the packet is handed to the kernel:
 			// the write itself runs the receiving stack (netif_rx and the
 			// softirq on return), which is the far end's work, not the link's.
 			released := monotonic()
 			_, err := unix.Write(out, s.buf[:s.n])
+			if cp != nil && err == nil {
+				cp.write(s.buf[vnetHdrLen:s.n])
+			}
 			d.sent(s, released, err)
 		}
 		if len(batch) > 0 {
