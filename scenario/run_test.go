@@ -376,6 +376,9 @@ func TestPcap(t *testing.T) {
 		if err != nil {
 			break
 		}
+		if len(data) > 0 && data[0]>>4 == 6 {
+			continue // IPv6 neighbour discovery of the fresh interfaces
+		}
 		n++
 		if ci.CaptureLength > 128 || len(data) < 40 || data[0]>>4 != 4 || data[12] != 198 || data[16] != 198 {
 			t.Fatalf("packet %d: caplen %d, %x", n, ci.CaptureLength, data[:20])
