@@ -217,8 +217,8 @@ func tcpInfoOf(t *testing.T, c *net.TCPConn) tcpinfo.Info {
 // these are not negligible; the suite compares each impairment with the
 // configuration on top of them.
 type baseline struct {
-	rttUS              float64
-	owdMean, owdStdDev float64 // ms
+	rttUS                      float64
+	owdMin, owdMean, owdStdDev float64 // ms
 }
 
 var baselines = map[string]baseline{}
@@ -226,10 +226,8 @@ var baselines = map[string]baseline{}
 // emulated is set (TCPLAB_CONFORMANCE_EMULATED=1) when the suite runs inside
 // a machine emulator (the netem VM under TCG), whose timers fire up to about
 // a millisecond late and which stalls for tens of milliseconds now and then.
-// There, time checks get emulatorSlack more tolerance and the jitter's σ is
-// estimated robustly (from the interquartile range), so that stalls of the
-// emulated machine are not blamed on netem. On real machines the suite uses
-// the plain tolerances.
+// There, time checks get emulatorSlack more tolerance, so that the emulated
+// machine's timing is not blamed on netem.
 var emulated = os.Getenv("TCPLAB_CONFORMANCE_EMULATED") == "1"
 
 // emulatorSlack and emulatorSigmaTol loosen the time checks on an emulated
@@ -278,7 +276,8 @@ func measureBaseline(t *testing.T, b string) baseline {
 		}
 	}
 	m, sd := meanStd(d)
-	bl := baseline{rttUS: float64(in.MinRTT), owdMean: m, owdStdDev: sd}
+	sort.Float64s(d)
+	bl := baseline{rttUS: float64(in.MinRTT), owdMin: d[0], owdMean: m, owdStdDev: sd}
 	t.Logf("%s baseline of the unimpaired path: min_rtt %.0f µs, one-way delay %.3f ± %.3f ms", b, bl.rttUS, m, sd)
 	baselines[b] = bl
 	return bl
@@ -326,7 +325,7 @@ var conformanceCases = []conformanceCase{
 			}
 		}
 		sort.Float64s(d)
-		if want := 25 + baselines[b].owdMean; len(d) < 190 || math.Abs(d[0]-want) > 0.5+slackUS()/1000 {
+		if want := 25 + baselines[b].owdMin; len(d) < 190 || math.Abs(d[0]-want) > 0.5+slackUS()/1000 {
 			t.Errorf("one-way delay: %d of 200 arrived, min %.3f ms, want %.3f ± 0.5", len(d), d[0], want)
 		}
 	}},
@@ -528,27 +527,26 @@ func jitterCase(t *testing.T, b string, dist impair.Distribution) {
 	m, raw := meanStd(d)
 	sort.Float64s(d)
 	t.Logf("one-way delay percentiles: min %.3f p1 %.3f p50 %.3f p99 %.3f max %.3f ms", d[0], d[len(d)/100], d[len(d)/2], d[len(d)*99/100], d[len(d)-1])
-	// The path's own variation adds in quadrature: take it out.
+	// σ is estimated from the interquartile range, scaled by the
+	// distribution's own IQR/σ ratio. The plain sample σ is logged too: on
+	// these (virtual) machines a few packets per thousand are held 10–25 ms
+	// by scheduling stalls of the whole machine — the kernel's netem is
+	// subject to them as well — and those few outliers alone move the plain
+	// σ by 10–20%. The median replaces the mean for the same reason.
 	bl := baselines[b]
-	s := math.Sqrt(math.Max(0, raw*raw-bl.owdStdDev*bl.owdStdDev))
-	if emulated {
-		// σ from the interquartile range, scaled by the distribution's own
-		// IQR/σ ratio: insensitive to the emulator's stalls.
-		iqr := d[len(d)*3/4] - d[len(d)/4]
-		unit := (impair.Jitter(dist, 3<<30, 1) - impair.Jitter(dist, 1<<30, 1)) / impair.Std(dist, 1)
-		s = iqr / unit
-		t.Logf("emulated machine: σ estimated from the IQR %.3f ms", iqr)
-	}
+	plain := math.Sqrt(math.Max(0, raw*raw-bl.owdStdDev*bl.owdStdDev))
+	iqr := d[len(d)*3/4] - d[len(d)/4]
+	unit := (impair.Jitter(dist, 3<<30, 1) - impair.Jitter(dist, 1<<30, 1)) / impair.Std(dist, 1)
+	s := iqr / unit
 	want := impair.Std(dist, float64(j)/1e6)
 	tol := sigmaTol()
-	t.Logf("%s jitter: %d datagrams, one-way delay mean %.3f ms, σ %.3f ms (%.3f less the path's own %.3f; want %.3f ± %.0f%%)", dist, len(d), m, s, raw, bl.owdStdDev, want, 100*tol)
+	t.Logf("%s jitter: %d datagrams, median one-way delay %.3f ms (mean %.3f), σ %.3f ms from the IQR (plain sample σ %.3f, less the path's own %.3f: %.3f); want %.3f ± %.0f%%",
+		dist, len(d), d[len(d)/2], m, s, raw, bl.owdStdDev, plain, want, 100*tol)
 	if math.Abs(s-want) > tol*want {
 		t.Errorf("σ %.3f ms, want %.3f ± %.0f%%", s, want, 100*tol)
 	}
-	if emulated {
-		m = d[len(d)/2] // the median: the emulator's stalls pull the mean
-	}
-	if math.Abs(m-20-bl.owdMean) > 1+slackUS()/1000 {
-		t.Errorf("mean delay %.3f ms, want %.3f ± 1", m, 20+bl.owdMean)
+	m = d[len(d)/2]
+	if math.Abs(m-20-bl.owdMin) > 1+slackUS()/1000 {
+		t.Errorf("median delay %.3f ms, want %.3f ± 1", m, 20+bl.owdMin)
 	}
 }

@@ -4,7 +4,13 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/tcplab/tcplab/internal/testlock"
 )
+
+// TestMain holds the heavy-tests lock: the conformance suite measures timing
+// and must not share two cores with another package's gigabit runs.
+func TestMain(m *testing.M) { os.Exit(testlock.Main(m.Run)) }
 
 // requireRoot skips tests that build namespaces when not root.
 func requireRoot(tb testing.TB) {

@@ -47,21 +47,22 @@ type Shares struct {
 
 // Evidence is what the samples of a span showed besides the chronos.
 type Evidence struct {
-	Samples          int     `json:"samples"`
-	ReceiverSamples  int     `json:"receiver_samples"`
-	AppLimited       float64 `json:"app_limited"`       // share of samples with delivery_rate_app_limited
-	NotsentAboveMSS  float64 `json:"notsent_above_mss"` // share of samples with notsent_bytes >= mss
-	WindowBound      float64 `json:"window_bound"`      // share with snd_wnd < cwnd*mss and notsent >= mss
-	ZeroWindow       float64 `json:"zero_window"`       // share with snd_wnd == 0
-	PacingCapped     float64 `json:"pacing_capped"`     // share at a SO_MAX_PACING_RATE cap
-	SndbufFill       float64 `json:"sndbuf_fill"`       // median wmem_queued / sndbuf
-	ReceiverUnread   float64 `json:"receiver_unread"`   // mean unread / rcvbuf on the receiver
-	ReceiverUnreadB  float64 `json:"receiver_unread_bytes"`
-	SRTTOverMinRTT   float64 `json:"srtt_over_min_rtt"` // mean srtt / min_rtt
-	Retransmits      uint64  `json:"retransmits"`       // total_retrans delta
-	RetransRate      float64 `json:"retrans_rate"`      // bytes_retrans / bytes_sent delta
-	GoodputBits      float64 `json:"goodput_bits"`      // bytes_acked delta × 8 / span
-	DeliveryRateBits float64 `json:"delivery_rate_bits"`
+	Samples           int     `json:"samples"`
+	ReceiverSamples   int     `json:"receiver_samples"`
+	AppLimited        float64 `json:"app_limited"`       // share of samples with delivery_rate_app_limited
+	NotsentAboveMSS   float64 `json:"notsent_above_mss"` // share of samples with notsent_bytes >= mss
+	WindowBound       float64 `json:"window_bound"`      // share with snd_wnd < cwnd*mss and notsent >= mss
+	ZeroWindow        float64 `json:"zero_window"`       // share with snd_wnd == 0
+	PacingCapped      float64 `json:"pacing_capped"`     // share at a SO_MAX_PACING_RATE cap
+	SndbufFill        float64 `json:"sndbuf_fill"`       // median wmem_queued / sndbuf
+	ReceiverUnread    float64 `json:"receiver_unread"`   // mean unread / rcvbuf on the receiver
+	ReceiverUnreadB   float64 `json:"receiver_unread_bytes"`
+	ReceiverUnreadMin float64 `json:"receiver_unread_min"` // smallest unread / rcvbuf in the span
+	SRTTOverMinRTT    float64 `json:"srtt_over_min_rtt"`   // mean srtt / min_rtt
+	Retransmits       uint64  `json:"retransmits"`         // total_retrans delta
+	RetransRate       float64 `json:"retrans_rate"`        // bytes_retrans / bytes_sent delta
+	GoodputBits       float64 `json:"goodput_bits"`        // bytes_acked delta × 8 / span
+	DeliveryRateBits  float64 `json:"delivery_rate_bits"`
 }
 
 // Window is one classification window.
@@ -228,13 +229,20 @@ func (s series) evidence(ws, we int64) Evidence {
 	if len(s.rcv) > 0 {
 		ra, rb := at(s.rcv, ws), at(s.rcv, we)
 		var unread, unreadB float64
+		e.ReceiverUnreadMin = math.Inf(1)
 		for i := ra + 1; i <= rb; i++ {
 			r := &s.rcv[i]
 			e.ReceiverSamples++
 			unreadB += float64(r.Queues.Unread)
+			f := 0.0
 			if r.Mem.Rcvbuf > 0 {
-				unread += float64(r.Queues.Unread) / float64(r.Mem.Rcvbuf)
+				f = float64(r.Queues.Unread) / float64(r.Mem.Rcvbuf)
 			}
+			unread += f
+			e.ReceiverUnreadMin = math.Min(e.ReceiverUnreadMin, f)
+		}
+		if e.ReceiverSamples == 0 {
+			e.ReceiverUnreadMin = 0
 		}
 		if e.ReceiverSamples > 0 {
 			e.ReceiverUnread = unread / float64(e.ReceiverSamples)
@@ -261,6 +269,11 @@ func label(sh Shares, e Evidence) (string, string) {
 			return ReceiverLimited, SubRcvBufSmall
 		}
 		return ReceiverLimited, SubRcvWindow
+	case e.ReceiverSamples > 0 && e.ReceiverUnreadMin >= 0.25:
+		// The receiving application had a backlog the whole span: whatever
+		// held the sender (a cwnd cut after a loss, say) never reached the
+		// application, which was the bottleneck throughout.
+		return ReceiverLimited, SubAppNotRead
 	case e.PacingCapped >= 0.5:
 		return SenderLimited, SubPacingCap
 	case sh.Sndbuf >= 0.2 || (e.AppLimited >= 0.5 && e.NotsentAboveMSS < 0.5 && e.SndbufFill >= 0.8):

@@ -70,8 +70,12 @@ func selfCheck(link *LinkRecord, snd []sampleView, v Verdict, goodputBits float6
 		}
 	}
 	if !math.IsInf(minRTT, 1) {
-		want := (link.Down.DelayMs + link.Up.DelayMs) * 1000 // µs
-		tol := math.Max(0.02*want, 300)
+		// The smallest RTT sample still carries one data packet's time on
+		// the wire at the down rate (and an ACK's at the up rate); allow
+		// for two full-size packets more, as TSO sends pairs.
+		ser := wireUS(1500, link.Down.RateBits) + wireUS(64, link.Up.RateBits)
+		want := (link.Down.DelayMs+link.Up.DelayMs)*1000 + ser // µs
+		tol := math.Max(0.02*want, 300) + 2*wireUS(1500, link.Down.RateBits)
 		dev := minRTT - want
 		c := Check{What: "base RTT (sender's min_rtt)", Configured: fmt.Sprintf("%.2f ms", want/1000), Measured: fmt.Sprintf("%.2f ms", minRTT/1000),
 			OK: math.Abs(dev) <= tol, Deviation: dev / 1000}
@@ -115,3 +119,11 @@ func selfCheck(link *LinkRecord, snd []sampleView, v Verdict, goodputBits float6
 }
 
 type sampleView struct{ minRTT uint32 }
+
+// wireUS is the time bytes take at rateBits (0 when unlimited), in µs.
+func wireUS(bytes float64, rateBits uint64) float64 {
+	if rateBits == 0 {
+		return 0
+	}
+	return bytes * 8 / float64(rateBits) * 1e6
+}

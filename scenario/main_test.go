@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcplab/tcplab/internal/testlock"
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
 )
@@ -14,7 +15,7 @@ import (
 // starts, and fails the package if any run left a namespace behind.
 func TestMain(m *testing.M) {
 	peers.MaybeRunChild()
-	code := m.Run()
+	code := testlock.Main(m.Run)
 	// Runs of this process that kept their address slot left something.
 	if runs := netem.RunsOwnedBy(os.Getpid()); len(runs) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: runs left behind (namespaces or address slots): %v\n", runs)

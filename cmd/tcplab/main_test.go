@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/testlock"
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
 )
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asMainEnv) == "1" {
 		os.Exit(int(run(os.Args[1:])))
 	}
-	os.Exit(m.Run())
+	os.Exit(testlock.Main(m.Run))
 }
 
 type result struct {
