@@ -39,6 +39,9 @@ type Config struct {
 	ReadSize int    `json:"read_size,omitempty"`
 
 	Socket SocketOptions `json:"socket"`
+	// NoSample turns the peer's own getsockopt sampling off (tcplab then
+	// samples every socket through sock_diag).
+	NoSample bool `json:"no_sample,omitempty"`
 }
 
 // Deadline is the end of traffic on the monotonic clock (ns).

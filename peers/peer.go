@@ -53,11 +53,13 @@ func Run(ctx context.Context, cfg Config, out Outputs) error {
 	sctx, scancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var serr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		serr = sampler.Run(sctx)
-	}()
+	if !cfg.NoSample {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serr = sampler.Run(sctx)
+		}()
+	}
 
 	var st Stats
 	var werr error

@@ -223,6 +223,21 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			d.value(c, sl.Index(i), fmt.Sprintf("%s[%d]", path, i))
 		}
 		v.Set(sl)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode || v.Type().Key().Kind() != reflect.String || v.Type().Elem().Kind() != reflect.String {
+			d.fail(n, path, "expected a mapping of names to text, found %s", kindName(n.Kind))
+			return
+		}
+		m := reflect.MakeMap(v.Type())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			if val.Kind != yaml.ScalarNode || val.Tag == "!!null" {
+				d.fail(val, join(path, k.Value), "expected text, found %s", kindName(val.Kind))
+				continue
+			}
+			m.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(val.Value))
+		}
+		v.Set(m)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 			d.fail(n, path, "expected text, found %s", kindName(n.Kind))

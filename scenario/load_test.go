@@ -19,7 +19,7 @@ func TestMalformed(t *testing.T) {
 		want       []string
 	}{
 		{"unknown top-level field", "name: x\nduraton: 5s\n", "2:1", []string{"duraton", "unknown field", `did you mean "duration"`, "accepted here: description, duration"}},
-		{"unknown nested field", "sender:\n  rat: 5mbit\n", "2:3", []string{"sender.rat", "accepted here: listen, message, port, rate, socket"}},
+		{"unknown nested field", "sender:\n  rat: 5mbit\n", "2:3", []string{"sender.rat", "accepted here: exec, listen, message, port, rate, socket"}},
 		{"duration without unit", "duration: 5\n", "1:11", []string{"duration", "no unit"}},
 		{"duration garbage", "duration: soon\n", "1:11", []string{"duration", "invalid duration", "ms, s"}},
 		{"duration too long", "duration: 2h\n", "1:11", []string{"duration", "outside 1s..1h"}},
@@ -52,6 +52,8 @@ func TestMalformed(t *testing.T) {
 		{"timeline past the end", "duration: 5s\ntimeline:\n  - { at: 6s, partition: both }\n", "3:11", []string{"timeline[0].at", "not before the end"}},
 		{"timeline bad partition", "timeline:\n  - { at: 1s, partition: sideways }\n", "2:26", []string{"timeline[0].partition", "down, up, both, link-down"}},
 		{"timeline two changes", "timeline:\n  - { at: 1s, partition: both, link: { down: { loss: 1% } } }\n", "2:5", []string{"timeline[0]", "exactly one of link or partition"}},
+		{"exec with built-in fields", "sender:\n  rate: 5mbit\n  exec: { command: [./client] }\n", "2:9", []string{"sender.rate", "no effect with sender.exec"}},
+		{"exec without command", "receiver:\n  exec: { dir: /tmp }\n", "2:9", []string{"receiver.exec.command", "give the program"}},
 		{"queue zero", "link:\n  down: { queue: 0 }\n", "2:18", []string{"link.down.queue", "drop everything"}},
 	}
 	before := labNamespaces(t)

@@ -69,6 +69,8 @@ func valueKind(t reflect.Type) string {
 		return "whole number"
 	case reflect.Slice:
 		return "list"
+	case reflect.Map:
+		return "mapping of names to text"
 	}
 	return t.String()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -202,7 +203,24 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	listener.cfg.Addr = net.JoinHostPort(listener.ep.Addr.Addr().String(), port)
 	connector.cfg.Addr = listener.cfg.Addr
 
-	var procs []*peers.Process
+	diagMode := s.Sender.Exec != nil || s.Receiver.Exec != nil
+	if diagMode {
+		// Every socket is sampled through sock_diag by tcplab itself: the
+		// user's programs cannot be asked, and one source keeps the two
+		// ends comparable.
+		snd.NoSample, rcv.NoSample = true, true
+	}
+	vars := map[string]string{
+		"TCPLAB_SENDER_ADDR":   topo.Sender.Addr.Addr().String(),
+		"TCPLAB_RECEIVER_ADDR": topo.Receiver.Addr.Addr().String(),
+		"TCPLAB_PORT":          port,
+		"TCPLAB_DURATION":      time.Duration(s.Duration).String(),
+		"TCPLAB_RUN_DIR":       dir,
+	}
+	var eventsMu sync.Mutex
+	execFor := map[string]*Exec{peers.RoleSender: s.Sender.Exec, peers.RoleReceiver: s.Receiver.Exec}
+
+	var procs []peerProc
 	var stderrs []*bytes.Buffer
 	stopAll := func() {
 		for _, p := range procs {
@@ -222,19 +240,32 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 		}
 	}
 	for _, sd := range []side{listener, connector} {
-		logf, err := os.Create(filepath.Join(dir, sd.cfg.Role+".log"))
-		if err != nil {
-			stopAll()
-			waitAll(peerGrace)
-			return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
-		}
-		defer logf.Close()
+		var p peerProc
 		var buf bytes.Buffer
+		if e := execFor[sd.cfg.Role]; e != nil {
+			v := maps.Clone(vars)
+			v["TCPLAB_ROLE"] = sd.cfg.Role
+			ep, err := newExecProc(sd.cfg.Role, e, v, dir, start, events, &eventsMu)
+			if err != nil {
+				stopAll()
+				waitAll(peerGrace)
+				return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
+			}
+			p = ep
+		} else {
+			logf, err := os.Create(filepath.Join(dir, sd.cfg.Role+".log"))
+			if err != nil {
+				stopAll()
+				waitAll(peerGrace)
+				return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
+			}
+			defer logf.Close()
+			pp := peers.NewProcess(exe, *sd.cfg, samples, events, nil)
+			pp.SetStderr(io.MultiWriter(logf, &buf))
+			p = pp
+		}
 		stderrs = append(stderrs, &buf)
-		p := peers.NewProcess(exe, *sd.cfg, samples, events, nil)
-		p.SetStderr(io.MultiWriter(logf, &buf))
-		err = netem.Do(sd.ep.NS, p.Start)
-		if err != nil {
+		if err := netem.Do(sd.ep.NS, p.Start); err != nil {
 			stopAll()
 			waitAll(peerGrace)
 			return "failed", fmt.Errorf("%w: start %s in %s: %v", ErrSetup, sd.cfg.Role, sd.ep.Namespace, err)
@@ -248,10 +279,22 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 			}
 		}
 	}
+	if diagMode {
+		stopSampling, err := startDiagSamplers(topo, uint16(s.Sender.Port), start, time.Duration(s.SampleInterval), samples)
+		if err != nil {
+			stopAll()
+			waitAll(peerGrace)
+			return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
+		}
+		defer func() {
+			if err := stopSampling(); err != nil {
+				errs = append(errs, err)
+			}
+		}()
+	}
 	note("traffic for %v: %s → %s", time.Duration(s.Duration), snd.Role, listener.cfg.Addr)
 	tlCtx, tlCancel := context.WithCancel(ctx)
 	tlDone := make(chan error, 1)
-	var eventsMu sync.Mutex
 	go func() { tlDone <- s.runTimeline(tlCtx, topo, start, events, &eventsMu) }()
 	stopTimeline := sync.OnceValue(func() error {
 		tlCancel()

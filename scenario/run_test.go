@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -404,5 +406,99 @@ func TestPcap(t *testing.T) {
 	s2, _ := Parse("pcap2.yaml", []byte("name: pcap2\nduration: 2s\n"))
 	if _, err := Run(context.Background(), s2, RunOptions{OutDir: t.TempDir(), Pcap: true}); err == nil || !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "userspace") {
 		t.Errorf("pcap with the kernel backend: %v", err)
+	}
+}
+
+// buildExecPeers builds the test's stand-in user programs.
+func buildExecPeers(t *testing.T) (sender, receiver string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"sender", "receiver"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./testdata/execpeers/"+name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("build %s: %v\n%s", name, err, out)
+		}
+	}
+	return filepath.Join(dir, "sender"), filepath.Join(dir, "receiver")
+}
+
+// TestExecPeers: both ends are user programs (not tcplab's peers); the
+// verdict comes from sock_diag samples alone.
+func TestExecPeers(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go tool to build the stand-in programs")
+	}
+	snd, rcv := buildExecPeers(t)
+	for _, c := range []struct {
+		name, link, rcvArgs, verdict, sub string
+	}{
+		{"slow reader", "", `"-rate", "2000000"`, report.ReceiverLimited, report.SubAppNotRead},
+		{"rate-limited link", "link: { down: { rate: 20mbit } }\n", "", report.NetworkLimited, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := ""
+			if c.rcvArgs != "" {
+				args = ", " + c.rcvArgs
+			}
+			src := fmt.Sprintf("name: exec\nduration: 3s\n%ssender:\n  port: 6000\n  exec: { command: [%q] }\nreceiver:\n  exec: { command: [%q%s] }\n", c.link, snd, rcv, args)
+			s, err := Parse("exec.yaml", []byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			res, err := Run(context.Background(), s, RunOptions{OutDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var txt strings.Builder
+			report.WriteText(&txt, &res.Summary)
+			t.Logf("\n%s", txt.String())
+			v := res.Summary.Verdict
+			if v.Class != c.verdict || (c.sub != "" && v.SubCause != c.sub) {
+				t.Errorf("verdict %s / %s, want %s / %s", v.Class, v.SubCause, c.verdict, c.sub)
+			}
+			samples, err := report.ReadSamples(filepath.Join(dir, FileSamples))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sides := map[string]int{}
+			for _, sm := range samples {
+				if sm.Source != "sock_diag" {
+					t.Fatalf("a %s sample from %q: exec runs are sampled through sock_diag only", sm.Side, sm.Source)
+				}
+				sides[sm.Side]++
+			}
+			if sides["sender"] < 100 || sides["receiver"] < 100 {
+				t.Errorf("samples per side: %v", sides)
+			}
+			out, _ := os.ReadFile(filepath.Join(dir, "sender.stdout"))
+			if !strings.HasPrefix(string(out), "sent ") {
+				t.Errorf("sender.stdout: %q", out)
+			}
+			assertLabGone(t, res.Summary.Meta.RunID)
+		})
+	}
+}
+
+// TestReceiveBufferTooSmall: a fast reader with a 16 KiB receive buffer over
+// 50 ms: receiver-limited, and the receiver evidence (its queue is empty)
+// names the buffer, not the application.
+func TestReceiveBufferTooSmall(t *testing.T) {
+	requireRoot(t)
+	src := "name: small-rcvbuf\nduration: 4s\nlink: { both: { delay: 25ms } }\nreceiver:\n  read: { rate: max }\n  socket: { rcvbuf: 16KiB }\n"
+	s, err := Parse("small-rcvbuf.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), s, RunOptions{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt strings.Builder
+	report.WriteText(&txt, &res.Summary)
+	t.Logf("\n%s", txt.String())
+	if v := res.Summary.Verdict; v.Class != report.ReceiverLimited || v.SubCause != report.SubRcvBufSmall {
+		t.Errorf("verdict %s / %s, want receiver-limited / receive buffer too small", v.Class, v.SubCause)
 	}
 }

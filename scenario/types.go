@@ -91,10 +91,24 @@ var Distributions = []string{"uniform", "normal", "pareto", "paretonormal"}
 // Sender is the built-in sender.
 type Sender struct {
 	Listen  *bool   `yaml:"listen,omitempty" doc:"true: the sender listens and the receiver connects; false: the receiver listens." default:"false"`
-	Port    int     `yaml:"port,omitempty" doc:"TCP port of the listening side. 1..65535." default:"5001"`
+	Port    int     `yaml:"port,omitempty" doc:"TCP port of the listening side (for exec peers: the port whose sockets are sampled). 1..65535." default:"5001"`
 	Rate    *Rate   `yaml:"rate,omitempty" doc:"Application send rate: max (bulk, as fast as the socket takes) or a rate like 5mbit (paced)." default:"max"`
 	Message Message `yaml:"message,omitempty" doc:"Message framing."`
 	Socket  Socket  `yaml:"socket,omitempty" doc:"Socket options of the sender's socket."`
+	Exec    *Exec   `yaml:"exec,omitempty" doc:"Run this command in the sender's namespace instead of the built-in sender; its sockets on port are sampled through sock_diag."`
+}
+
+// Exec is a user's program run as a peer inside a lab namespace. Only
+// commands written in the scenario ever run. It is told the lab through
+// environment variables: TCPLAB_SENDER_ADDR, TCPLAB_RECEIVER_ADDR,
+// TCPLAB_PORT, TCPLAB_DURATION (like 10s), TCPLAB_ROLE, TCPLAB_RUN_DIR; the
+// same ${NAMES} are expanded in command. Its stdout and stderr go to
+// <role>.stdout and <role>.stderr in the run directory. At the end of the
+// run it gets SIGTERM, and SIGKILL two seconds later.
+type Exec struct {
+	Command []string          `yaml:"command" doc:"Program and arguments; ${TCPLAB_…} variables are expanded."`
+	Env     map[string]string `yaml:"env,omitempty" doc:"Extra environment variables."`
+	Dir     string            `yaml:"dir,omitempty" doc:"Working directory." default:"the run directory"`
 }
 
 // Message describes the framed messages the sender writes.
@@ -106,6 +120,7 @@ type Message struct {
 type Receiver struct {
 	Read   Read   `yaml:"read,omitempty" doc:"How the application reads."`
 	Socket Socket `yaml:"socket,omitempty" doc:"Socket options of the receiver's socket."`
+	Exec   *Exec  `yaml:"exec,omitempty" doc:"Run this command in the receiver's namespace instead of the built-in receiver."`
 }
 
 // Read is the receiving application's read pattern.

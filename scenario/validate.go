@@ -94,6 +94,28 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			}
 		}
 	}
+	for _, x := range []struct {
+		role    string
+		e       *Exec
+		builtin []string
+	}{{"sender", s.Sender.Exec, []string{"listen", "rate", "message", "socket"}}, {"receiver", s.Receiver.Exec, []string{"read", "socket"}}} {
+		if x.e == nil {
+			continue
+		}
+		if len(x.e.Command) == 0 || x.e.Command[0] == "" {
+			bad(x.role+".exec.command", "give the program and its arguments, like [\"./client\", \"${TCPLAB_RECEIVER_ADDR}\"]")
+		}
+		for _, f := range x.builtin {
+			if _, set := pos[x.role+"."+f]; set {
+				bad(x.role+"."+f, "has no effect with %s.exec (the built-in %s does not run); remove it", x.role, x.role)
+			}
+		}
+		for k := range x.e.Env {
+			if k == "" || strings.ContainsAny(k, "=\x00") {
+				bad(x.role+".exec.env", "invalid variable name %q", k)
+			}
+		}
+	}
 	if p := s.Sender.Port; p < 1 || p > 65535 {
 		bad("sender.port", "%d is outside 1..65535", p)
 	}

@@ -25,11 +25,25 @@ type Sample struct {
 	// Side is "sender" or "receiver".
 	Side string `json:"side"`
 	// Conn numbers the connection within its side, from 0.
-	Conn   int     `json:"conn"`
+	Conn int `json:"conn"`
+	// Source is how the sample was taken: "getsockopt" (the peer's own
+	// socket) or "sock_diag" (any socket of the namespace, read by tcplab).
+	Source string  `json:"source"`
 	Info   Info    `json:"tcp_info"`
 	Queues Queues  `json:"queues"`
 	Mem    MemInfo `json:"mem"`
+	// Cong is the congestion control (sock_diag samples).
+	Cong string `json:"cong,omitempty"`
+	// Local and Remote are the socket's addresses (sock_diag samples).
+	Local  string `json:"local,omitempty"`
+	Remote string `json:"remote,omitempty"`
 }
+
+// Sources of samples.
+const (
+	SourceGetsockopt = "getsockopt"
+	SourceSockDiag   = "sock_diag"
+)
 
 // AppendJSON appends s as one JSON line (with the newline). It allocates
 // nothing when dst has room.
@@ -40,6 +54,21 @@ func (s *Sample) AppendJSON(dst []byte) []byte {
 	dst = append(dst, s.Side...)
 	dst = append(dst, `","conn":`...)
 	dst = appendInt(dst, int64(s.Conn))
+	dst = append(dst, `,"source":"`...)
+	dst = append(dst, s.Source...)
+	dst = append(dst, '"')
+	if s.Cong != "" {
+		dst = append(dst, `,"cong":"`...)
+		dst = append(dst, s.Cong...)
+		dst = append(dst, '"')
+	}
+	if s.Local != "" {
+		dst = append(dst, `,"local":"`...)
+		dst = append(dst, s.Local...)
+		dst = append(dst, `","remote":"`...)
+		dst = append(dst, s.Remote...)
+		dst = append(dst, '"')
+	}
 	dst = append(dst, `,"tcp_info":`...)
 	dst = s.Info.AppendJSON(dst)
 	q := &s.Queues
@@ -100,7 +129,7 @@ func (p *Sampler) Once() error {
 		p.buf = make([]byte, 0, flushAt+4096)
 	}
 	p.s.T = Monotonic() - p.Start
-	p.s.Side, p.s.Conn = p.Side, p.Conn
+	p.s.Side, p.s.Conn, p.s.Source = p.Side, p.Conn, SourceGetsockopt
 	if err := p.r.Read(p.FD, &p.s); err != nil {
 		return err
 	}

@@ -1,0 +1,168 @@
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/tcpinfo"
+)
+
+// peerProc is a peer as the run drives it: the built-in peers' child
+// process (peers.Process) or a user's command (execProc).
+type peerProc interface {
+	Start() error // called on a thread inside the peer's namespace
+	WaitReady(ctx context.Context, timeout time.Duration) error
+	Stop()
+	Wait(grace time.Duration) error
+	Exited() <-chan struct{}
+}
+
+// execProc runs a scenario's exec peer: only commands written in the
+// scenario run, in their own process group, stopped with SIGTERM and
+// killed two seconds later.
+type execProc struct {
+	role   string
+	cmd    *exec.Cmd
+	start  int64
+	events io.Writer
+	mu     *sync.Mutex
+
+	exited  chan struct{}
+	err     error
+	stopped bool
+	stopMu  sync.Mutex
+	files   []*os.File
+}
+
+// newExecProc prepares e for role with the lab's variables.
+func newExecProc(role string, e *Exec, vars map[string]string, dir string, start int64, events io.Writer, mu *sync.Mutex) (*execProc, error) {
+	expand := func(s string) string {
+		return os.Expand(s, func(k string) string {
+			if v, ok := vars[k]; ok {
+				return v
+			}
+			return os.Getenv(k)
+		})
+	}
+	argv := make([]string, len(e.Command))
+	for i, a := range e.Command {
+		argv[i] = expand(a)
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return nil, fmt.Errorf("%s.exec: %w", role, err)
+	}
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Dir = dir
+	if e.Dir != "" {
+		cmd.Dir = expand(e.Dir)
+	}
+	cmd.Env = os.Environ()
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	for k, v := range e.Env {
+		cmd.Env = append(cmd.Env, k+"="+expand(v))
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p := &execProc{role: role, cmd: cmd, start: start, events: events, mu: mu, exited: make(chan struct{})}
+	for _, x := range []struct {
+		name string
+		dst  *io.Writer
+	}{{role + ".stdout", &cmd.Stdout}, {role + ".stderr", &cmd.Stderr}} {
+		f, err := os.Create(filepath.Join(dir, x.name))
+		if err != nil {
+			p.closeFiles()
+			return nil, err
+		}
+		p.files = append(p.files, f)
+		*x.dst = f
+	}
+	return p, nil
+}
+
+func (p *execProc) closeFiles() {
+	for _, f := range p.files {
+		f.Close()
+	}
+}
+
+func (p *execProc) event(kind, detail string) {
+	b, _ := json.Marshal(peers.Event{T: tcpinfo.Monotonic() - p.start, Side: p.role, Kind: kind, Detail: detail})
+	p.mu.Lock()
+	p.events.Write(append(b, '\n'))
+	p.mu.Unlock()
+}
+
+// Start starts the command (call it inside the namespace).
+func (p *execProc) Start() error {
+	if err := p.cmd.Start(); err != nil {
+		p.closeFiles()
+		return fmt.Errorf("start %s.exec %q: %w", p.role, p.cmd.Path, err)
+	}
+	p.event("exec_started", fmt.Sprintf("pid %d: %q", p.cmd.Process.Pid, p.cmd.Args))
+	go func() {
+		p.err = p.cmd.Wait()
+		p.closeFiles()
+		p.stopMu.Lock()
+		stopped := p.stopped
+		p.stopMu.Unlock()
+		status := "exit 0"
+		if p.err != nil {
+			status = p.err.Error()
+		}
+		if stopped {
+			status += " (after tcplab stopped it)"
+		}
+		p.event("exec_exited", status)
+		close(p.exited)
+	}()
+	return nil
+}
+
+// WaitReady returns at once: a user's program is ready when it says so on
+// the wire; the other side retries or the program does.
+func (p *execProc) WaitReady(ctx context.Context, timeout time.Duration) error {
+	select {
+	case <-p.exited:
+		return fmt.Errorf("%s.exec exited at once: %v (see %s.stderr)", p.role, p.err, p.role)
+	case <-time.After(50 * time.Millisecond):
+		return nil
+	}
+}
+
+// Stop sends SIGTERM to the command's process group.
+func (p *execProc) Stop() {
+	p.stopMu.Lock()
+	p.stopped = true
+	p.stopMu.Unlock()
+	if p.cmd.Process != nil {
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	}
+}
+
+// Wait waits for the command; after grace its process group is killed. A
+// user program's exit status is an event, not a failure of the run.
+func (p *execProc) Wait(grace time.Duration) error {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+	case <-t.C:
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+	}
+	return nil
+}
+
+// Exited is closed when the command has exited.
+func (p *execProc) Exited() <-chan struct{} { return p.exited }
