@@ -37,6 +37,11 @@ type RunOptions struct {
 	Exe string
 	// Progress receives one-line notes while the run goes on (may be nil).
 	Progress io.Writer
+	// Metrics, when set (host:port), serves per-connection TCP metrics in
+	// Prometheus' format at /metrics during the run.
+	Metrics string
+	// MetricsReady is called with the address /metrics is served on.
+	MetricsReady func(addr string)
 	// Pcap writes link.pcap in the run directory: what crossed the link,
 	// headers only (128 bytes per packet). Needs the userspace backend.
 	Pcap bool
@@ -132,6 +137,17 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 			err = errors.Join(err, fmt.Errorf("remove lab %s: %w", topo.RunID, cerr))
 		}
 	}()
+	if opts.Metrics != "" {
+		bound, stop, merr := serveMetrics(opts.Metrics, topo, uint16(s.Sender.Port))
+		if merr != nil {
+			return nil, fmt.Errorf("%w: --metrics: %v", ErrSetup, merr)
+		}
+		defer stop()
+		note("metrics at http://%s/metrics", bound)
+		if opts.MetricsReady != nil {
+			opts.MetricsReady(bound)
+		}
+	}
 	note("lab %s: %s (%s) ⇄ %s (%s), %s backend", topo.RunID, topo.Sender.Namespace, topo.Sender.Addr.Addr(), topo.Receiver.Namespace, topo.Receiver.Addr.Addr(), topo.Backend)
 	link := &report.LinkRecord{Backend: topo.Backend, Why: why, Applied: topo.Applied, Timeline: len(s.Timeline) > 0,
 		Down: linkDirection(s.Link.Resolve("down"), down), Up: linkDirection(s.Link.Resolve("up"), up)}

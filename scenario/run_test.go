@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -500,5 +503,47 @@ func TestReceiveBufferTooSmall(t *testing.T) {
 	t.Logf("\n%s", txt.String())
 	if v := res.Summary.Verdict; v.Class != report.ReceiverLimited || v.SubCause != report.SubRcvBufSmall {
 		t.Errorf("verdict %s / %s, want receiver-limited / receive buffer too small", v.Class, v.SubCause)
+	}
+}
+
+// TestMetricsDuringRun scrapes /metrics while a run goes on and finds the
+// per-connection RTT, cwnd, bytes acked and limit counters of both ends.
+func TestMetricsDuringRun(t *testing.T) {
+	requireRoot(t)
+	s := loadShipped(t, "receiver-limited")
+	s.Duration = Duration(3 * time.Second)
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(context.Background(), s, RunOptions{OutDir: t.TempDir(), Metrics: "127.0.0.1:0", MetricsReady: func(a string) { addrc <- a }})
+		done <- err
+	}()
+	addr := <-addrc
+	time.Sleep(1500 * time.Millisecond)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(body)
+	for _, m := range []string{"tcplab_tcp_rtt_seconds", "tcplab_tcp_cwnd_segments", "tcplab_tcp_bytes_acked_total", "tcplab_tcp_busy_seconds_total",
+		"tcplab_tcp_rwnd_limited_seconds_total", "tcplab_tcp_sndbuf_limited_seconds_total", "tcplab_tcp_unread_bytes"} {
+		for _, ns := range []string{`netns="sender"`, `netns="receiver"`} {
+			if !strings.Contains(text, m+"{") || !regexp.MustCompile(m+`\{[^}]*`+ns).MatchString(text) {
+				t.Errorf("no %s for %s in /metrics", m, ns)
+			}
+		}
+	}
+	// The sender is rwnd-limited by the slow reader: its counter moved.
+	re := regexp.MustCompile(`tcplab_tcp_rwnd_limited_seconds_total\{[^}]*netns="sender"[^}]*\} ([0-9.e+-]+)`)
+	if m := re.FindStringSubmatch(text); m == nil || m[1] == "0" {
+		t.Errorf("sender's rwnd-limited time not exported or zero: %v", m)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		t.Error("/metrics still served after the run")
 	}
 }

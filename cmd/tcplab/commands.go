@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/scenarios"
+	"github.com/tcplab/tcplab/tcpinfo"
+	"github.com/vishvananda/netns"
 )
 
 func newRootCmd() *cobra.Command {
@@ -30,13 +31,14 @@ Exit codes: 0 every expectation held, 1 an expectation failed,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newDoctorCmd(), newCleanupCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newDoctorCmd(), newCleanupCmd(), newVersionCmd(), newExporterCmd())
 	return root
 }
 
 func newRunCmd() *cobra.Command {
 	var out string
 	var quiet, pcap bool
+	var metrics string
 	c := &cobra.Command{
 		Use:   "run [FILE]",
 		Short: "Run a scenario (the embedded quickstart when no FILE is given)",
@@ -63,7 +65,7 @@ With no FILE, runs the embedded quickstart scenario.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			opts := scenario.RunOptions{OutDir: out, Pcap: pcap}
+			opts := scenario.RunOptions{OutDir: out, Pcap: pcap, Metrics: metrics}
 			if !quiet {
 				opts.Progress = cmd.ErrOrStderr()
 			}
@@ -83,6 +85,7 @@ With no FILE, runs the embedded quickstart scenario.`,
 	}
 	c.Flags().StringVar(&out, "out", "", "run directory (default runs/<name>-<timestamp>)")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress notes on stderr")
+	c.Flags().StringVar(&metrics, "metrics", "", "serve per-connection TCP metrics for Prometheus at http://ADDR/metrics during the run (e.g. 127.0.0.1:9464)")
 	c.Flags().BoolVar(&pcap, "pcap", false, "write link.pcap: headers of every packet that crossed the link (userspace backend)")
 	return c
 }
@@ -156,4 +159,49 @@ func newVersionCmd() *cobra.Command {
 	}
 }
 
-var _ = context.Background
+func newExporterCmd() *cobra.Command {
+	var ns, listen string
+	var port uint16
+	c := &cobra.Command{
+		Use:   "exporter --netns NAME",
+		Short: "Serve per-connection TCP metrics of a network namespace for Prometheus",
+		Long: `Serve, at http://LISTEN/metrics, the tcp_info of every established TCP
+socket in the named network namespace (/run/netns/NAME), read through sock_diag
+at each scrape: RTT, cwnd, windows, bytes acked, retransmits and the busy,
+rwnd-limited and sndbuf-limited times. Localhost by default. Needs root.`,
+		Example: "  sudo tcplab exporter --netns tcplab-1a2b3c4d-rcv --listen 127.0.0.1:9464",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := netns.GetFromName(ns)
+			if err != nil {
+				return withCode(ExitSetup, fmt.Errorf("open network namespace %q (see ip netns list): %w", ns, err))
+			}
+			defer h.Close()
+			var fd int
+			if err := netem.Do(h, func() (err error) {
+				fd, err = tcpinfo.OpenDiagSocket()
+				return err
+			}); err != nil {
+				return withCode(ExitSetup, err)
+			}
+			dc := tcpinfo.NewDiagConn(fd)
+			defer dc.Close()
+			col := tcpinfo.NewCollector()
+			col.Add(ns, dc, port)
+			srv, addr, err := scenario.ServeCollector(listen, col)
+			if err != nil {
+				return withCode(ExitSetup, err)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "serving http://%s/metrics for namespace %s\n", addr, ns)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			<-ctx.Done()
+			return srv.Close()
+		},
+	}
+	c.Flags().StringVar(&ns, "netns", "", "network namespace name (required)")
+	c.Flags().StringVar(&listen, "listen", "127.0.0.1:9464", "address to serve /metrics on")
+	c.Flags().Uint16Var(&port, "port", 0, "only sockets using this port (0: all)")
+	c.MarkFlagRequired("netns")
+	return c
+}

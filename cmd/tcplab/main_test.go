@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -358,5 +362,44 @@ func TestVersionAndHelp(t *testing.T) {
 	r = runTcplab(t, "frobnicate")
 	if r.code != 2 {
 		t.Errorf("unknown command: exit %d", r.code)
+	}
+}
+
+// TestExporter serves the sockets of a live run's receiver namespace.
+func TestExporter(t *testing.T) {
+	requireRoot(t)
+	out := filepath.Join(t.TempDir(), "run")
+	run, _, id := startRun(t, out)
+	defer func() {
+		run.Process.Signal(os.Interrupt)
+		run.Wait()
+		assertClean(t, id)
+	}()
+	ns := netem.NamespaceName(id, "rcv")
+	cmd := tcplabCmd("exporter", "--netns", ns, "--listen", "127.0.0.1:0")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	line, err := bufio.NewReader(stderr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`http://(\S+)/metrics`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("exporter said %q", line)
+	}
+	resp, err := http.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `tcplab_tcp_unread_bytes{cong=`) || !strings.Contains(string(body), `netns="`+ns+`"`) {
+		t.Errorf("exporter output lacks the receiver's socket:\n%.2000s", body)
+	}
+	if r := runTcplab(t, "exporter", "--netns", "tcplab-nosuch-rcv"); r.code != 2 || !strings.Contains(r.stderr, "tcplab-nosuch-rcv") {
+		t.Errorf("unknown namespace: exit %d %s", r.code, r.stderr)
 	}
 }
