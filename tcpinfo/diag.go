@@ -54,6 +54,8 @@ type DiagFilter struct {
 	// SrcPort and DstPort keep only sockets with that local / remote port
 	// (0: any). Applied after the kernel's dump.
 	SrcPort, DstPort uint16
+	// Ext selects the attributes (bits 1 << (INET_DIAG_x - 1)); 0 means DiagExt.
+	Ext uint8
 }
 
 // BBRInfo is struct tcp_bbr_info: BBR's bandwidth and RTT model.
@@ -221,7 +223,7 @@ func (c *DiagConn) Dump(f DiagFilter, fn func(*DiagSocket)) error {
 }
 
 // request builds the SOCK_DIAG_BY_FAMILY dump request for fam in c.req.
-func (c *DiagConn) request(fam uint8, states uint32) []byte {
+func (c *DiagConn) request(fam uint8, states uint32, ext uint8) []byte {
 	c.seq++
 	ne := binary.NativeEndian
 	r := c.req[:]
@@ -231,7 +233,10 @@ func (c *DiagConn) request(fam uint8, states uint32) []byte {
 	ne.PutUint16(r[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	ne.PutUint32(r[8:], c.seq)
 	q := r[16:]
-	q[0], q[1], q[2] = fam, unix.IPPROTO_TCP, DiagExt
+	if ext == 0 {
+		ext = DiagExt
+	}
+	q[0], q[1], q[2] = fam, unix.IPPROTO_TCP, ext
 	if states == 0 {
 		states = StateAll
 	}
@@ -242,7 +247,7 @@ func (c *DiagConn) request(fam uint8, states uint32) []byte {
 func (c *DiagConn) dumpFamily(fam uint8, f DiagFilter, fn func(*DiagSocket)) error {
 	// The socket is bound; a plain write goes to the kernel (pid 0), and
 	// neither write nor read allocates a sockaddr.
-	if _, err := unix.Write(c.fd, c.request(fam, f.States)); err != nil {
+	if _, err := unix.Write(c.fd, c.request(fam, f.States, f.Ext)); err != nil {
 		return fmt.Errorf("sock_diag request: %w", err)
 	}
 	ne := binary.NativeEndian

@@ -1,7 +1,9 @@
 package tcpinfo
 
 import (
+	"encoding/binary"
 	"io"
+	"math/rand"
 	"net"
 	"os"
 	"runtime"
@@ -137,7 +139,7 @@ func TestDiagDump(t *testing.T) {
 // rawDump returns the bytes of one complete IPv4 dump, every receive
 // concatenated.
 func rawDump(t *testing.T, dc *DiagConn) []byte {
-	if _, err := unix.Write(dc.fd, dc.request(unix.AF_INET, 0)); err != nil {
+	if _, err := unix.Write(dc.fd, dc.request(unix.AF_INET, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	var out []byte
@@ -211,16 +213,22 @@ func FuzzParseDiag(f *testing.F) {
 func BenchmarkDiagDump10k(b *testing.B) {
 	dc, _ := diagLab(b, 5000)
 	defer dc.Close()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		n := 0
-		if err := dc.Dump(DiagFilter{States: StateEstablished}, func(*DiagSocket) { n++ }); err != nil {
-			b.Fatal(err)
-		}
-		if n != 10000 {
-			b.Fatalf("%d sockets", n)
-		}
+	for _, c := range []struct {
+		name string
+		ext  uint8
+	}{{"all", 0}, {"info-only", 1 << (attrInfo - 1)}, {"none", 1 << (attrMemInfo - 1)}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				n := 0
+				if err := dc.Dump(DiagFilter{States: StateEstablished, Family: unix.AF_INET, Ext: c.ext}, func(*DiagSocket) { n++ }); err != nil {
+					b.Fatal(err)
+				}
+				if n != 10000 {
+					b.Fatalf("%d sockets", n)
+				}
+			}
+		})
 	}
 }
 
@@ -238,5 +246,68 @@ func BenchmarkDiagSample1k(b *testing.B) {
 		if err := p.Once(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestDiagIPv6(t *testing.T) {
+	var conns []net.Conn
+	var fd int
+	inFreshNS(t, func() error {
+		ln, err := net.Listen("tcp6", "[::1]:7002")
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		c, err := net.Dial("tcp6", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c, s)
+		fd, err = OpenDiagSocket()
+		return err
+	})
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	dc := NewDiagConn(fd)
+	defer dc.Close()
+	n := 0
+	if err := dc.Dump(DiagFilter{Family: unix.AF_INET6, States: StateEstablished}, func(s *DiagSocket) {
+		n++
+		if !s.Src.Addr().Is6() || s.Src.Addr().String() != "::1" || !s.HasInfo {
+			t.Errorf("IPv6 socket parsed as %+v", s)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("%d IPv6 sockets, want 2", n)
+	}
+}
+
+func TestDiagGarbage(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	for i := 0; i < 2000; i++ {
+		b := make([]byte, r.Intn(800))
+		r.Read(b)
+		if i%2 == 0 && len(b) >= 16 {
+			// Make the netlink header plausible so the payload parser runs.
+			binary.NativeEndian.PutUint32(b, uint32(len(b)))
+			binary.NativeEndian.PutUint16(b[4:], sockDiagByFamily)
+			if len(b) > 16 {
+				b[16] = unix.AF_INET
+			}
+		}
+		WalkDiagDump(b, func(p []byte) error {
+			var s DiagSocket
+			ParseDiag(p, &s)
+			return nil
+		})
 	}
 }
