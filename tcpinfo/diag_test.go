@@ -216,7 +216,7 @@ func BenchmarkDiagDump10k(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		ext  uint8
-	}{{"all", 0}, {"info-only", 1 << (attrInfo - 1)}, {"none", 1 << (attrMemInfo - 1)}} {
+	}{{"all", 0}, {"no-bbr", 1<<(attrInfo-1) | 1<<(attrCong-1) | 1<<(attrSkMemInfo-1)}, {"info-only", 1 << (attrInfo - 1)}, {"none", 1 << (attrMemInfo - 1)}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
