@@ -2,7 +2,6 @@ package netem
 
 import (
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -17,33 +16,14 @@ func TestUserspaceSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer topo.Close()
-	var ln net.Listener
-	if err := Do(topo.Receiver.NS, func() (err error) {
-		ln, err = net.Listen("tcp", net.JoinHostPort(topo.Receiver.Addr.Addr().String(), "5001"))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	t0 := time.Now()
+	c, rcv := tcpPair(t, topo)
+	t.Logf("connect took %v", time.Since(t0))
 	got := make(chan int64, 1)
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- -1
-			return
-		}
-		n, _ := io.Copy(io.Discard, c)
+		n, _ := io.Copy(io.Discard, rcv)
 		got <- n
 	}()
-	var c net.Conn
-	t0 := time.Now()
-	if err := Do(topo.Sender.NS, func() (err error) {
-		c, err = net.DialTimeout("tcp", ln.Addr().String(), 3*time.Second)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("connect took %v", time.Since(t0))
 	buf := make([]byte, 64<<20)
 	t0 = time.Now()
 	c.Write(buf)

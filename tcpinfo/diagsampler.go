@@ -39,7 +39,7 @@ type DiagSampler struct {
 	W        io.Writer
 
 	ids   map[uint64]int
-	buf   []byte
+	lines lineBuffer
 	s     Sample
 	Count int
 	// local/remote text per cookie, made once per connection.
@@ -50,8 +50,8 @@ type DiagSampler struct {
 func (p *DiagSampler) Once() error {
 	if p.ids == nil {
 		p.ids, p.addrs = map[uint64]int{}, map[uint64][2]string{}
-		p.buf = make([]byte, 0, 64<<10)
 	}
+	p.lines.grow()
 	now := Monotonic() - p.Start
 	var werr error
 	err := p.Conn.Dump(DiagFilter{States: StateEstablished}, func(d *DiagSocket) {
@@ -67,9 +67,9 @@ func (p *DiagSampler) Once() error {
 		a := p.addrs[d.Cookie]
 		p.s = Sample{T: now, Side: p.Side, Conn: id, Local: a[0], Remote: a[1]}
 		p.s.FromDiag(d)
-		p.buf = p.s.AppendJSON(p.buf)
+		p.lines.buf = p.s.AppendJSON(p.lines.buf)
 		p.Count++
-		if len(p.buf) >= flushAt && werr == nil {
+		if p.lines.full() && werr == nil {
 			werr = p.Flush()
 		}
 	})
@@ -80,17 +80,7 @@ func (p *DiagSampler) Once() error {
 }
 
 // Flush writes what is buffered.
-func (p *DiagSampler) Flush() error {
-	if len(p.buf) == 0 {
-		return nil
-	}
-	_, err := p.W.Write(p.buf)
-	p.buf = p.buf[:0]
-	if err != nil {
-		return fmt.Errorf("write samples: %w", err)
-	}
-	return nil
-}
+func (p *DiagSampler) Flush() error { return p.lines.flush(p.W) }
 
 // Run samples until ctx ends, then flushes.
 func (p *DiagSampler) Run(ctx context.Context) error {

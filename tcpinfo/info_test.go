@@ -7,13 +7,8 @@ import (
 	"math/rand"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 var record = flag.Bool("record", false, "record fresh tcp_info bytes into testdata/")
@@ -169,52 +164,23 @@ func FuzzDecode(f *testing.F) {
 // leaves it), with some data sent so the counters move.
 func loopbackConn(tb testing.TB) (client, server *net.TCPConn) {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root to create a network namespace for the loopback connection")
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, _ := netns.Get()
-		defer orig.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
+	inFreshNS(tb, func() error {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
 		}
-		err := func() error {
-			lo, err := netlink.LinkByName("lo")
-			if err != nil {
-				return err
-			}
-			if err := netlink.LinkSetUp(lo); err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return err
-			}
-			defer ln.Close()
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				return err
-			}
-			s, err := ln.Accept()
-			if err != nil {
-				return err
-			}
-			client, server = c.(*net.TCPConn), s.(*net.TCPConn)
-			return nil
-		}()
-		if netns.Set(orig) != nil {
-			errc <- err
-			return // thread stays locked and dies
+		defer ln.Close()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return err
 		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
-		tb.Fatal(err)
-	}
+		s, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		client, server = c.(*net.TCPConn), s.(*net.TCPConn)
+		return nil
+	})
 	tb.Cleanup(func() { client.Close(); server.Close() })
 	buf := make([]byte, 256<<10)
 	go func() { server.Read(buf) }()

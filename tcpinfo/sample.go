@@ -113,11 +113,37 @@ type Sampler struct {
 	Interval time.Duration
 	W        io.Writer
 
-	r      Reader
-	s      Sample
-	buf    []byte
-	Count  int // samples written
-	closed bool
+	r     Reader
+	s     Sample
+	lines lineBuffer
+	Count int // samples written
+}
+
+// lineBuffer collects JSON lines and writes them in batches of about
+// flushAt bytes, so that concurrent writers appending to one O_APPEND file
+// never interleave inside a line.
+type lineBuffer struct {
+	buf []byte
+}
+
+func (l *lineBuffer) grow() {
+	if l.buf == nil {
+		l.buf = make([]byte, 0, flushAt+4096)
+	}
+}
+
+func (l *lineBuffer) full() bool { return len(l.buf) >= flushAt }
+
+func (l *lineBuffer) flush(w io.Writer) error {
+	if len(l.buf) == 0 {
+		return nil
+	}
+	_, err := w.Write(l.buf)
+	l.buf = l.buf[:0]
+	if err != nil {
+		return fmt.Errorf("write samples: %w", err)
+	}
+	return nil
 }
 
 // flushAt is the buffer fill at which the sampler writes to W.
@@ -125,34 +151,22 @@ const flushAt = 60 << 10
 
 // Once takes one sample now and buffers it.
 func (p *Sampler) Once() error {
-	if p.buf == nil {
-		p.buf = make([]byte, 0, flushAt+4096)
-	}
+	p.lines.grow()
 	p.s.T = Monotonic() - p.Start
 	p.s.Side, p.s.Conn, p.s.Source = p.Side, p.Conn, SourceGetsockopt
 	if err := p.r.Read(p.FD, &p.s); err != nil {
 		return err
 	}
-	p.buf = p.s.AppendJSON(p.buf)
+	p.lines.buf = p.s.AppendJSON(p.lines.buf)
 	p.Count++
-	if len(p.buf) >= flushAt {
+	if p.lines.full() {
 		return p.Flush()
 	}
 	return nil
 }
 
 // Flush writes what is buffered.
-func (p *Sampler) Flush() error {
-	if len(p.buf) == 0 {
-		return nil
-	}
-	_, err := p.W.Write(p.buf)
-	p.buf = p.buf[:0]
-	if err != nil {
-		return fmt.Errorf("write samples: %w", err)
-	}
-	return nil
-}
+func (p *Sampler) Flush() error { return p.lines.flush(p.W) }
 
 // Run samples until ctx ends, then flushes. A read error ends the run with
 // that error after flushing (the socket is gone); the caller decides whether
