@@ -15,6 +15,24 @@ type SocketOptions struct {
 	Rcvbuf     int    `json:"rcvbuf,omitempty"`     // SO_RCVBUF bytes asked
 	NoDelay    *bool  `json:"nodelay,omitempty"`    // TCP_NODELAY
 	Congestion string `json:"congestion,omitempty"` // TCP_CONGESTION
+	// Keepalive, when set, enables SO_KEEPALIVE with these idle time,
+	// probe interval and probe count; unset leaves keepalive off (the
+	// kernel's default, not Go's 15 s).
+	Keepalive *Keepalive `json:"keepalive,omitempty"`
+	// UserTimeout is TCP_USER_TIMEOUT (0: unset).
+	UserTimeout time.Duration `json:"user_timeout,omitempty"`
+	// NotsentLowat is TCP_NOTSENT_LOWAT in bytes (0: unset).
+	NotsentLowat int `json:"notsent_lowat,omitempty"`
+	// Linger, when set, is SO_LINGER on with this time (0: close sends RST).
+	Linger *time.Duration `json:"linger,omitempty"`
+}
+
+// Keepalive is TCP keepalive: probes after Idle without traffic, every
+// Interval, Count times, then the connection is dropped (ETIMEDOUT).
+type Keepalive struct {
+	Idle     time.Duration `json:"idle"`
+	Interval time.Duration `json:"interval"`
+	Count    int           `json:"count"`
 }
 
 // Config is everything one peer process needs. The parent sends it as one

@@ -44,6 +44,15 @@ type EffectiveSocket struct {
 	NoDelay    bool   `json:"nodelay"`
 	Congestion string `json:"congestion"`
 	MSS        int    `json:"mss"`
+	// Keepalive as the kernel holds it (it keeps whole seconds).
+	Keepalive         bool `json:"keepalive"`
+	KeepaliveIdleS    int  `json:"keepalive_idle_s"`
+	KeepaliveInterval int  `json:"keepalive_interval_s"`
+	KeepaliveCount    int  `json:"keepalive_count"`
+	UserTimeoutMs     int  `json:"user_timeout_ms"`
+	NotsentLowat      int  `json:"notsent_lowat"`
+	Linger            bool `json:"linger"`
+	LingerS           int  `json:"linger_s"`
 }
 
 // Stats is a peer's account of the data at its end.

@@ -120,7 +120,7 @@ func errnoName(e syscall.Errno) string {
 
 func establish(ctx context.Context, cfg Config, log *eventLog, ready io.Writer) (*net.TCPConn, time.Duration, error) {
 	if cfg.Listen {
-		lc := net.ListenConfig{Control: control(cfg.Socket)}
+		lc := net.ListenConfig{Control: control(cfg.Socket), KeepAlive: -1}
 		ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
 		if err != nil {
 			return nil, 0, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -141,7 +141,7 @@ func establish(ctx context.Context, cfg Config, log *eventLog, ready io.Writer) 
 		}
 		return c.(*net.TCPConn), 0, nil
 	}
-	d := net.Dialer{Control: control(cfg.Socket)}
+	d := net.Dialer{Control: control(cfg.Socket), KeepAlive: -1}
 	for {
 		t0 := time.Now()
 		c, err := d.DialContext(ctx, "tcp", cfg.Addr)

@@ -42,7 +42,32 @@ func applyPre(fd int, o SocketOptions) error {
 			return fmt.Errorf("set TCP_CONGESTION %q (see /proc/sys/net/ipv4/tcp_available_congestion_control): %w", o.Congestion, err)
 		}
 	}
+	if o.UserTimeout > 0 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(o.UserTimeout.Milliseconds())); err != nil {
+			return fmt.Errorf("set TCP_USER_TIMEOUT %v: %w", o.UserTimeout, err)
+		}
+	}
+	if o.NotsentLowat > 0 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, o.NotsentLowat); err != nil {
+			return fmt.Errorf("set TCP_NOTSENT_LOWAT %d: %w", o.NotsentLowat, err)
+		}
+	}
+	if o.Linger != nil {
+		l := unix.Linger{Onoff: 1, Linger: int32(o.Linger.Seconds())}
+		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l); err != nil {
+			return fmt.Errorf("set SO_LINGER %v: %w", *o.Linger, err)
+		}
+	}
 	return nil
+}
+
+// keepAliveConfig is the net package's form of the peer's keepalive
+// (disabled when not asked, unlike Go's 15 s default).
+func keepAliveConfig(o SocketOptions) net.KeepAliveConfig {
+	if o.Keepalive == nil {
+		return net.KeepAliveConfig{Enable: false}
+	}
+	return net.KeepAliveConfig{Enable: true, Idle: o.Keepalive.Idle, Interval: o.Keepalive.Interval, Count: o.Keepalive.Count}
 }
 
 // applyPost sets TCP_NODELAY on a connected socket and reads every option back.
@@ -53,6 +78,9 @@ func applyPost(c *net.TCPConn, o SocketOptions) (EffectiveSocket, int, error) {
 		if err := c.SetNoDelay(*o.NoDelay); err != nil {
 			return eff, 0, fmt.Errorf("set TCP_NODELAY: %w", err)
 		}
+	}
+	if err := c.SetKeepAliveConfig(keepAliveConfig(o)); err != nil {
+		return eff, 0, fmt.Errorf("set keepalive: %w", err)
 	}
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -71,7 +99,21 @@ func applyPost(c *net.TCPConn, o SocketOptions) (EffectiveSocket, int, error) {
 		cc, e4 = unix.GetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION)
 		eff.Congestion = strings.TrimRight(cc, "\x00")
 		eff.MSS, e5 = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_MAXSEG)
-		gerr = errors.Join(e1, e2, e3, e4, e5)
+		var ka int
+		var e6, e7, e8, e9, e10, e11, e12 error
+		ka, e6 = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+		eff.Keepalive = ka != 0
+		eff.KeepaliveIdleS, e7 = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
+		eff.KeepaliveInterval, e8 = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL)
+		eff.KeepaliveCount, e9 = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT)
+		eff.UserTimeoutMs, e10 = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
+		eff.NotsentLowat, e11 = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT)
+		var l *unix.Linger
+		l, e12 = unix.GetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER)
+		if l != nil {
+			eff.Linger, eff.LingerS = l.Onoff != 0, int(l.Linger)
+		}
+		gerr = errors.Join(e1, e2, e3, e4, e5, e6, e7, e8, e9, e10, e11, e12)
 	})
 	if err := errors.Join(err, gerr); err != nil {
 		return eff, 0, fmt.Errorf("read back socket options: %w", err)

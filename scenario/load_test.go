@@ -54,6 +54,7 @@ func TestMalformed(t *testing.T) {
 		{"timeline two changes", "timeline:\n  - { at: 1s, partition: both, link: { down: { loss: 1% } } }\n", "2:5", []string{"timeline[0]", "exactly one of link or partition"}},
 		{"exec with built-in fields", "sender:\n  rate: 5mbit\n  exec: { command: [./client] }\n", "2:9", []string{"sender.rate", "no effect with sender.exec"}},
 		{"exec without command", "receiver:\n  exec: { dir: /tmp }\n", "2:9", []string{"receiver.exec.command", "give the program"}},
+		{"keepalive in milliseconds", "sender:\n  socket: { keepalive: { idle: 1500ms, interval: 1s, count: 3 } }\n", "2:32", []string{"sender.socket.keepalive.idle", "whole seconds"}},
 		{"queue zero", "link:\n  down: { queue: 0 }\n", "2:18", []string{"link.down.queue", "drop everything"}},
 	}
 	before := labNamespaces(t)

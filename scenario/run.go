@@ -362,7 +362,18 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 }
 
 func socketOptions(so Socket) peers.SocketOptions {
-	return peers.SocketOptions{Sndbuf: int(so.Sndbuf), Rcvbuf: int(so.Rcvbuf), NoDelay: so.NoDelay, Congestion: so.Congestion}
+	o := peers.SocketOptions{Sndbuf: int(so.Sndbuf), Rcvbuf: int(so.Rcvbuf), NoDelay: so.NoDelay, Congestion: so.Congestion, NotsentLowat: int(so.NotsentLowat)}
+	if k := so.Keepalive; k != nil {
+		o.Keepalive = &peers.Keepalive{Idle: time.Duration(k.Idle), Interval: time.Duration(k.Interval), Count: k.Count}
+	}
+	if so.UserTimeout != nil {
+		o.UserTimeout = time.Duration(*so.UserTimeout)
+	}
+	if so.Linger != nil {
+		l := time.Duration(*so.Linger)
+		o.Linger = &l
+	}
+	return o
 }
 
 func writeReport(dir string, meta report.Meta, s *Scenario) (report.Summary, error) {

@@ -547,3 +547,37 @@ func TestMetricsDuringRun(t *testing.T) {
 		t.Error("/metrics still served after the run")
 	}
 }
+
+// TestSocketOptionsReadBack sets every socket option on both ends and finds
+// the values the kernel holds in the run's record.
+func TestSocketOptionsReadBack(t *testing.T) {
+	requireRoot(t)
+	src := `name: sockopts
+duration: 1s
+sender:
+  rate: 1mbit
+  socket: { sndbuf: 64KiB, nodelay: false, congestion: cubic, keepalive: { idle: 30s, interval: 5s, count: 3 }, user_timeout: 20s, notsent_lowat: 16KiB, linger: 0s }
+receiver:
+  socket: { rcvbuf: 128KiB, keepalive: { idle: 10s, interval: 2s, count: 9 } }
+`
+	s, err := Parse("sockopts.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), s, RunOptions{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd, rcv := res.Summary.Peers[0].Socket, res.Summary.Peers[1].Socket
+	if snd == nil || rcv == nil {
+		t.Fatal("no effective socket options recorded")
+	}
+	t.Logf("sender %+v\nreceiver %+v", *snd, *rcv)
+	if snd.Sndbuf != 2*64<<10 || snd.NoDelay || snd.Congestion != "cubic" || !snd.Keepalive || snd.KeepaliveIdleS != 30 ||
+		snd.KeepaliveInterval != 5 || snd.KeepaliveCount != 3 || snd.UserTimeoutMs != 20000 || snd.NotsentLowat != 16<<10 || !snd.Linger || snd.LingerS != 0 {
+		t.Errorf("sender's effective options differ from the scenario: %+v", *snd)
+	}
+	if rcv.Rcvbuf != 2*128<<10 || !rcv.Keepalive || rcv.KeepaliveIdleS != 10 || rcv.KeepaliveInterval != 2 || rcv.KeepaliveCount != 9 || rcv.Linger {
+		t.Errorf("receiver's effective options differ from the scenario: %+v", *rcv)
+	}
+}

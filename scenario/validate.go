@@ -143,6 +143,28 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 				bad(side.name+"."+b.f, "%v is outside 1KiB..1GiB", b.v)
 			}
 		}
+		if k := side.so.Keepalive; k != nil {
+			p := side.name + ".keepalive"
+			wholeSeconds := func(f string, d Duration, lo, hi time.Duration) {
+				if t := time.Duration(d); t < lo || t > hi || t%time.Second != 0 {
+					bad(p+"."+f, "%v: give whole seconds in %v..%v (the kernel keeps keepalive times in seconds)", t, lo, hi)
+				}
+			}
+			wholeSeconds("idle", k.Idle, time.Second, 2*time.Hour)
+			wholeSeconds("interval", k.Interval, time.Second, time.Hour)
+			if k.Count < 1 || k.Count > 127 {
+				bad(p+".count", "%d is outside 1..127", k.Count)
+			}
+		}
+		if u := side.so.UserTimeout; u != nil && (time.Duration(*u) < time.Millisecond || time.Duration(*u) > time.Hour) {
+			bad(side.name+".user_timeout", "%v is outside 1ms..1h", *u)
+		}
+		if l := side.so.Linger; l != nil && (time.Duration(*l)%time.Second != 0 || time.Duration(*l) > time.Hour) {
+			bad(side.name+".linger", "%v: give whole seconds up to 1h (0s: close sends an RST)", *l)
+		}
+		if n := side.so.NotsentLowat; n != 0 && n > 1<<30 {
+			bad(side.name+".notsent_lowat", "%v is above 1GiB", n)
+		}
 		if cc := side.so.Congestion; cc != "" {
 			ok := false
 			for _, c := range CongestionAlgorithms {
