@@ -131,10 +131,10 @@ type Read struct {
 
 // Socket holds socket options. Unset fields keep the kernel's defaults.
 type Socket struct {
-	Sndbuf     Size   `yaml:"sndbuf,omitempty" doc:"SO_SNDBUF to ask for (the kernel doubles it; the effective value is recorded). Unset: autotuning."`
-	Rcvbuf     Size   `yaml:"rcvbuf,omitempty" doc:"SO_RCVBUF to ask for (the kernel doubles it). Unset: autotuning."`
-	NoDelay    *bool  `yaml:"nodelay,omitempty" doc:"TCP_NODELAY: true disables Nagle's algorithm (the effective value is recorded)." default:"true (Go's default)"`
-	Congestion string `yaml:"congestion,omitempty" doc:"Congestion control: one of the names in CongestionAlgorithms, available in the kernel (see tcplab doctor). Unset: the kernel's default."`
+	Sndbuf       Size       `yaml:"sndbuf,omitempty" doc:"SO_SNDBUF to ask for (the kernel doubles it; the effective value is recorded). Unset: autotuning."`
+	Rcvbuf       Size       `yaml:"rcvbuf,omitempty" doc:"SO_RCVBUF to ask for (the kernel doubles it). Unset: autotuning."`
+	NoDelay      *bool      `yaml:"nodelay,omitempty" doc:"TCP_NODELAY: true disables Nagle's algorithm (the effective value is recorded)." default:"true (Go's default)"`
+	Congestion   string     `yaml:"congestion,omitempty" doc:"Congestion control: one of the names in CongestionAlgorithms, available in the kernel (see tcplab doctor). Unset: the kernel's default."`
 	Keepalive    *Keepalive `yaml:"keepalive,omitempty" doc:"TCP keepalive: probes after idle without traffic, every interval, count times, then the connection fails with ETIMEDOUT. Unset: keepalive off (the kernel's default; not Go's 15 s)."`
 	UserTimeout  *Duration  `yaml:"user_timeout,omitempty" doc:"TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the connection fails. 1ms..1h."`
 	NotsentLowat Size       `yaml:"notsent_lowat,omitempty" doc:"TCP_NOTSENT_LOWAT: unsent bytes above which the socket stops accepting writes."`
