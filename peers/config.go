@@ -52,6 +52,11 @@ type Config struct {
 	RateBits    uint64 `json:"rate_bits,omitempty"`
 	MessageSize int    `json:"message_size,omitempty"`
 
+	// Schedule, when set, replaces RateBits with phases (sender).
+	Schedule []Phase `json:"schedule,omitempty"`
+	// Stalls are windows in which the receiver does not read.
+	Stalls []Stall `json:"stalls,omitempty"`
+
 	// Receiver: ReadRate 0 reads as fast as possible.
 	ReadRate uint64 `json:"read_rate,omitempty"` // bytes/s
 	ReadSize int    `json:"read_size,omitempty"`
@@ -64,3 +69,26 @@ type Config struct {
 
 // Deadline is the end of traffic on the monotonic clock (ns).
 func (c *Config) Deadline() int64 { return c.Start + int64(c.Duration) }
+
+// Phase kinds.
+const (
+	PhaseRate   = "rate"
+	PhasePause  = "pause"
+	PhaseReplay = "replay"
+)
+
+// Phase is one step of a sender's schedule: send at a rate for a time,
+// pause (production goes on into the backlog), or replay the backlog at a
+// rate. A rate is Bits (bits/s) or Msgs (messages/s); both 0 is max.
+type Phase struct {
+	Kind string        `json:"kind"`
+	Bits uint64        `json:"bits,omitempty"`
+	Msgs float64       `json:"msgs,omitempty"`
+	For  time.Duration `json:"for,omitempty"` // 0: until the end (rate) / until the backlog is sent (replay)
+}
+
+// Stall is a window (from the run's start) in which the receiver does not read.
+type Stall struct {
+	At  time.Duration `json:"at"`
+	For time.Duration `json:"for"`
+}

@@ -63,7 +63,9 @@ func Run(ctx context.Context, cfg Config, out Outputs) error {
 
 	var st Stats
 	var werr error
-	if cfg.Role == RoleSender {
+	if cfg.Role == RoleSender && len(cfg.Schedule) > 0 {
+		werr = sendSchedule(ctx, cfg, conn, &st)
+	} else if cfg.Role == RoleSender {
 		werr = send(ctx, cfg, conn, &st)
 	} else {
 		werr = receive(ctx, cfg, conn, &st)
@@ -271,6 +273,19 @@ func receive(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) error {
 	pause.Stop()
 	defer pause.Stop()
 	for {
+		// A stall window: the application does not read.
+		for _, sw := range cfg.Stalls {
+			t := time.Duration(tcpinfo.Monotonic() - cfg.Start)
+			if t >= sw.At && t < sw.At+sw.For {
+				pause.Reset(sw.At + sw.For - t)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-pause.C:
+				}
+				start = time.Now().Add(-time.Duration(float64(st.Bytes) / max(float64(cfg.ReadRate), 1) * float64(time.Second)))
+			}
+		}
 		n, err := c.Read(buf)
 		if n > 0 {
 			st.Bytes += uint64(n)

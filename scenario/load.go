@@ -74,6 +74,11 @@ func (r *Rate) parseScalar(s string) (err error) {
 
 func (e *Expect) parseScalar(s string) (err error) { *e, err = ParseExpect(s); return }
 
+func (f *FlowRate) parseScalar(s string) (err error) { *f, err = ParseFlowRate(s); return }
+
+// MarshalYAML writes the rate as a scenario would.
+func (f FlowRate) MarshalYAML() (any, error) { return f.String(), nil }
+
 // MarshalYAML writes units back as they are written in files.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 

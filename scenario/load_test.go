@@ -19,7 +19,7 @@ func TestMalformed(t *testing.T) {
 		want       []string
 	}{
 		{"unknown top-level field", "name: x\nduraton: 5s\n", "2:1", []string{"duraton", "unknown field", `did you mean "duration"`, "accepted here: description, duration"}},
-		{"unknown nested field", "sender:\n  rat: 5mbit\n", "2:3", []string{"sender.rat", "accepted here: exec, listen, message, port, rate, socket"}},
+		{"unknown nested field", "sender:\n  rat: 5mbit\n", "2:3", []string{"sender.rat", "accepted here: exec, listen, message, port, rate, schedule, socket"}},
 		{"duration without unit", "duration: 5\n", "1:11", []string{"duration", "no unit"}},
 		{"duration garbage", "duration: soon\n", "1:11", []string{"duration", "invalid duration", "ms, s"}},
 		{"duration too long", "duration: 2h\n", "1:11", []string{"duration", "outside 1s..1h"}},
@@ -55,6 +55,11 @@ func TestMalformed(t *testing.T) {
 		{"exec with built-in fields", "sender:\n  rate: 5mbit\n  exec: { command: [./client] }\n", "2:9", []string{"sender.rate", "no effect with sender.exec"}},
 		{"exec without command", "receiver:\n  exec: { dir: /tmp }\n", "2:9", []string{"receiver.exec.command", "give the program"}},
 		{"keepalive in milliseconds", "sender:\n  socket: { keepalive: { idle: 1500ms, interval: 1s, count: 3 } }\n", "2:32", []string{"sender.socket.keepalive.idle", "whole seconds"}},
+		{"schedule and rate", "sender:\n  rate: 5mbit\n  schedule:\n    - { rate: 1000/s }\n", "2:9", []string{"sender.rate", "rate or schedule"}},
+		{"phase with two kinds", "sender:\n  schedule:\n    - { rate: 1000/s, pause: 1s }\n", "3:7", []string{"sender.schedule[0]", "exactly one of rate, pause or replay"}},
+		{"rate phase without for", "sender:\n  schedule:\n    - { rate: 1000/s }\n    - { pause: 1s }\n", "3:7", []string{"sender.schedule[0].for", "needs for"}},
+		{"message rate garbage", "sender:\n  schedule:\n    - { rate: lots/s }\n", "3:15", []string{"sender.schedule[0].rate", "2000/s"}},
+		{"stall past the end", "duration: 2s\nreceiver:\n  stalls:\n    - { at: 3s, for: 1s }\n", "4:13", []string{"receiver.stalls[0].at", "not before the end"}},
 		{"queue zero", "link:\n  down: { queue: 0 }\n", "2:18", []string{"link.down.queue", "drop everything"}},
 	}
 	before := labNamespaces(t)

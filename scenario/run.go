@@ -203,6 +203,12 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	snd.RateBits = uint64(*s.Sender.Rate)
 	snd.MessageSize = int(s.Sender.Message.Size)
 	snd.Socket = socketOptions(s.Sender.Socket)
+	for _, ph := range s.Sender.Schedule {
+		snd.Schedule = append(snd.Schedule, ph.peerPhase())
+	}
+	for _, sw := range s.Receiver.Stalls {
+		rcv.Stalls = append(rcv.Stalls, peers.Stall{At: time.Duration(sw.At), For: time.Duration(sw.For)})
+	}
 	rcv.ReadRate = s.Receiver.Read.Rate.BytesPerSecond()
 	rcv.ReadSize = int(s.Receiver.Read.Size)
 	rcv.Socket = socketOptions(s.Receiver.Socket)
@@ -410,4 +416,21 @@ func linkCounters(st userspace.Stats) *report.LinkCounters {
 		DropBlack: st.DropBlack, Duplicated: st.Duplicated, Reordered: st.Reordered, Corrupted: st.Corrupted, WriteErrors: st.WriteErrors,
 		LatenessP50: float64(st.LatenessP50) / 1e6, LatenessP99: float64(st.LatenessP99) / 1e6, LatenessMax: float64(st.LatenessMax) / 1e6,
 	}
+}
+
+func (p Phase) peerPhase() peers.Phase {
+	switch {
+	case p.Pause != nil:
+		return peers.Phase{Kind: peers.PhasePause, For: time.Duration(*p.Pause)}
+	case p.Replay != nil:
+		return peers.Phase{Kind: peers.PhaseReplay, Bits: p.Replay.Bits, Msgs: p.Replay.Msgs}
+	}
+	ph := peers.Phase{Kind: peers.PhaseRate}
+	if p.Rate != nil {
+		ph.Bits, ph.Msgs = p.Rate.Bits, p.Rate.Msgs
+	}
+	if p.For != nil {
+		ph.For = time.Duration(*p.For)
+	}
+	return ph
 }

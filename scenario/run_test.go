@@ -581,3 +581,54 @@ receiver:
 		t.Errorf("receiver's effective options differ from the scenario: %+v", *rcv)
 	}
 }
+
+// TestScheduleAndStalls: a feed at 1000 messages/s pauses for 1 s (its
+// messages wait in the application) and replays them as fast as it can; the
+// receiver stalls for 0.5 s. Nothing is lost, the lag shows the pause, and
+// the message count is what the schedule produced.
+func TestScheduleAndStalls(t *testing.T) {
+	requireRoot(t)
+	src := `name: replay
+duration: 4s
+sender:
+  message: { size: 200B }
+  schedule:
+    - { rate: 1000/s, for: 1s }
+    - { pause: 1s }
+    - { replay: max }
+    - { rate: 1000/s }
+receiver:
+  stalls:
+    - { at: 3s, for: 500ms }
+`
+	s, err := Parse("replay.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	res, err := Run(context.Background(), s, RunOptions{OutDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt strings.Builder
+	report.WriteText(&txt, &res.Summary)
+	t.Logf("\n%s", txt.String())
+	snd, rcv := res.Summary.Peers[0].Stats, res.Summary.Peers[1].Stats
+	if snd == nil || rcv == nil {
+		t.Fatal("no stats")
+	}
+	// About 4000 messages produced in 4 s (the connect takes a little).
+	if snd.Messages < 3800 || snd.Messages > 4050 {
+		t.Errorf("sender sent %d messages, want ≈ 4000", snd.Messages)
+	}
+	if rcv.Lost != 0 || rcv.Duplicated != 0 {
+		t.Errorf("lost %d duplicated %d", rcv.Lost, rcv.Duplicated)
+	}
+	// Messages produced during the pause waited up to 1 s; the stall adds 0.5 s.
+	if rcv.LagMaxMs < 900 || rcv.LagMaxMs > 1300 {
+		t.Errorf("max lag %.0f ms, want about 1 s (the pause)", rcv.LagMaxMs)
+	}
+	if rcv.LagP50Ms > 50 {
+		t.Errorf("median lag %.1f ms: most messages should cross at once", rcv.LagP50Ms)
+	}
+}

@@ -96,6 +96,20 @@ type Sender struct {
 	Message Message `yaml:"message,omitempty" doc:"Message framing."`
 	Socket  Socket  `yaml:"socket,omitempty" doc:"Socket options of the sender's socket."`
 	Exec    *Exec   `yaml:"exec,omitempty" doc:"Run this command in the sender's namespace instead of the built-in sender; its sockets on port are sampled through sock_diag."`
+	// Schedule replaces rate with phases.
+	Schedule []Phase `yaml:"schedule,omitempty" doc:"Phases of the send rate, in order, instead of rate: each one of rate (with for), pause or replay. The last phase lasts to the end of the run."`
+}
+
+// Phase is one step of a sender's schedule. Exactly one of Rate, Pause and
+// Replay is set. Messages are produced by the application at the current
+// rate all the time; what is produced and not yet sent waits in the
+// application's backlog, and each message carries the time it was produced,
+// so lag counts the wait.
+type Phase struct {
+	Rate   *FlowRate `yaml:"rate,omitempty" doc:"Produce and send at this rate: 5mbit, 2MB/s, 2000/s (messages), or max (bulk)."`
+	For    *Duration `yaml:"for,omitempty" doc:"How long the rate phase lasts (not for the last phase)."`
+	Pause  *Duration `yaml:"pause,omitempty" doc:"Send nothing for this long; messages keep being produced at the last rate and wait (a vendor's maintenance window)."`
+	Replay *FlowRate `yaml:"replay,omitempty" doc:"Send the backlog at this rate (max: as fast as the socket takes) while production goes on, then go to the next phase."`
 }
 
 // Exec is a user's program run as a peer inside a lab namespace. Only
@@ -119,6 +133,7 @@ type Message struct {
 // Receiver is the built-in receiver.
 type Receiver struct {
 	Read   Read   `yaml:"read,omitempty" doc:"How the application reads."`
+	Stalls []Stall `yaml:"stalls,omitempty" doc:"Windows in which the application stops reading."`
 	Socket Socket `yaml:"socket,omitempty" doc:"Socket options of the receiver's socket."`
 	Exec   *Exec  `yaml:"exec,omitempty" doc:"Run this command in the receiver's namespace instead of the built-in receiver."`
 }
@@ -127,6 +142,12 @@ type Receiver struct {
 type Read struct {
 	Rate *Rate `yaml:"rate,omitempty" doc:"Read rate: max (read as fast as data comes) or a rate like 2MB/s." default:"max"`
 	Size Size  `yaml:"size,omitempty" doc:"Bytes asked per read() call. 1B..16MiB." default:"64KiB"`
+}
+
+// Stall is a window in which the receiving application does not read.
+type Stall struct {
+	At  Duration `yaml:"at" doc:"When the stall starts, from the run's start."`
+	For Duration `yaml:"for" doc:"How long the application does not read."`
 }
 
 // Socket holds socket options. Unset fields keep the kernel's defaults.

@@ -173,3 +173,44 @@ func ParsePercent(s string) (Percent, error) {
 }
 
 func (p Percent) String() string { return strconv.FormatFloat(float64(p), 'f', -1, 64) + "%" }
+
+// FlowRate is an application send rate: a bit or byte rate (5mbit, 2MB/s)
+// or messages per second (2000/s), or max.
+type FlowRate struct {
+	Bits uint64  // bits per second (0 with Msgs set, or for max)
+	Msgs float64 // messages per second
+}
+
+// IsMax reports whether the rate is "as fast as possible".
+func (f FlowRate) IsMax() bool { return f.Bits == 0 && f.Msgs == 0 }
+
+func (f FlowRate) String() string {
+	switch {
+	case f.Msgs > 0:
+		return strconv.FormatFloat(f.Msgs, 'f', -1, 64) + "/s"
+	case f.Bits > 0:
+		return Rate(f.Bits).String()
+	}
+	return Max
+}
+
+// ParseFlowRate parses a FlowRate.
+func ParseFlowRate(s string) (FlowRate, error) {
+	s = strings.TrimSpace(s)
+	if s == Max {
+		return FlowRate{}, nil
+	}
+	if n, ok := strings.CutSuffix(s, "/s"); ok {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(n), 64); err == nil {
+			if v <= 0 || v > 1e7 || math.IsNaN(v) {
+				return FlowRate{}, fmt.Errorf("message rate %q outside 0..10000000/s", s)
+			}
+			return FlowRate{Msgs: v}, nil
+		}
+	}
+	r, err := ParseRate(s)
+	if err != nil {
+		return FlowRate{}, fmt.Errorf("%w, messages per second like 2000/s, or max", err)
+	}
+	return FlowRate{Bits: uint64(r)}, nil
+}

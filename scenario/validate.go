@@ -116,6 +116,40 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			}
 		}
 	}
+	if len(s.Sender.Schedule) > 0 {
+		if _, set := pos["sender.rate"]; set {
+			bad("sender.rate", "give rate or schedule, not both")
+		}
+	}
+	for i, ph := range s.Sender.Schedule {
+		p := fmt.Sprintf("sender.schedule[%d]", i)
+		n := 0
+		for _, set := range []bool{ph.Rate != nil, ph.Pause != nil, ph.Replay != nil} {
+			if set {
+				n++
+			}
+		}
+		last := i == len(s.Sender.Schedule)-1
+		switch {
+		case n != 1:
+			bad(p, "give exactly one of rate, pause or replay")
+		case ph.For != nil && ph.Rate == nil:
+			bad(p+".for", "for goes with rate (a pause has its own length; a replay ends when the backlog is sent)")
+		case ph.Rate != nil && ph.For == nil && !last:
+			bad(p+".for", "a rate phase before others needs for")
+		case ph.Pause != nil && *ph.Pause <= 0:
+			bad(p+".pause", "must be above 0")
+		}
+	}
+	for i, sw := range s.Receiver.Stalls {
+		p := fmt.Sprintf("receiver.stalls[%d]", i)
+		if sw.At >= s.Duration {
+			bad(p+".at", "%v is not before the end of the run (duration %v)", sw.At, s.Duration)
+		}
+		if sw.For <= 0 {
+			bad(p+".for", "must be above 0")
+		}
+	}
 	if p := s.Sender.Port; p < 1 || p > 65535 {
 		bad("sender.port", "%d is outside 1..65535", p)
 	}

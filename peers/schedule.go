@@ -1,0 +1,194 @@
+package peers
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/tcplab/tcplab/tcpinfo"
+)
+
+// backlog holds the production times of messages produced and not yet
+// sent: sequence numbers [sent, produced).
+type backlog struct {
+	times    []int64 // ring
+	head     int
+	n        int
+	produced uint64
+}
+
+func (b *backlog) push(t int64) {
+	if b.n == len(b.times) {
+		grown := make([]int64, max(1024, 2*len(b.times)))
+		for i := 0; i < b.n; i++ {
+			grown[i] = b.times[(b.head+i)%len(b.times)]
+		}
+		b.times, b.head = grown, 0
+	}
+	b.times[(b.head+b.n)%len(b.times)] = t
+	b.n++
+	b.produced++
+}
+
+func (b *backlog) pop() int64 {
+	t := b.times[b.head]
+	b.head = (b.head + 1) % len(b.times)
+	b.n--
+	return t
+}
+
+// sendSchedule runs the sender's phases. Production follows the current
+// rate in time; sending follows the phase: everything produced (rate),
+// nothing (pause), or the backlog at the replay rate (replay).
+func sendSchedule(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) error {
+	size := cfg.MessageSize
+	msgsPerSec := func(p Phase) float64 {
+		if p.Msgs > 0 {
+			return p.Msgs
+		}
+		return float64(p.Bits) / 8 / float64(size)
+	}
+	var bl backlog
+	buf := make([]byte, 0, sendChunk+size)
+	var seq uint64
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	now := func() int64 { return tcpinfo.Monotonic() - cfg.Start }
+
+	prodRate := 0.0 // messages/s produced; 0 with a bulk phase
+	var prodFrom int64
+	var prodBase uint64 // produced at prodFrom
+	produce := func(t int64) {
+		if prodRate <= 0 {
+			return
+		}
+		due := prodBase + uint64(float64(t-prodFrom)/1e9*prodRate)
+		for bl.produced < due {
+			bl.push(t)
+		}
+	}
+	setRate := func(r float64, t int64) {
+		produce(t)
+		prodRate, prodFrom, prodBase = r, t, bl.produced
+	}
+	// write sends up to k messages from the backlog (or fresh ones in bulk).
+	write := func(k int, fresh bool) error {
+		for k > 0 && ctx.Err() == nil {
+			m := min(k, max(1, sendChunk/size))
+			buf = buf[:0]
+			t := now()
+			for i := 0; i < m; i++ {
+				ts := t
+				if !fresh {
+					ts = bl.pop()
+				}
+				off := len(buf)
+				buf = buf[:off+size]
+				PutHeader(buf[off:], uint32(size), seq, ts)
+				seq++
+			}
+			w, err := c.Write(buf)
+			st.Bytes += uint64(w)
+			st.Messages += uint64(w / size)
+			if err != nil {
+				return err
+			}
+			k -= m
+		}
+		return nil
+	}
+	for i, p := range cfg.Schedule {
+		last := i == len(cfg.Schedule)-1
+		start := now()
+		var end int64 = 1 << 62
+		if p.For > 0 && !last {
+			end = start + int64(p.For)
+		}
+		switch p.Kind {
+		case PhaseRate:
+			setRate(msgsPerSec(p), start)
+			for ctx.Err() == nil && now() < end {
+				if prodRate == 0 { // bulk: produce what the socket takes
+					if bl.n > 0 {
+						if err := write(bl.n, false); err != nil {
+							return err
+						}
+						continue
+					}
+					if err := write(max(1, sendChunk/size), true); err != nil {
+						return err
+					}
+					bl.produced = seq
+					continue
+				}
+				produce(now())
+				if bl.n > 0 {
+					if err := write(bl.n, false); err != nil {
+						return err
+					}
+					continue
+				}
+				select {
+				case <-ctx.Done():
+				case <-tick.C:
+				}
+			}
+		case PhasePause:
+			end = start + int64(p.For)
+			if p.For == 0 {
+				end = 1 << 62
+			}
+			for ctx.Err() == nil && now() < end {
+				produce(now())
+				select {
+				case <-ctx.Done():
+				case <-tick.C:
+				}
+			}
+		case PhaseReplay:
+			r := msgsPerSec(p)
+			var sentHere uint64
+			for ctx.Err() == nil {
+				t := now()
+				produce(t)
+				if bl.n == 0 {
+					break
+				}
+				k := bl.n
+				if r > 0 {
+					allowed := uint64(float64(t-start)/1e9*r) - sentHere
+					k = min(k, int(allowed))
+				}
+				if k > 0 {
+					if err := write(k, false); err != nil {
+						return err
+					}
+					sentHere += uint64(k)
+					continue
+				}
+				select {
+				case <-ctx.Done():
+				case <-tick.C:
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	// Past the last phase (a replay that ended): keep producing and sending.
+	for ctx.Err() == nil {
+		produce(now())
+		if bl.n > 0 {
+			if err := write(bl.n, false); err != nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+	return nil
+}
