@@ -54,6 +54,9 @@ type Config struct {
 
 	// Schedule, when set, replaces RateBits with phases (sender).
 	Schedule []Phase `json:"schedule,omitempty"`
+	// ResetSlowClient is the sender's policy for a consumer that falls
+	// behind (nil: none).
+	ResetSlowClient *ResetPolicy `json:"reset_slow_client,omitempty"`
 	// Stalls are windows in which the receiver does not read.
 	Stalls []Stall `json:"stalls,omitempty"`
 
@@ -91,4 +94,11 @@ type Phase struct {
 type Stall struct {
 	At  time.Duration `json:"at"`
 	For time.Duration `json:"for"`
+}
+
+// ResetPolicy resets (RST) a client whose unsent backlog stays above
+// BacklogAbove bytes for For.
+type ResetPolicy struct {
+	BacklogAbove uint64        `json:"backlog_above"`
+	For          time.Duration `json:"for"`
 }

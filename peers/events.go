@@ -18,6 +18,8 @@ const (
 	EventStats     = "stats"
 	// EventTimeline is a link change at its time (side "link").
 	EventTimeline = "timeline"
+	// EventPolicyReset is the sender resetting a slow client.
+	EventPolicyReset = "policy_reset"
 )
 
 // Event is one line of events.jsonl.
@@ -60,6 +62,7 @@ type Stats struct {
 	Messages uint64 `json:"messages"`
 	Bytes    uint64 `json:"bytes"`
 	// Receiver only.
+	Dropped    uint64  `json:"dropped,omitempty"`    // sender: produced, never written (discarded by a reset)
 	Lost       uint64  `json:"lost,omitempty"`       // sequence numbers skipped
 	Duplicated uint64  `json:"duplicated,omitempty"` // sequence numbers seen again
 	LagP50Ms   float64 `json:"lag_p50_ms,omitempty"`

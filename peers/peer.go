@@ -64,7 +64,7 @@ func Run(ctx context.Context, cfg Config, out Outputs) error {
 	var st Stats
 	var werr error
 	if cfg.Role == RoleSender && len(cfg.Schedule) > 0 {
-		werr = sendSchedule(ctx, cfg, conn, &st)
+		werr = sendSchedule(ctx, cfg, conn, fd, &st, log)
 	} else if cfg.Role == RoleSender {
 		werr = send(ctx, cfg, conn, &st)
 	} else {
@@ -75,15 +75,25 @@ func Run(ctx context.Context, cfg Config, out Outputs) error {
 	st.Samples = sampler.Count
 	ended := ctx.Err() != nil
 	closeErr := conn.Close()
+	tClosed := tcpinfo.Monotonic() - cfg.Start
 	ev := Event{Kind: EventClosed}
 	switch {
+	case errors.Is(werr, errPolicyReset):
+		ev.Error = werr.Error()
 	case werr != nil && !ended:
 		ev.Error = describe(werr)
 	case closeErr != nil:
 		ev.Error = describe(closeErr)
 	}
+	ev.T = tClosed
 	log.emit(ev)
 	log.emit(Event{Kind: EventStats, Stats: &st})
+	if !ended {
+		// The connection ended before the run: stay until the run's end,
+		// so a disconnect does not end the run (the other side notices it
+		// in its own time).
+		<-ctx.Done()
+	}
 	if serr != nil && !ended {
 		log.emit(Event{Kind: EventError, Error: "sampler: " + serr.Error()})
 	}
@@ -164,6 +174,13 @@ func establish(ctx context.Context, cfg Config, log *eventLog, ready io.Writer) 
 		}
 	}
 }
+
+// errPolicyReset ends a sender that reset its client by policy.
+var errPolicyReset = errors.New("reset by policy: SO_LINGER 0, close sent an RST")
+
+// writeSlice bounds one write of a scheduled sender, so production and the
+// reset policy go on while the socket is full.
+const writeSlice = 10 * time.Millisecond
 
 type corruptError struct{ err error }
 

@@ -2,7 +2,10 @@ package peers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/tcplab/tcplab/tcpinfo"
@@ -40,7 +43,7 @@ func (b *backlog) pop() int64 {
 // sendSchedule runs the sender's phases. Production follows the current
 // rate in time; sending follows the phase: everything produced (rate),
 // nothing (pause), or the backlog at the replay rate (replay).
-func sendSchedule(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) error {
+func sendSchedule(ctx context.Context, cfg Config, c *net.TCPConn, fd int, st *Stats, log *eventLog) error {
 	size := cfg.MessageSize
 	msgsPerSec := func(p Phase) float64 {
 		if p.Msgs > 0 {
@@ -71,31 +74,76 @@ func sendSchedule(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) er
 		produce(t)
 		prodRate, prodFrom, prodBase = r, t, bl.produced
 	}
-	// write sends up to k messages from the backlog (or fresh ones in bulk).
-	write := func(k int, fresh bool) error {
-		for k > 0 && ctx.Err() == nil {
-			m := min(k, max(1, sendChunk/size))
-			buf = buf[:0]
-			t := now()
-			for i := 0; i < m; i++ {
-				ts := t
-				if !fresh {
-					ts = bl.pop()
-				}
-				off := len(buf)
-				buf = buf[:off+size]
-				PutHeader(buf[off:], uint32(size), seq, ts)
-				seq++
-			}
-			w, err := c.Write(buf)
-			st.Bytes += uint64(w)
-			st.Messages += uint64(w / size)
-			if err != nil {
-				return err
-			}
-			k -= m
+	// Writes wait at most writeSlice, so the loop keeps producing and the
+	// policy keeps watching while the socket is full; a chunk cut short
+	// stays pending and goes first next time.
+	var pending []byte
+	flush := func() error {
+		c.SetWriteDeadline(time.Now().Add(writeSlice))
+		w, err := c.Write(pending)
+		st.Bytes += uint64(w)
+		st.Messages = st.Bytes / uint64(size)
+		pending = pending[w:]
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
 		}
 		return nil
+	}
+	// write sends up to k messages from the backlog (or fresh ones in bulk).
+	write := func(k int, fresh bool) error {
+		if len(pending) > 0 {
+			return flush()
+		}
+		m := min(k, max(1, sendChunk/size))
+		buf = buf[:0]
+		t := now()
+		for i := 0; i < m; i++ {
+			ts := t
+			if !fresh {
+				ts = bl.pop()
+			}
+			off := len(buf)
+			buf = buf[:off+size]
+			PutHeader(buf[off:], uint32(size), seq, ts)
+			seq++
+		}
+		pending = buf
+		return flush()
+	}
+	// The reset policy: a client whose unsent backlog (the application's
+	// plus the socket's unsent bytes) stays above the limit for the time
+	// is reset (SO_LINGER 0: close sends an RST).
+	var over int64 = -1
+	var q tcpinfo.Queues
+	var rd tcpinfo.Reader
+	checkPolicy := func() error {
+		pol := cfg.ResetSlowClient
+		if pol == nil {
+			return nil
+		}
+		unsent := uint64(bl.n*size + len(pending))
+		if rd.ReadQueues(fd, &q) == nil {
+			unsent += uint64(q.Unsent)
+		}
+		t := now()
+		if unsent <= pol.BacklogAbove {
+			over = -1
+			return nil
+		}
+		if over < 0 {
+			over = t
+		}
+		if time.Duration(t-over) < pol.For {
+			return nil
+		}
+		log.emit(Event{Kind: EventPolicyReset, Detail: fmt.Sprintf("unsent backlog %d B above %d B for %v: reset (RST)", unsent, pol.BacklogAbove, pol.For)})
+		st.Dropped = uint64(bl.n) + uint64(len(pending))/uint64(size)
+		c.SetLinger(0)
+		return errPolicyReset
+	}
+	step := func(t int64) error {
+		produce(t)
+		return checkPolicy()
 	}
 	for i, p := range cfg.Schedule {
 		last := i == len(cfg.Schedule)-1
@@ -109,6 +157,9 @@ func sendSchedule(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) er
 			setRate(msgsPerSec(p), start)
 			for ctx.Err() == nil && now() < end {
 				if prodRate == 0 { // bulk: produce what the socket takes
+					if err := checkPolicy(); err != nil {
+						return err
+					}
 					if bl.n > 0 {
 						if err := write(bl.n, false); err != nil {
 							return err
@@ -121,7 +172,9 @@ func sendSchedule(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) er
 					bl.produced = seq
 					continue
 				}
-				produce(now())
+				if err := step(now()); err != nil {
+					return err
+				}
 				if bl.n > 0 {
 					if err := write(bl.n, false); err != nil {
 						return err
@@ -139,7 +192,9 @@ func sendSchedule(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) er
 				end = 1 << 62
 			}
 			for ctx.Err() == nil && now() < end {
-				produce(now())
+				if err := step(now()); err != nil {
+					return err
+				}
 				select {
 				case <-ctx.Done():
 				case <-tick.C:
@@ -150,7 +205,9 @@ func sendSchedule(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) er
 			var sentHere uint64
 			for ctx.Err() == nil {
 				t := now()
-				produce(t)
+				if err := step(t); err != nil {
+					return err
+				}
 				if bl.n == 0 {
 					break
 				}
@@ -178,7 +235,9 @@ func sendSchedule(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) er
 	}
 	// Past the last phase (a replay that ended): keep producing and sending.
 	for ctx.Err() == nil {
-		produce(now())
+		if err := step(now()); err != nil {
+			return err
+		}
 		if bl.n > 0 {
 			if err := write(bl.n, false); err != nil {
 				return err

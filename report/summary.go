@@ -43,6 +43,25 @@ type Peer struct {
 	Errors      []string               `json:"errors,omitempty"`
 }
 
+// Disconnect is a connection that ended before the run did.
+type Disconnect struct {
+	T     float64 `json:"t_s"`
+	Side  string  `json:"side"`  // who noticed
+	Error string  `json:"error"` // EOF, ECONNRESET, a policy reset…
+	// ClosedFirst is the side that closed first (its close came earliest).
+	ClosedFirst string `json:"closed_first"`
+}
+
+// Accounting is what happened to the messages, over the run.
+type Accounting struct {
+	Sent        uint64 `json:"sent"`        // written to the socket by the sender
+	Delivered   uint64 `json:"delivered"`   // read by the receiver
+	Lost        uint64 `json:"lost"`        // gaps in the sequence at the receiver
+	Duplicated  uint64 `json:"duplicated"`  // seen again at the receiver
+	Dropped     uint64 `json:"dropped"`     // produced, discarded unsent (a reset)
+	Undelivered uint64 `json:"undelivered"` // written but never read (in flight or in buffers at a disconnect or the end)
+}
+
 // ExpectResult is the outcome of one expectation.
 type ExpectResult struct {
 	Expect string `json:"expect"`
@@ -61,6 +80,8 @@ type Summary struct {
 	Peers      []Peer   `json:"peers"`
 	// SelfCheck puts what the link measurably did beside its configuration.
 	SelfCheck    []Check        `json:"link_self_check"`
+	Messages     Accounting     `json:"messages"`
+	Disconnects  []Disconnect   `json:"disconnects"`
 	Timeline     []string       `json:"timeline"`
 	Expectations []ExpectResult `json:"expectations"`
 }
@@ -114,6 +135,20 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	if sum.SelfCheck == nil {
 		sum.SelfCheck = []Check{}
 	}
+	sum.Disconnects = []Disconnect{}
+	first := ""
+	var firstT int64
+	for _, e := range events {
+		if e.Kind == peers.EventClosed && (first == "" || e.T < firstT) {
+			first, firstT = e.Side, e.T
+		}
+	}
+	end := int64(meta.DurationS * 1e9)
+	for _, e := range events {
+		if e.Kind == peers.EventClosed && e.Error != "" && e.T < end {
+			sum.Disconnects = append(sum.Disconnects, Disconnect{T: float64(e.T) / 1e9, Side: e.Side, Error: e.Error, ClosedFirst: first})
+		}
+	}
 	sum.Timeline = []string{}
 	for _, e := range events {
 		if e.Kind == peers.EventTimeline {
@@ -144,6 +179,16 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 			}
 		}
 		sum.Peers = append(sum.Peers, p)
+		if st := p.Stats; st != nil {
+			if side == peers.RoleSender {
+				sum.Messages.Sent, sum.Messages.Dropped = st.Messages, st.Dropped
+			} else {
+				sum.Messages.Delivered, sum.Messages.Lost, sum.Messages.Duplicated = st.Messages, st.Lost, st.Duplicated
+			}
+		}
+	}
+	if m := &sum.Messages; m.Sent > m.Delivered {
+		m.Undelivered = m.Sent - m.Delivered
 	}
 	return sum
 }

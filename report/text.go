@@ -70,6 +70,12 @@ func WriteText(w io.Writer, s *Summary) {
 		}
 		fmt.Fprintln(w)
 	}
+	mm := &s.Messages
+	fmt.Fprintf(w, "\nmessages: sent %d, delivered %d, lost (gaps) %d, duplicated %d, dropped unsent %d, undelivered %d\n",
+		mm.Sent, mm.Delivered, mm.Lost, mm.Duplicated, mm.Dropped, mm.Undelivered)
+	for _, d := range s.Disconnects {
+		fmt.Fprintf(w, "disconnect at %.3fs, noticed by the %s: %s (closed first: %s)\n", d.T, d.Side, d.Error, d.ClosedFirst)
+	}
 	if len(s.Timeline) > 0 {
 		fmt.Fprintln(w, "\ntimeline:")
 		for _, t := range s.Timeline {

@@ -206,6 +206,15 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	for _, ph := range s.Sender.Schedule {
 		snd.Schedule = append(snd.Schedule, ph.peerPhase())
 	}
+	if p := s.Sender.Policy; p != nil && p.ResetSlowClient != nil {
+		snd.ResetSlowClient = &peers.ResetPolicy{BacklogAbove: uint64(p.ResetSlowClient.BacklogAbove), For: time.Duration(p.ResetSlowClient.For)}
+		if len(snd.Schedule) == 0 {
+			// The policy watches the application's backlog, which only
+			// the scheduled sender keeps: run the rate as one phase.
+			ph := peers.Phase{Kind: peers.PhaseRate, Bits: snd.RateBits}
+			snd.Schedule = []peers.Phase{ph}
+		}
+	}
 	for _, sw := range s.Receiver.Stalls {
 		rcv.Stalls = append(rcv.Stalls, peers.Stall{At: time.Duration(sw.At), For: time.Duration(sw.For)})
 	}

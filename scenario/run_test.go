@@ -632,3 +632,57 @@ receiver:
 		t.Errorf("median lag %.1f ms: most messages should cross at once", rcv.LagP50Ms)
 	}
 }
+
+// TestSlowConsumerReset: a steady feed into a consumer that reads a tenth of
+// it; the server's backlog policy resets the client (RST), the consumer
+// notices ECONNRESET, and the messages the reset discarded are counted.
+func TestSlowConsumerReset(t *testing.T) {
+	requireRoot(t)
+	src := `name: reset
+duration: 4s
+sender:
+  rate: 2000/s
+  message: { size: 1KiB }
+  policy:
+    reset_slow_client: { backlog_above: 256KiB, for: 1s }
+receiver:
+  read: { rate: 200KB/s, size: 4KiB }
+`
+	s, err := Parse("reset.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("a message rate in sender.rate should be refused (it takes bit or byte rates)")
+	}
+	src = strings.Replace(src, "rate: 2000/s", "rate: 16mbit", 1)
+	s, err = Parse("reset.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	res, err := Run(context.Background(), s, RunOptions{OutDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt strings.Builder
+	report.WriteText(&txt, &res.Summary)
+	t.Logf("\n%s", txt.String())
+	sum := res.Summary
+	var sawReset, sawRST bool
+	for _, d := range sum.Disconnects {
+		if d.Side == "sender" && strings.Contains(d.Error, "reset by policy") {
+			sawReset = true
+		}
+		if d.Side == "receiver" && strings.Contains(d.Error, "ECONNRESET") && d.ClosedFirst == "sender" {
+			sawRST = true
+		}
+	}
+	if !sawReset || !sawRST {
+		t.Errorf("disconnects %+v: want the sender's policy reset and the receiver's ECONNRESET", sum.Disconnects)
+	}
+	m := sum.Messages
+	if m.Dropped == 0 || m.Undelivered == 0 || m.Lost != 0 {
+		t.Errorf("accounting %+v: want messages dropped by the reset and undelivered ones, no gaps", m)
+	}
+	if sum.Meta.Stopped != "completed" {
+		t.Errorf("stopped = %q: a disconnect must not end the run", sum.Meta.Stopped)
+	}
+}

@@ -96,8 +96,21 @@ type Sender struct {
 	Message Message `yaml:"message,omitempty" doc:"Message framing."`
 	Socket  Socket  `yaml:"socket,omitempty" doc:"Socket options of the sender's socket."`
 	Exec    *Exec   `yaml:"exec,omitempty" doc:"Run this command in the sender's namespace instead of the built-in sender; its sockets on port are sampled through sock_diag."`
+	Policy  *Policy `yaml:"policy,omitempty" doc:"What the sender does to a consumer that falls behind."`
 	// Schedule replaces rate with phases.
 	Schedule []Phase `yaml:"schedule,omitempty" doc:"Phases of the send rate, in order, instead of rate: each one of rate (with for), pause or replay. The last phase lasts to the end of the run."`
+}
+
+// Policy is the sender's (server's) treatment of slow consumers.
+type Policy struct {
+	ResetSlowClient *ResetSlowClient `yaml:"reset_slow_client,omitempty" doc:"Reset (SO_LINGER 0, an RST) a client whose unsent backlog stays above a size for a time."`
+}
+
+// ResetSlowClient resets a client whose unsent backlog (the application's
+// queue plus the socket's unsent bytes) stays above BacklogAbove for For.
+type ResetSlowClient struct {
+	BacklogAbove Size     `yaml:"backlog_above" doc:"Unsent bytes above which the clock starts."`
+	For          Duration `yaml:"for" doc:"How long the backlog must stay above before the reset."`
 }
 
 // Phase is one step of a sender's schedule. Exactly one of Rate, Pause and

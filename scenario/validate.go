@@ -141,6 +141,15 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			bad(p+".pause", "must be above 0")
 		}
 	}
+	if p := s.Sender.Policy; p != nil && p.ResetSlowClient != nil {
+		r := p.ResetSlowClient
+		if r.BacklogAbove < 1024 {
+			bad("sender.policy.reset_slow_client.backlog_above", "%v is below 1KiB", r.BacklogAbove)
+		}
+		if r.For <= 0 {
+			bad("sender.policy.reset_slow_client.for", "must be above 0")
+		}
+	}
 	for i, sw := range s.Receiver.Stalls {
 		p := fmt.Sprintf("receiver.stalls[%d]", i)
 		if sw.At >= s.Duration {
