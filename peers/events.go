@@ -69,6 +69,24 @@ type Stats struct {
 	LagP99Ms   float64 `json:"lag_p99_ms,omitempty"`
 	LagMaxMs   float64 `json:"lag_max_ms,omitempty"`
 	Samples    int     `json:"samples"`
+	// Lifecycle of the connection, ns since the run's start: connected,
+	// first and last byte written (sender) or read (receiver), closed.
+	ConnectedNs int64 `json:"connected_ns"`
+	FirstDataNs int64 `json:"first_data_ns,omitempty"`
+	LastDataNs  int64 `json:"last_data_ns,omitempty"`
+	ClosedNs    int64 `json:"closed_ns"`
+}
+
+// sawData records that n bytes moved now.
+func (s *Stats) sawData(n int, start int64) {
+	if n <= 0 {
+		return
+	}
+	t := tcpinfo.Monotonic() - start
+	if s.FirstDataNs == 0 {
+		s.FirstDataNs = t
+	}
+	s.LastDataNs = t
 }
 
 type eventLog struct {

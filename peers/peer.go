@@ -42,7 +42,8 @@ func Run(ctx context.Context, cfg Config, out Outputs) error {
 		log.emit(Event{Kind: EventError, Error: err.Error()})
 		return err
 	}
-	log.emit(Event{Kind: EventConnected, Addr: conn.LocalAddr().String() + "->" + conn.RemoteAddr().String(), Handshake: int64(handshake)})
+	connectedAt := tcpinfo.Monotonic() - cfg.Start
+	log.emit(Event{T: connectedAt, Kind: EventConnected, Addr: conn.LocalAddr().String() + "->" + conn.RemoteAddr().String(), Handshake: int64(handshake)})
 	log.emit(Event{Kind: EventSocket, Socket: &eff})
 
 	// Unblock reads and writes when the run ends (deadline or cancel).
@@ -76,6 +77,7 @@ func Run(ctx context.Context, cfg Config, out Outputs) error {
 	ended := ctx.Err() != nil
 	closeErr := conn.Close()
 	tClosed := tcpinfo.Monotonic() - cfg.Start
+	st.ConnectedNs, st.ClosedNs = connectedAt, tClosed
 	ev := Event{Kind: EventClosed}
 	switch {
 	case errors.Is(werr, errPolicyReset):
@@ -215,6 +217,7 @@ func send(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) error {
 			n, err := c.Write(b)
 			st.Bytes += uint64(n)
 			st.Messages += uint64(n / size)
+			st.sawData(n, cfg.Start)
 			if err != nil {
 				return err
 			}
@@ -247,6 +250,7 @@ func send(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) error {
 			w, err := c.Write(fill(k))
 			st.Bytes += uint64(w)
 			st.Messages += uint64(w / size)
+			st.sawData(w, cfg.Start)
 			if err != nil {
 				return err
 			}
@@ -306,6 +310,7 @@ func receive(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) error {
 		n, err := c.Read(buf)
 		if n > 0 {
 			st.Bytes += uint64(n)
+			st.sawData(n, cfg.Start)
 			if ferr := d.Feed(buf[:n], onMsg); ferr != nil {
 				return &corruptError{ferr}
 			}

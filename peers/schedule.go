@@ -82,6 +82,7 @@ func sendSchedule(ctx context.Context, cfg Config, c *net.TCPConn, fd int, st *S
 		c.SetWriteDeadline(time.Now().Add(writeSlice))
 		w, err := c.Write(pending)
 		st.Bytes += uint64(w)
+		st.sawData(w, cfg.Start)
 		st.Messages = st.Bytes / uint64(size)
 		pending = pending[w:]
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {

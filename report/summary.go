@@ -41,6 +41,18 @@ type Peer struct {
 	HandshakeMs float64                `json:"handshake_ms,omitempty"`
 	Closed      string                 `json:"closed,omitempty"` // error at close, empty when clean
 	Errors      []string               `json:"errors,omitempty"`
+	Lifecycle   *Lifecycle             `json:"lifecycle,omitempty"`
+}
+
+// Lifecycle is a connection's life as the third seed asks for it.
+type Lifecycle struct {
+	HandshakeMs       float64 `json:"handshake_ms"`
+	IdleBeforeFirstMs float64 `json:"idle_before_first_byte_ms"`
+	IdleAfterLastMs   float64 `json:"idle_after_last_byte_ms"`
+	SessionS          float64 `json:"session_s"`
+	Connections       int     `json:"connections"`
+	// Reused: the connection carried more than one message (no churn).
+	Reused bool `json:"reused"`
 }
 
 // Disconnect is a connection that ended before the run did.
@@ -177,6 +189,14 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 			case peers.EventError:
 				p.Errors = append(p.Errors, e.Error)
 			}
+		}
+		if st := p.Stats; st != nil && st.ClosedNs > 0 {
+			lc := &Lifecycle{HandshakeMs: p.HandshakeMs, SessionS: float64(st.ClosedNs-st.ConnectedNs) / 1e9, Connections: 1, Reused: st.Messages > 1}
+			if st.FirstDataNs > 0 {
+				lc.IdleBeforeFirstMs = float64(st.FirstDataNs-st.ConnectedNs) / 1e6
+				lc.IdleAfterLastMs = float64(st.ClosedNs-st.LastDataNs) / 1e6
+			}
+			p.Lifecycle = lc
 		}
 		sum.Peers = append(sum.Peers, p)
 		if st := p.Stats; st != nil {

@@ -62,6 +62,10 @@ func WriteText(w io.Writer, s *Summary) {
 		if so := p.Socket; so != nil {
 			fmt.Fprintf(w, "\n         socket: %s, sndbuf %d, rcvbuf %d, nodelay %v, mss %d", so.Congestion, so.Sndbuf, so.Rcvbuf, so.NoDelay, so.MSS)
 		}
+		if lc := p.Lifecycle; lc != nil {
+			fmt.Fprintf(w, "\n         lifecycle: handshake %.2f ms, first byte after %.1f ms, idle after the last byte %.1f ms, session %.2f s, %d connection(s), reused %v",
+				lc.HandshakeMs, lc.IdleBeforeFirstMs, lc.IdleAfterLastMs, lc.SessionS, lc.Connections, lc.Reused)
+		}
 		if p.Closed != "" {
 			fmt.Fprintf(w, "\n         closed with: %s", p.Closed)
 		}

@@ -685,4 +685,9 @@ receiver:
 	if sum.Meta.Stopped != "completed" {
 		t.Errorf("stopped = %q: a disconnect must not end the run", sum.Meta.Stopped)
 	}
+	// The lifecycle: the sender's session ended at its reset, about 1.3 s in.
+	lc := sum.Peers[0].Lifecycle
+	if lc == nil || lc.SessionS < 0.8 || lc.SessionS > 2.5 || !lc.Reused || lc.IdleBeforeFirstMs > 50 {
+		t.Errorf("sender lifecycle %+v", lc)
+	}
 }
