@@ -20,36 +20,28 @@ const NetnsDir = "/run/netns"
 // throws the thread away instead of reusing it in the wrong namespace.
 // Processes started by fn (exec.Cmd.Start) are created inside target.
 func Do(target netns.NsHandle, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("read current network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
+	return onThread(func() error {
 		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter network namespace %s: %w", target, err)
-			return
+			return fmt.Errorf("enter network namespace %s: %w", target, err)
 		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: it dies with this goroutine.
-			errc <- fmt.Errorf("restore network namespace after entering %s: %w", target, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+		return nil
+	}, fn)
 }
 
 // DoNew runs fn on a thread inside a new, anonymous network namespace that
 // disappears when fn returns. The probes of `tcplab doctor` use it.
 func DoNew(fn func() error) error {
+	return onThread(func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("create network namespace (unshare CLONE_NEWNET): %w", err)
+		}
+		return nil
+	}, fn)
+}
+
+// onThread locks a fresh goroutine to its thread, enters a namespace with
+// enter, runs fn and restores the thread's original namespace.
+func onThread(enter, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -60,13 +52,14 @@ func DoNew(fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		if err := enter(); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("create network namespace (unshare CLONE_NEWNET): %w", err)
+			errc <- err
 			return
 		}
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
+			// Leave the thread locked: it dies with this goroutine.
 			errc <- fmt.Errorf("restore network namespace: %w", err)
 			return
 		}

@@ -122,6 +122,27 @@ func TestShippedVerdicts(t *testing.T) {
 	}
 }
 
+// runSrc parses a scenario written in the test, runs it into a fresh run
+// directory and logs the text report.
+func runSrc(t *testing.T, name, src string, opts RunOptions) (*Result, string) {
+	t.Helper()
+	s, err := Parse(name+".yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.OutDir == "" {
+		opts.OutDir = t.TempDir()
+	}
+	res, err := Run(context.Background(), s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt strings.Builder
+	report.WriteText(&txt, &res.Summary)
+	t.Logf("\n%s", txt.String())
+	return res, opts.OutDir
+}
+
 func assertLabGone(t *testing.T, runID string) {
 	t.Helper()
 	for _, n := range leftoverNamespaces() {
@@ -277,19 +298,10 @@ timeline:
   - { at: 1s, for: 1s, partition: both }
   - { at: 2500ms, link: { down: { loss: 2% } } }
 `
-	s, err := Parse("timeline.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	res, err := Run(context.Background(), s, RunOptions{OutDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, dir := runSrc(t, "timeline", src, RunOptions{})
 	sum := res.Summary
 	var txt strings.Builder
 	report.WriteText(&txt, &sum)
-	t.Logf("\n%s", txt.String())
 	events, err := report.ReadEvents(filepath.Join(dir, FileEvents))
 	if err != nil {
 		t.Fatal(err)
@@ -445,18 +457,7 @@ func TestExecPeers(t *testing.T) {
 				args = ", " + c.rcvArgs
 			}
 			src := fmt.Sprintf("name: exec\nduration: 3s\n%ssender:\n  port: 6000\n  exec: { command: [%q] }\nreceiver:\n  exec: { command: [%q%s] }\n", c.link, snd, rcv, args)
-			s, err := Parse("exec.yaml", []byte(src))
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir := t.TempDir()
-			res, err := Run(context.Background(), s, RunOptions{OutDir: dir})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var txt strings.Builder
-			report.WriteText(&txt, &res.Summary)
-			t.Logf("\n%s", txt.String())
+			res, dir := runSrc(t, "exec", src, RunOptions{})
 			v := res.Summary.Verdict
 			if v.Class != c.verdict || (c.sub != "" && v.SubCause != c.sub) {
 				t.Errorf("verdict %s / %s, want %s / %s", v.Class, v.SubCause, c.verdict, c.sub)
@@ -490,17 +491,7 @@ func TestExecPeers(t *testing.T) {
 func TestReceiveBufferTooSmall(t *testing.T) {
 	requireRoot(t)
 	src := "name: small-rcvbuf\nduration: 4s\nlink: { both: { delay: 25ms } }\nreceiver:\n  read: { rate: max }\n  socket: { rcvbuf: 16KiB }\n"
-	s, err := Parse("small-rcvbuf.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Run(context.Background(), s, RunOptions{OutDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var txt strings.Builder
-	report.WriteText(&txt, &res.Summary)
-	t.Logf("\n%s", txt.String())
+	res, _ := runSrc(t, "small-rcvbuf", src, RunOptions{})
 	if v := res.Summary.Verdict; v.Class != report.ReceiverLimited || v.SubCause != report.SubRcvBufSmall {
 		t.Errorf("verdict %s / %s, want receiver-limited / receive buffer too small", v.Class, v.SubCause)
 	}
@@ -560,14 +551,7 @@ sender:
 receiver:
   socket: { rcvbuf: 128KiB, keepalive: { idle: 10s, interval: 2s, count: 9 } }
 `
-	s, err := Parse("sockopts.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Run(context.Background(), s, RunOptions{OutDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, _ := runSrc(t, "sockopts", src, RunOptions{})
 	snd, rcv := res.Summary.Peers[0].Socket, res.Summary.Peers[1].Socket
 	if snd == nil || rcv == nil {
 		t.Fatal("no effective socket options recorded")
@@ -601,18 +585,7 @@ receiver:
   stalls:
     - { at: 3s, for: 500ms }
 `
-	s, err := Parse("replay.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	res, err := Run(context.Background(), s, RunOptions{OutDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var txt strings.Builder
-	report.WriteText(&txt, &res.Summary)
-	t.Logf("\n%s", txt.String())
+	res, _ := runSrc(t, "replay", src, RunOptions{})
 	snd, rcv := res.Summary.Peers[0].Stats, res.Summary.Peers[1].Stats
 	if snd == nil || rcv == nil {
 		t.Fatal("no stats")
@@ -648,23 +621,11 @@ sender:
 receiver:
   read: { rate: 200KB/s, size: 4KiB }
 `
-	s, err := Parse("reset.yaml", []byte(src))
-	if err == nil {
+	if _, err := Parse("reset.yaml", []byte(src)); err == nil {
 		t.Fatal("a message rate in sender.rate should be refused (it takes bit or byte rates)")
 	}
 	src = strings.Replace(src, "rate: 2000/s", "rate: 16mbit", 1)
-	s, err = Parse("reset.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	res, err := Run(context.Background(), s, RunOptions{OutDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var txt strings.Builder
-	report.WriteText(&txt, &res.Summary)
-	t.Logf("\n%s", txt.String())
+	res, _ := runSrc(t, "reset", src, RunOptions{})
 	sum := res.Summary
 	var sawReset, sawRST bool
 	for _, d := range sum.Disconnects {
