@@ -78,6 +78,11 @@ const (
 	PhaseRate   = "rate"
 	PhasePause  = "pause"
 	PhaseReplay = "replay"
+	// PhaseOff produces and sends nothing (an on/off source's off time).
+	PhaseOff = "off"
+	// PhaseRamp moves the production rate linearly from the rate (Bits or
+	// Msgs) to the ramp's end rate (ToBits or ToMsgs) over For.
+	PhaseRamp = "ramp"
 )
 
 // Phase is one step of a sender's schedule: send at a rate for a time,
@@ -88,6 +93,9 @@ type Phase struct {
 	Bits uint64        `json:"bits,omitempty"`
 	Msgs float64       `json:"msgs,omitempty"`
 	For  time.Duration `json:"for,omitempty"` // 0: until the end (rate) / until the backlog is sent (replay)
+	// ToBits / ToMsgs: the ramp's end rate.
+	ToBits uint64  `json:"to_bits,omitempty"`
+	ToMsgs float64 `json:"to_msgs,omitempty"`
 }
 
 // Stall is a window (from the run's start) in which the receiver does not read.

@@ -60,19 +60,25 @@ func sendSchedule(ctx context.Context, cfg Config, c *net.TCPConn, fd int, st *S
 
 	prodRate := 0.0 // messages/s produced; 0 with a bulk phase
 	var prodFrom int64
-	var prodBase uint64 // produced at prodFrom
+	var prodBase float64 // messages produced by prodFrom, fraction kept
+	exact := func(t int64) float64 { return prodBase + float64(t-prodFrom)/1e9*prodRate }
 	produce := func(t int64) {
 		if prodRate <= 0 {
 			return
 		}
-		due := prodBase + uint64(float64(t-prodFrom)/1e9*prodRate)
+		due := uint64(exact(t))
 		for bl.produced < due {
 			bl.push(t)
 		}
 	}
 	setRate := func(r float64, t int64) {
 		produce(t)
-		prodRate, prodFrom, prodBase = r, t, bl.produced
+		if prodRate > 0 {
+			prodBase = exact(t)
+		} else {
+			prodBase = float64(bl.produced)
+		}
+		prodRate, prodFrom = r, t
 	}
 	// Writes wait at most writeSlice, so the loop keeps producing and the
 	// policy keeps watching while the socket is full; a chunk cut short
@@ -178,6 +184,41 @@ func sendSchedule(ctx context.Context, cfg Config, c *net.TCPConn, fd int, st *S
 				}
 				if bl.n > 0 {
 					if err := write(bl.n, false); err != nil {
+						return err
+					}
+					continue
+				}
+				select {
+				case <-ctx.Done():
+				case <-tick.C:
+				}
+			}
+		case PhaseOff:
+			setRate(0, start)
+			end = start + int64(p.For)
+			for ctx.Err() == nil && now() < end {
+				select {
+				case <-ctx.Done():
+				case <-tick.C:
+				}
+			}
+		case PhaseRamp:
+			from := msgsPerSec(p)
+			to := msgsPerSec(Phase{Bits: p.ToBits, Msgs: p.ToMsgs})
+			end = start + int64(p.For)
+			for ctx.Err() == nil {
+				t := now()
+				if t >= end {
+					setRate(to, t)
+					break
+				}
+				// Piecewise constant at the tick: the rate of this millisecond.
+				setRate(from+(to-from)*float64(t-start)/float64(p.For), t)
+				if bl.n > 0 {
+					if err := write(bl.n, false); err != nil {
+						return err
+					}
+					if err := checkPolicy(); err != nil {
 						return err
 					}
 					continue

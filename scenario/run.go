@@ -433,6 +433,11 @@ func (p Phase) peerPhase() peers.Phase {
 		return peers.Phase{Kind: peers.PhasePause, For: time.Duration(*p.Pause)}
 	case p.Replay != nil:
 		return peers.Phase{Kind: peers.PhaseReplay, Bits: p.Replay.Bits, Msgs: p.Replay.Msgs}
+	case p.Off != nil:
+		return peers.Phase{Kind: peers.PhaseOff, For: time.Duration(*p.Off)}
+	case p.Ramp != nil:
+		r := p.Ramp
+		return peers.Phase{Kind: peers.PhaseRamp, Bits: r.From.Bits, Msgs: r.From.Msgs, ToBits: r.To.Bits, ToMsgs: r.To.Msgs, For: time.Duration(r.For)}
 	}
 	ph := peers.Phase{Kind: peers.PhaseRate}
 	if p.Rate != nil {

@@ -652,3 +652,29 @@ receiver:
 		t.Errorf("sender lifecycle %+v", lc)
 	}
 }
+
+// TestRampAndOff: a ramp from 1000/s to 3000/s over 2 s (4000 messages),
+// 1 s off (none), then 1000/s to the end (about 1000): the counts follow.
+func TestRampAndOff(t *testing.T) {
+	requireRoot(t)
+	src := `name: ramp
+duration: 4s
+sender:
+  message: { size: 100B }
+  schedule:
+    - { ramp: { from: 1000/s, to: 3000/s, for: 2s } }
+    - { off: 1s }
+    - { rate: 1000/s }
+`
+	res, _ := runSrc(t, "ramp", src, RunOptions{})
+	snd, rcv := res.Summary.Peers[0].Stats, res.Summary.Peers[1].Stats
+	if snd == nil || rcv == nil {
+		t.Fatal("no stats")
+	}
+	if snd.Messages < 4700 || snd.Messages > 5100 {
+		t.Errorf("sent %d messages, want about 5000 (4000 ramp + 0 off + 1000)", snd.Messages)
+	}
+	if rcv.Lost != 0 || rcv.Messages+50 < snd.Messages {
+		t.Errorf("receiver %+v for %d sent", rcv, snd.Messages)
+	}
+}

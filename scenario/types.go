@@ -113,8 +113,8 @@ type ResetSlowClient struct {
 	For          Duration `yaml:"for" doc:"How long the backlog must stay above before the reset."`
 }
 
-// Phase is one step of a sender's schedule. Exactly one of Rate, Pause and
-// Replay is set. Messages are produced by the application at the current
+// Phase is one step of a sender's schedule. Exactly one of Rate, Pause,
+// Replay, Off and Ramp is set. Messages are produced by the application at the current
 // rate all the time; what is produced and not yet sent waits in the
 // application's backlog, and each message carries the time it was produced,
 // so lag counts the wait.
@@ -123,6 +123,15 @@ type Phase struct {
 	For    *Duration `yaml:"for,omitempty" doc:"How long the rate phase lasts (not for the last phase)."`
 	Pause  *Duration `yaml:"pause,omitempty" doc:"Send nothing for this long; messages keep being produced at the last rate and wait (a vendor's maintenance window)."`
 	Replay *FlowRate `yaml:"replay,omitempty" doc:"Send the backlog at this rate (max: as fast as the socket takes) while production goes on, then go to the next phase."`
+	Off    *Duration `yaml:"off,omitempty" doc:"Produce and send nothing for this long (the off time of an on/off source)."`
+	Ramp   *Ramp     `yaml:"ramp,omitempty" doc:"Move the rate linearly from one rate to another over a time."`
+}
+
+// Ramp is a linear change of the production rate.
+type Ramp struct {
+	From FlowRate `yaml:"from" doc:"Rate at the start (not max)."`
+	To   FlowRate `yaml:"to" doc:"Rate at the end (not max); it stays after the ramp if no phase follows."`
+	For  Duration `yaml:"for" doc:"Length of the ramp."`
 }
 
 // Exec is a user's program run as a peer inside a lab namespace. Only

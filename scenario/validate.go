@@ -124,7 +124,7 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 	for i, ph := range s.Sender.Schedule {
 		p := fmt.Sprintf("sender.schedule[%d]", i)
 		n := 0
-		for _, set := range []bool{ph.Rate != nil, ph.Pause != nil, ph.Replay != nil} {
+		for _, set := range []bool{ph.Rate != nil, ph.Pause != nil, ph.Replay != nil, ph.Off != nil, ph.Ramp != nil} {
 			if set {
 				n++
 			}
@@ -132,13 +132,19 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 		last := i == len(s.Sender.Schedule)-1
 		switch {
 		case n != 1:
-			bad(p, "give exactly one of rate, pause or replay")
+			bad(p, "give exactly one of rate, pause, replay, off or ramp")
 		case ph.For != nil && ph.Rate == nil:
 			bad(p+".for", "for goes with rate (a pause has its own length; a replay ends when the backlog is sent)")
 		case ph.Rate != nil && ph.For == nil && !last:
 			bad(p+".for", "a rate phase before others needs for")
 		case ph.Pause != nil && *ph.Pause <= 0:
 			bad(p+".pause", "must be above 0")
+		case ph.Off != nil && *ph.Off <= 0:
+			bad(p+".off", "must be above 0")
+		case ph.Ramp != nil && (ph.Ramp.For <= 0 || ph.Ramp.From.IsMax() || ph.Ramp.To.IsMax()):
+			bad(p+".ramp", "give from and to as rates (not max) and for above 0")
+		case ph.Ramp != nil && (ph.Ramp.From.Msgs > 0) != (ph.Ramp.To.Msgs > 0):
+			bad(p+".ramp", "from and to must both be message rates (2000/s) or both bit/byte rates")
 		}
 	}
 	if p := s.Sender.Policy; p != nil && p.ResetSlowClient != nil {
