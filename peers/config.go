@@ -57,6 +57,9 @@ type Config struct {
 	// ResetSlowClient is the sender's policy for a consumer that falls
 	// behind (nil: none).
 	ResetSlowClient *ResetPolicy `json:"reset_slow_client,omitempty"`
+	// VanishAt, when set, is when the receiver stops everything without
+	// closing (its link goes dark at the same time).
+	VanishAt time.Duration `json:"vanish_at,omitempty"`
 	// Stalls are windows in which the receiver does not read.
 	Stalls []Stall `json:"stalls,omitempty"`
 

@@ -294,6 +294,11 @@ func receive(ctx context.Context, cfg Config, c *net.TCPConn, st *Stats) error {
 	pause.Stop()
 	defer pause.Stop()
 	for {
+		if cfg.VanishAt > 0 && time.Duration(tcpinfo.Monotonic()-cfg.Start) >= cfg.VanishAt {
+			// Vanished: no more reads, no close until the run ends.
+			<-ctx.Done()
+			return nil
+		}
 		// A stall window: the application does not read.
 		for _, sw := range cfg.Stalls {
 			t := time.Duration(tcpinfo.Monotonic() - cfg.Start)

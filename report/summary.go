@@ -26,6 +26,8 @@ type Meta struct {
 	LinkUp      string  `json:"link_up"`
 	SenderAddr  string  `json:"sender_addr"`
 	ReceiverAdr string  `json:"receiver_addr"`
+	// VanishS is when the receiver vanished (0: it did not).
+	VanishS float64 `json:"vanish_s,omitempty"`
 	// Link is the link as configured and as it ran.
 	Link *LinkRecord `json:"link,omitempty"`
 	// Stopped says why the run ended: "completed", "interrupted (SIGINT)", or
@@ -62,6 +64,9 @@ type Disconnect struct {
 	Error string  `json:"error"` // EOF, ECONNRESET, a policy reset…
 	// ClosedFirst is the side that closed first (its close came earliest).
 	ClosedFirst string `json:"closed_first"`
+	// DetectionS is how long after the receiver vanished this side
+	// noticed (only when the scenario has the receiver vanish).
+	DetectionS float64 `json:"detection_s,omitempty"`
 }
 
 // Accounting is what happened to the messages, over the run.
@@ -158,7 +163,11 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	end := int64(meta.DurationS * 1e9)
 	for _, e := range events {
 		if e.Kind == peers.EventClosed && e.Error != "" && e.T < end {
-			sum.Disconnects = append(sum.Disconnects, Disconnect{T: float64(e.T) / 1e9, Side: e.Side, Error: e.Error, ClosedFirst: first})
+			d := Disconnect{T: float64(e.T) / 1e9, Side: e.Side, Error: e.Error, ClosedFirst: first}
+			if meta.VanishS > 0 && d.T >= meta.VanishS {
+				d.DetectionS = d.T - meta.VanishS
+			}
+			sum.Disconnects = append(sum.Disconnects, d)
 		}
 	}
 	sum.Timeline = []string{}

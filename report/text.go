@@ -78,7 +78,11 @@ func WriteText(w io.Writer, s *Summary) {
 	fmt.Fprintf(w, "\nmessages: sent %d, delivered %d, lost (gaps) %d, duplicated %d, dropped unsent %d, undelivered %d\n",
 		mm.Sent, mm.Delivered, mm.Lost, mm.Duplicated, mm.Dropped, mm.Undelivered)
 	for _, d := range s.Disconnects {
-		fmt.Fprintf(w, "disconnect at %.3fs, noticed by the %s: %s (closed first: %s)\n", d.T, d.Side, d.Error, d.ClosedFirst)
+		fmt.Fprintf(w, "disconnect at %.3fs, noticed by the %s: %s (closed first: %s)", d.T, d.Side, d.Error, d.ClosedFirst)
+		if d.DetectionS > 0 {
+			fmt.Fprintf(w, ", %.3fs after the receiver vanished", d.DetectionS)
+		}
+		fmt.Fprintln(w)
 	}
 	if len(s.Timeline) > 0 {
 		fmt.Fprintln(w, "\ntimeline:")

@@ -26,7 +26,7 @@ func (s *Scenario) needsNetem() bool {
 	if check(s.Link) {
 		return true
 	}
-	for _, e := range s.Timeline {
+	for _, e := range s.timeline() {
 		if e.Link != nil && check(s.Link.apply(e.Link)) {
 			return true
 		}

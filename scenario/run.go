@@ -162,6 +162,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		LinkDown:    s.Link.Resolve("down").String(),
 		LinkUp:      s.Link.Resolve("up").String(),
 		Link:        link,
+		VanishS:     vanishS(s),
 		SenderAddr:  topo.Sender.Addr.Addr().String(),
 		ReceiverAdr: topo.Receiver.Addr.Addr().String(),
 	}
@@ -217,6 +218,9 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	}
 	for _, sw := range s.Receiver.Stalls {
 		rcv.Stalls = append(rcv.Stalls, peers.Stall{At: time.Duration(sw.At), For: time.Duration(sw.For)})
+	}
+	if v := s.Receiver.Vanish; v != nil {
+		rcv.VanishAt = time.Duration(*v)
 	}
 	rcv.ReadRate = s.Receiver.Read.Rate.BytesPerSecond()
 	rcv.ReadSize = int(s.Receiver.Read.Size)
@@ -447,4 +451,11 @@ func (p Phase) peerPhase() peers.Phase {
 		ph.For = time.Duration(*p.For)
 	}
 	return ph
+}
+
+func vanishS(s *Scenario) float64 {
+	if s.Receiver.Vanish == nil {
+		return 0
+	}
+	return time.Duration(*s.Receiver.Vanish).Seconds()
 }

@@ -678,3 +678,31 @@ sender:
 		t.Errorf("receiver %+v for %d sent", rcv, snd.Messages)
 	}
 }
+
+// TestVanishDetection: the receiver vanishes (no FIN, no RST) at 1 s; the
+// sender, with TCP_USER_TIMEOUT 2 s and data in flight, notices ETIMEDOUT
+// about 2 s later, and the report gives that detection time.
+func TestVanishDetection(t *testing.T) {
+	requireRoot(t)
+	src := `name: vanish
+duration: 5s
+sender:
+  rate: 1mbit
+  socket: { user_timeout: 2s }
+receiver:
+  vanish: 1s
+`
+	res, _ := runSrc(t, "vanish", src, RunOptions{})
+	var det float64
+	for _, d := range res.Summary.Disconnects {
+		if d.Side == "sender" && strings.Contains(d.Error, "ETIMEDOUT") {
+			det = d.DetectionS
+		}
+		if d.Side == "receiver" {
+			t.Errorf("the vanished receiver reported a disconnect: %+v", d)
+		}
+	}
+	if det < 1.8 || det > 2.6 {
+		t.Errorf("sender detected the vanished receiver after %.3fs, want about 2 s (user_timeout): %+v", det, res.Summary.Disconnects)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,15 @@ import (
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
+
+// timeline is the scenario's timeline plus the partition a vanishing
+// receiver implies (its side goes dark until the end).
+func (s *Scenario) timeline() []TimelineEntry {
+	if s.Receiver.Vanish == nil {
+		return s.Timeline
+	}
+	return append(slices.Clone(s.Timeline), TimelineEntry{At: *s.Receiver.Vanish, Partition: "both"})
+}
 
 // linkState is the link as the timeline has made it at some moment.
 type linkState struct {
@@ -27,7 +37,7 @@ type linkState struct {
 func (s *Scenario) stateAt(active []int) linkState {
 	st := linkState{link: s.Link, blackholes: map[string]bool{}}
 	for _, i := range active {
-		e := s.Timeline[i]
+		e := s.timeline()[i]
 		if e.Link != nil {
 			st.link = st.link.apply(e.Link)
 		}
@@ -53,7 +63,8 @@ type timelineStep struct {
 // start (monotonic ns) until ctx ends, recording each change in events.
 func (s *Scenario) runTimeline(ctx context.Context, topo *netem.Topology, start int64, events io.Writer, mu *sync.Mutex) error {
 	var steps []timelineStep
-	for i, e := range s.Timeline {
+	tl := s.timeline()
+	for i, e := range tl {
 		steps = append(steps, timelineStep{time.Duration(e.At), i, true})
 		if e.For != nil {
 			steps = append(steps, timelineStep{time.Duration(e.At) + time.Duration(*e.For), i, false})
@@ -75,7 +86,7 @@ func (s *Scenario) runTimeline(ctx context.Context, topo *netem.Topology, start 
 		}
 		active[st.entry] = st.start
 		var idx []int
-		for i := range s.Timeline {
+		for i := range tl {
 			if active[i] {
 				idx = append(idx, i)
 			}
@@ -88,7 +99,7 @@ func (s *Scenario) runTimeline(ctx context.Context, topo *netem.Topology, start 
 			verb = "end"
 		}
 		ev := peers.Event{T: tcpinfo.Monotonic() - start, Side: "link", Kind: peers.EventTimeline,
-			Detail: fmt.Sprintf("timeline[%d] %s: %s", st.entry, verb, describeEntry(s.Timeline[st.entry]))}
+			Detail: fmt.Sprintf("timeline[%d] %s: %s", st.entry, verb, describeEntry(tl[st.entry]))}
 		if err != nil {
 			ev.Error = err.Error()
 		}

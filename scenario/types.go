@@ -154,10 +154,11 @@ type Message struct {
 
 // Receiver is the built-in receiver.
 type Receiver struct {
-	Read   Read    `yaml:"read,omitempty" doc:"How the application reads."`
-	Stalls []Stall `yaml:"stalls,omitempty" doc:"Windows in which the application stops reading."`
-	Socket Socket  `yaml:"socket,omitempty" doc:"Socket options of the receiver's socket."`
-	Exec   *Exec   `yaml:"exec,omitempty" doc:"Run this command in the receiver's namespace instead of the built-in receiver."`
+	Read   Read      `yaml:"read,omitempty" doc:"How the application reads."`
+	Stalls []Stall   `yaml:"stalls,omitempty" doc:"Windows in which the application stops reading."`
+	Vanish *Duration `yaml:"vanish,omitempty" doc:"At this time the receiver vanishes: it stops reading and its side of the link goes dark (no FIN, no RST), as a mobile client that loses coverage. The report gives each side's detection time."`
+	Socket Socket    `yaml:"socket,omitempty" doc:"Socket options of the receiver's socket."`
+	Exec   *Exec     `yaml:"exec,omitempty" doc:"Run this command in the receiver's namespace instead of the built-in receiver."`
 }
 
 // Read is the receiving application's read pattern.

@@ -156,6 +156,9 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			bad("sender.policy.reset_slow_client.for", "must be above 0")
 		}
 	}
+	if v := s.Receiver.Vanish; v != nil && (*v <= 0 || *v >= s.Duration) {
+		bad("receiver.vanish", "%v is outside the run (0..%v)", *v, s.Duration)
+	}
 	for i, sw := range s.Receiver.Stalls {
 		p := fmt.Sprintf("receiver.stalls[%d]", i)
 		if sw.At >= s.Duration {
