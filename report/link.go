@@ -97,7 +97,9 @@ func selfCheck(link *LinkRecord, snd []sampleView, v Verdict, goodputBits float6
 		if n > 0 {
 			p := link.Down.Loss
 			got := float64(c.DropLoss) / n
-			tol := 2.576*math.Sqrt(p*(1-p)/n) + 1/n
+			// 99.9% two-sided bound: a report flags about one honest run in a
+			// thousand, not one in a hundred.
+			tol := 3.29*math.Sqrt(p*(1-p)/n) + 1/n
 			out = append(out, Check{What: "down drop fraction (link counters)", Configured: fmt.Sprintf("%.3f%%", 100*p), Measured: fmt.Sprintf("%.3f%% of %.0f segments", 100*got, n),
 				OK: math.Abs(got-p) <= tol, Deviation: got - p})
 		}
