@@ -160,11 +160,3 @@ func (p *Process) exitErr(err error) error {
 
 // SetStderr sets where the child's standard error goes (before Start).
 func (p *Process) SetStderr(w io.Writer) { p.cmd.Stderr = w }
-
-// PID returns the child's process id (0 before Start).
-func (p *Process) PID() int {
-	if p.cmd.Process == nil {
-		return 0
-	}
-	return p.cmd.Process.Pid
-}

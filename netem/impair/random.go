@@ -25,9 +25,6 @@ func (r *Rand) Uint32() uint32 {
 	return uint32((z ^ (z >> 31)) >> 32)
 }
 
-// Float returns a uniform draw in [0, 1).
-func (r *Rand) Float() float64 { return float64(r.Uint32()) / (1 << 32) }
-
 // Correlated is netem's struct crndstate: a draw correlated with the last.
 type Correlated struct {
 	last uint32

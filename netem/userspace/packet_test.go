@@ -184,3 +184,21 @@ func BenchmarkForward(b *testing.B) {
 		})
 	}
 }
+
+// TestQueueLimit: with a delay holding packets, the queue takes Limit
+// packets and counts the rest as queue drops.
+func TestQueueLimit(t *testing.T) {
+	d := &direction{name: "test", wake: func() {}}
+	d.set(impair.Impairment{Delay: time.Second, Limit: 10})
+	for i := 0; i < 15; i++ {
+		s := d.getSlot()
+		if s == nil {
+			t.Fatalf("no buffer for packet %d", i)
+		}
+		s.n = copy(s.buf[:], gsoPacket(2, 1000, 1000))
+		d.handle(s, 0)
+	}
+	if d.queue.Len() != 10 || d.c.DropQueue != 5*2 {
+		t.Errorf("queued %d, queue drops %d segments; want 10 queued and 10 segments dropped", d.queue.Len(), d.c.DropQueue)
+	}
+}
