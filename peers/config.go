@@ -68,6 +68,38 @@ type Config struct {
 	ReadSize int    `json:"read_size,omitempty"`
 
 	Socket SocketOptions `json:"socket"`
+
+	// Clients is how many client connections the receiver keeps open at
+	// once (each with its own queue at the sender); 0 means 1.
+	Clients int `json:"clients,omitempty"`
+	// Overrides change the read pattern of some clients (receiver).
+	Overrides []ClientOverride `json:"overrides,omitempty"`
+	// Hello: both ends are built-in peers; every connection starts with
+	// the receiver's hello (connection id, client, resume point).
+	Hello bool `json:"hello,omitempty"`
+	// Reconnect, when set, makes a receiver client connect again after its
+	// connection ends (receiver that connects).
+	Reconnect *Reconnect `json:"reconnect,omitempty"`
+	// CloseAt, when set, is when the receiver's clients close their
+	// connection themselves (FIN).
+	CloseAt time.Duration `json:"close_at,omitempty"`
+	// Resume: the sender keeps what it produced so a client that reconnects
+	// asking to resume gets every message from its resume point (backfill).
+	Resume bool `json:"resume,omitempty"`
+	// Refuse are windows in which the listening sender refuses new
+	// connections.
+	Refuse []Refusal `json:"refuse,omitempty"`
+	// CloseIdle, when set, makes the sender close a connection it has had
+	// nothing to write to for this long.
+	CloseIdle time.Duration `json:"close_idle,omitempty"`
+	// Sizes is the message size distribution (sender); unset: MessageSize.
+	Sizes *SizeDist `json:"sizes,omitempty"`
+	// Repeat runs the schedule again from its first phase after its last.
+	Repeat bool `json:"repeat,omitempty"`
+	// Seed seeds the sender's random choices (message sizes) and the
+	// receiver's (backoff jitter).
+	Seed int64 `json:"seed,omitempty"`
+
 	// NoSample turns the peer's own getsockopt sampling off (tcplab then
 	// samples every socket through sock_diag).
 	NoSample bool `json:"no_sample,omitempty"`
@@ -112,4 +144,55 @@ type Stall struct {
 type ResetPolicy struct {
 	BacklogAbove uint64        `json:"backlog_above"`
 	For          time.Duration `json:"for"`
+}
+
+// ClientOverride changes the read pattern of the clients listed (by index,
+// from 0).
+type ClientOverride struct {
+	Clients  []int   `json:"clients"`
+	ReadRate *uint64 `json:"read_rate,omitempty"`
+	Stalls   []Stall `json:"stalls,omitempty"`
+	CloseAt  *time.Duration `json:"close_at,omitempty"`
+}
+
+// Reconnect is a client's reconnect policy: wait Min, doubling up to Max
+// after each failed attempt, each wait varied by ±Jitter (a fraction), and
+// ask to resume from the next message it has not seen when Resume is set.
+type Reconnect struct {
+	Min     time.Duration `json:"min"`
+	Max     time.Duration `json:"max"`
+	Jitter  float64       `json:"jitter"`
+	Resume  bool          `json:"resume"`
+	Timeout time.Duration `json:"timeout"` // connect timeout per attempt
+}
+
+// Refusal modes.
+const (
+	// RefuseRST closes the listening socket: the kernel answers SYNs with RST.
+	RefuseRST = "rst"
+	// RefuseBlackhole drops SYNs silently (a socket filter on the listener).
+	RefuseBlackhole = "blackhole"
+)
+
+// Refusal is a window in which the sender refuses new connections.
+type Refusal struct {
+	At   time.Duration `json:"at"`
+	For  time.Duration `json:"for"`
+	Mode string        `json:"mode"`
+}
+
+// Size distributions.
+const (
+	SizeFixed       = "fixed"
+	SizeUniform     = "uniform"
+	SizeExponential = "exponential"
+)
+
+// SizeDist is the distribution of message sizes: fixed at Mean, uniform on
+// [HeaderSize, 2·Mean−HeaderSize], or exponential with mean Mean; every
+// size is clipped to [HeaderSize, Max].
+type SizeDist struct {
+	Kind string `json:"kind"`
+	Mean int    `json:"mean"`
+	Max  int    `json:"max"`
 }

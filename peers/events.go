@@ -20,6 +20,12 @@ const (
 	EventTimeline = "timeline"
 	// EventPolicyReset is the sender resetting a slow client.
 	EventPolicyReset = "policy_reset"
+	// EventTotal is a peer's account over all its connections (conn -1).
+	EventTotal = "total"
+	// EventRefuse is the sender starting or ending a refusal window.
+	EventRefuse = "refuse"
+	// EventConnectFailed is a client's connect attempt that failed.
+	EventConnectFailed = "connect_failed"
 )
 
 // Event is one line of events.jsonl.
@@ -27,6 +33,8 @@ type Event struct {
 	T     int64  `json:"t"` // ns since run start
 	Side  string `json:"side"`
 	Conn  int    `json:"conn"`
+	// Client is the receiver client the connection belongs to.
+	Client int    `json:"client"`
 	Kind  string `json:"event"`
 	Error string `json:"error,omitempty"`
 	// Socket holds the effective socket options read back after setting them.
@@ -69,12 +77,42 @@ type Stats struct {
 	LagP99Ms   float64 `json:"lag_p99_ms,omitempty"`
 	LagMaxMs   float64 `json:"lag_max_ms,omitempty"`
 	Samples    int     `json:"samples"`
+	// Client is the receiver client this connection served.
+	Client int `json:"client"`
+	// Sender: the messages wholly written are [SeqFrom, SeqTo).
+	SeqFrom uint64 `json:"seq_from,omitempty"`
+	SeqTo   uint64 `json:"seq_to,omitempty"`
+	// Receiver: the first and last sequence number read (Messages > 0).
+	FirstSeq uint64 `json:"first_seq,omitempty"`
+	LastSeq  uint64 `json:"last_seq,omitempty"`
+	conn int // connection id (not written)
+	// Connections is the number of connections a total covers.
+	Connections int `json:"connections,omitempty"`
 	// Lifecycle of the connection, ns since the run's start: connected,
 	// first and last byte written (sender) or read (receiver), closed.
 	ConnectedNs int64 `json:"connected_ns"`
 	FirstDataNs int64 `json:"first_data_ns,omitempty"`
 	LastDataNs  int64 `json:"last_data_ns,omitempty"`
 	ClosedNs    int64 `json:"closed_ns"`
+}
+
+// add sums o into a peer's total (lags are set by the caller).
+func (s *Stats) add(o *Stats) {
+	s.Messages += o.Messages
+	s.Bytes += o.Bytes
+	s.Dropped += o.Dropped
+	s.Lost += o.Lost
+	s.Duplicated += o.Duplicated
+	s.Samples += o.Samples
+	s.Connections++
+	if s.Connections == 1 || o.ConnectedNs < s.ConnectedNs {
+		s.ConnectedNs = o.ConnectedNs
+	}
+	if o.FirstDataNs > 0 && (s.FirstDataNs == 0 || o.FirstDataNs < s.FirstDataNs) {
+		s.FirstDataNs = o.FirstDataNs
+	}
+	s.LastDataNs = max(s.LastDataNs, o.LastDataNs)
+	s.ClosedNs = max(s.ClosedNs, o.ClosedNs)
 }
 
 // sawData records that n bytes moved now.

@@ -36,9 +36,11 @@ type Deframer struct {
 	hdr  [HeaderSize]byte
 	have int    // header bytes collected
 	skip uint32 // payload bytes still to skip
+	cur  Message // the message whose payload is being skipped
 }
 
-// Feed consumes b and calls fn for every message whose header completes in it.
+// Feed consumes b and calls fn for every message whose last byte is in it
+// (a message cut short by a disconnect is never reported).
 func (d *Deframer) Feed(b []byte, fn func(Message)) error {
 	for len(b) > 0 {
 		if d.skip > 0 {
@@ -48,6 +50,9 @@ func (d *Deframer) Feed(b []byte, fn func(Message)) error {
 			}
 			d.skip -= n
 			b = b[n:]
+			if d.skip == 0 {
+				fn(d.cur)
+			}
 			continue
 		}
 		n := copy(d.hdr[d.have:], b)
@@ -66,7 +71,11 @@ func (d *Deframer) Feed(b []byte, fn func(Message)) error {
 			return fmt.Errorf("corrupt stream: message length %d outside %d..%d (seq field %d)", m.Size, HeaderSize, MaxMessageSize, m.Seq)
 		}
 		d.skip = m.Size - HeaderSize
-		fn(m)
+		if d.skip == 0 {
+			fn(m)
+		} else {
+			d.cur = m
+		}
 	}
 	return nil
 }

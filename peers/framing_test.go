@@ -62,3 +62,18 @@ func TestDeframerNoAllocs(t *testing.T) {
 		t.Errorf("Feed allocates %.0f times per 64 KiB", a)
 	}
 }
+
+// TestDeframerCutShort: a message whose payload never completes (the
+// connection died) is not reported; one that completes is, once.
+func TestDeframerCutShort(t *testing.T) {
+	m := make([]byte, 100)
+	PutHeader(m, 100, 7, 0)
+	var d Deframer
+	n := 0
+	if err := d.Feed(m[:60], func(Message) { n++ }); err != nil || n != 0 {
+		t.Fatalf("after 60 of 100 bytes: %d messages, err %v", n, err)
+	}
+	if err := d.Feed(m[60:], func(Message) { n++ }); err != nil || n != 1 {
+		t.Fatalf("after all 100 bytes: %d messages, err %v", n, err)
+	}
+}

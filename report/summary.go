@@ -57,9 +57,30 @@ type Lifecycle struct {
 	Reused bool `json:"reused"`
 }
 
+// Connection is one connection's account: both ends' figures, how it
+// ended, and its own verdict.
+type Connection struct {
+	Conn   int `json:"conn"`
+	Client int `json:"client"`
+	// Sender and Receiver are each end's figures for this connection.
+	Sender   *peers.Stats `json:"sender,omitempty"`
+	Receiver *peers.Stats `json:"receiver,omitempty"`
+	// SenderClosed and ReceiverClosed are the errors each end saw ("" clean).
+	SenderClosed   string     `json:"sender_closed,omitempty"`
+	ReceiverClosed string     `json:"receiver_closed,omitempty"`
+	Reset          bool       `json:"reset_by_policy,omitempty"`
+	Lifecycle      *Lifecycle `json:"lifecycle,omitempty"`
+	Verdict        string     `json:"verdict"`
+	SubCause       string     `json:"sub_cause,omitempty"`
+	// Shares is the sending socket's time split (kernel chronos).
+	Shares Shares `json:"shares"`
+}
+
 // Disconnect is a connection that ended before the run did.
 type Disconnect struct {
-	T     float64 `json:"t_s"`
+	Conn   int     `json:"conn"`
+	Client int     `json:"client"`
+	T      float64 `json:"t_s"`
 	Side  string  `json:"side"`  // who noticed
 	Error string  `json:"error"` // EOF, ECONNRESET, a policy reset…
 	// ClosedFirst is the side that closed first (its close came earliest).
@@ -77,6 +98,15 @@ type Accounting struct {
 	Duplicated  uint64 `json:"duplicated"`  // seen again at the receiver
 	Dropped     uint64 `json:"dropped"`     // produced, discarded unsent (a reset)
 	Undelivered uint64 `json:"undelivered"` // written but never read (in flight or in buffers at a disconnect or the end)
+	// Connections is the number of connections over the run; Reconnects
+	// those beyond each client's first; Resets the sender's policy resets.
+	Connections int `json:"connections"`
+	Reconnects  int `json:"reconnects"`
+	Resets      int `json:"resets"`
+	// Lag of the delivered messages, production → read.
+	LagP50Ms float64 `json:"lag_p50_ms"`
+	LagP99Ms float64 `json:"lag_p99_ms"`
+	LagMaxMs float64 `json:"lag_max_ms"`
 }
 
 // ExpectResult is the outcome of one expectation.
@@ -98,6 +128,10 @@ type Summary struct {
 	// SelfCheck puts what the link measurably did beside its configuration.
 	SelfCheck    []Check        `json:"link_self_check"`
 	Messages     Accounting     `json:"messages"`
+	// VerdictConn is the connection the verdict and windows describe: the
+	// one that carried the most data.
+	VerdictConn int          `json:"verdict_conn"`
+	Connections []Connection `json:"connections"`
 	Disconnects  []Disconnect   `json:"disconnects"`
 	Timeline     []string       `json:"timeline"`
 	Expectations []ExpectResult `json:"expectations"`
@@ -115,25 +149,40 @@ func (s *Summary) Passed() bool {
 
 // Build makes the Summary of a run from its recorded samples and events.
 func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int64) Summary {
-	var snd, rcv []tcpinfo.Sample
+	sndBy, rcvBy := map[int][]tcpinfo.Sample{}, map[int][]tcpinfo.Sample{}
 	for _, s := range samples {
-		switch {
-		case s.Side == peers.RoleSender && s.Conn == 0:
-			snd = append(snd, s)
-		case s.Side == peers.RoleReceiver && s.Conn == 0:
-			rcv = append(rcv, s)
+		switch s.Side {
+		case peers.RoleSender:
+			sndBy[s.Conn] = append(sndBy[s.Conn], s)
+		case peers.RoleReceiver:
+			rcvBy[s.Conn] = append(rcvBy[s.Conn], s)
 		}
 	}
 	byT := func(ss []tcpinfo.Sample) { sort.SliceStable(ss, func(i, j int) bool { return ss[i].T < ss[j].T }) }
-	byT(snd)
-	byT(rcv)
-	sum := Summary{Schema: SchemaVersion, Meta: meta, Expectations: []ExpectResult{}}
+	for _, ss := range sndBy {
+		byT(ss)
+	}
+	for _, ss := range rcvBy {
+		byT(ss)
+	}
+	// The verdict describes the connection that carried the most data.
+	busiest, most := 0, uint64(0)
+	for id, ss := range sndBy {
+		if n := ss[len(ss)-1].Info.BytesAcked - ss[0].Info.BytesAcked; n > most || (n == most && id < busiest) {
+			busiest, most = id, n
+		}
+	}
+	snd, rcv := sndBy[busiest], rcvBy[busiest]
+	sum := Summary{Schema: SchemaVersion, Meta: meta, Expectations: []ExpectResult{}, VerdictConn: busiest}
 	if len(snd) > 0 {
 		sum.TCPInfoLen = snd[0].Info.Len
 	}
 	sum.Shares, sum.Windows, sum.Verdict = Classify(snd, rcv, window)
 	if sum.Windows == nil {
 		sum.Windows = []Window{}
+	}
+	if len(sndBy) > 1 {
+		sum.Verdict.Evidence = append(sum.Verdict.Evidence, fmt.Sprintf("of %d connections, connection %d carried the most data; each connection's verdict is in connections", len(sndBy), busiest))
 	}
 	views := make([]sampleView, len(snd))
 	for i := range snd {
@@ -152,18 +201,86 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	if sum.SelfCheck == nil {
 		sum.SelfCheck = []Check{}
 	}
-	sum.Disconnects = []Disconnect{}
-	first := ""
-	var firstT int64
+
+	// Connections, in id order.
+	conns := map[int]*Connection{}
+	get := func(e *peers.Event) *Connection {
+		c := conns[e.Conn]
+		if c == nil {
+			c = &Connection{Conn: e.Conn, Client: e.Client}
+			conns[e.Conn] = c
+		}
+		return c
+	}
+	firstClose := map[int]peers.Event{}
+	handshake := map[int]float64{}
 	for _, e := range events {
-		if e.Kind == peers.EventClosed && (first == "" || e.T < firstT) {
-			first, firstT = e.Side, e.T
+		if e.Conn < 0 || e.Side == "link" {
+			continue
+		}
+		switch e.Kind {
+		case peers.EventConnected:
+			if e.Handshake > 0 {
+				handshake[e.Conn] = float64(e.Handshake) / 1e6
+			}
+			get(&e)
+		case peers.EventStats:
+			c := get(&e)
+			if e.Side == peers.RoleSender {
+				c.Sender = e.Stats
+			} else {
+				c.Receiver = e.Stats
+			}
+		case peers.EventClosed:
+			c := get(&e)
+			if e.Side == peers.RoleSender {
+				c.SenderClosed = e.Error
+			} else {
+				c.ReceiverClosed = e.Error
+			}
+			if f, ok := firstClose[e.Conn]; !ok || e.T < f.T {
+				firstClose[e.Conn] = e
+			}
+		case peers.EventPolicyReset:
+			get(&e).Reset = true
+			sum.Messages.Resets++
 		}
 	}
+	ids := make([]int, 0, len(conns))
+	for id := range conns {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	clients := map[int]bool{}
+	sum.Connections = []Connection{}
+	for _, id := range ids {
+		c := conns[id]
+		clients[c.Client] = true
+		if ss := sndBy[id]; len(ss) > 0 {
+			var v Verdict
+			c.Shares, _, v = Classify(ss, rcvBy[id], window)
+			c.Verdict, c.SubCause = v.Class, v.SubCause
+		} else {
+			c.Verdict = Unknown
+		}
+		if st := c.Sender; st != nil {
+			c.Lifecycle = lifecycle(st, c.Receiver)
+		} else if st := c.Receiver; st != nil {
+			c.Lifecycle = lifecycle(st, nil)
+		}
+		if c.Lifecycle != nil {
+			c.Lifecycle.HandshakeMs = handshake[id]
+		}
+		sum.Connections = append(sum.Connections, *c)
+	}
+	sum.Messages.Connections = len(ids)
+	sum.Messages.Reconnects = max(0, len(ids)-len(clients))
+
+	sum.Disconnects = []Disconnect{}
 	end := int64(meta.DurationS * 1e9)
 	for _, e := range events {
 		if e.Kind == peers.EventClosed && e.Error != "" && e.T < end {
-			d := Disconnect{T: float64(e.T) / 1e9, Side: e.Side, Error: e.Error, ClosedFirst: first}
+			d := Disconnect{Conn: e.Conn, Client: e.Client, T: float64(e.T) / 1e9, Side: e.Side, Error: e.Error, ClosedFirst: firstClose[e.Conn].Side}
 			if meta.VanishS > 0 && d.T >= meta.VanishS {
 				d.DetectionS = d.T - meta.VanishS
 			}
@@ -172,7 +289,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	}
 	sum.Timeline = []string{}
 	for _, e := range events {
-		if e.Kind == peers.EventTimeline {
+		if e.Kind == peers.EventTimeline || e.Kind == peers.EventRefuse {
 			line := fmt.Sprintf("%7.3fs %s", float64(e.T)/1e9, e.Detail)
 			if e.Error != "" {
 				line += " (failed: " + e.Error + ")"
@@ -182,44 +299,72 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	}
 	for _, side := range []string{peers.RoleSender, peers.RoleReceiver} {
 		p := Peer{Side: side}
+		var first *peers.Stats
 		for _, e := range events {
 			if e.Side != side {
 				continue
 			}
 			switch e.Kind {
 			case peers.EventSocket:
-				p.Socket = e.Socket
-			case peers.EventStats:
+				if p.Socket == nil {
+					p.Socket = e.Socket
+				}
+			case peers.EventTotal:
 				p.Stats = e.Stats
+			case peers.EventStats:
+				if first == nil {
+					first = e.Stats
+				}
 			case peers.EventConnected:
-				p.HandshakeMs = float64(e.Handshake) / 1e6
+				if p.HandshakeMs == 0 {
+					p.HandshakeMs = float64(e.Handshake) / 1e6
+				}
 			case peers.EventClosed:
-				p.Closed = e.Error
+				if p.Closed == "" {
+					p.Closed = e.Error
+				}
 			case peers.EventError:
 				p.Errors = append(p.Errors, e.Error)
 			}
 		}
-		if st := p.Stats; st != nil && st.ClosedNs > 0 {
-			lc := &Lifecycle{HandshakeMs: p.HandshakeMs, SessionS: float64(st.ClosedNs-st.ConnectedNs) / 1e9, Connections: 1, Reused: st.Messages > 1}
-			if st.FirstDataNs > 0 {
-				lc.IdleBeforeFirstMs = float64(st.FirstDataNs-st.ConnectedNs) / 1e6
-				lc.IdleAfterLastMs = float64(st.ClosedNs-st.LastDataNs) / 1e6
+		if p.Stats == nil {
+			p.Stats = first
+		}
+		if first != nil && first.ClosedNs > 0 {
+			p.Lifecycle = lifecycle(first, nil)
+			p.Lifecycle.HandshakeMs = p.HandshakeMs
+			if p.Stats != nil && p.Stats.Connections > 0 {
+				p.Lifecycle.Connections = p.Stats.Connections
 			}
-			p.Lifecycle = lc
 		}
 		sum.Peers = append(sum.Peers, p)
 		if st := p.Stats; st != nil {
 			if side == peers.RoleSender {
 				sum.Messages.Sent, sum.Messages.Dropped = st.Messages, st.Dropped
 			} else {
-				sum.Messages.Delivered, sum.Messages.Lost, sum.Messages.Duplicated = st.Messages, st.Lost, st.Duplicated
+				m := &sum.Messages
+				m.Delivered, m.Lost, m.Duplicated = st.Messages, st.Lost, st.Duplicated
+				m.LagP50Ms, m.LagP99Ms, m.LagMaxMs = st.LagP50Ms, st.LagP99Ms, st.LagMaxMs
 			}
 		}
 	}
-	if m := &sum.Messages; m.Sent > m.Delivered {
-		m.Undelivered = m.Sent - m.Delivered
+	if m := &sum.Messages; m.Sent+m.Duplicated > m.Delivered {
+		m.Undelivered = m.Sent + m.Duplicated - m.Delivered
 	}
 	return sum
+}
+
+// lifecycle is a connection's life from one end's figures.
+func lifecycle(st, _ *peers.Stats) *Lifecycle {
+	if st.ClosedNs == 0 {
+		return nil
+	}
+	lc := &Lifecycle{SessionS: float64(st.ClosedNs-st.ConnectedNs) / 1e9, Connections: 1, Reused: st.Messages > 1}
+	if st.FirstDataNs > 0 {
+		lc.IdleBeforeFirstMs = float64(st.FirstDataNs-st.ConnectedNs) / 1e6
+		lc.IdleAfterLastMs = float64(st.ClosedNs-st.LastDataNs) / 1e6
+	}
+	return lc
 }
 
 // ReadSamples reads samples.jsonl.

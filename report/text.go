@@ -77,8 +77,35 @@ func WriteText(w io.Writer, s *Summary) {
 	mm := &s.Messages
 	fmt.Fprintf(w, "\nmessages: sent %d, delivered %d, lost (gaps) %d, duplicated %d, dropped unsent %d, undelivered %d\n",
 		mm.Sent, mm.Delivered, mm.Lost, mm.Duplicated, mm.Dropped, mm.Undelivered)
+	fmt.Fprintf(w, "          %d connection(s), %d reconnect(s), %d policy reset(s); lag p50 %.1f ms p99 %.1f ms max %.1f ms\n",
+		mm.Connections, mm.Reconnects, mm.Resets, mm.LagP50Ms, mm.LagP99Ms, mm.LagMaxMs)
+	if len(s.Connections) > 1 {
+		const maxLines = 20
+		fmt.Fprintln(w, "\nconnections (conn client: verdict, sent → delivered, lost, how it ended):")
+		for i, c := range s.Connections {
+			if i == maxLines {
+				fmt.Fprintf(w, "  … %d more in report.json\n", len(s.Connections)-maxLines)
+				break
+			}
+			var sent, got, lost uint64
+			if c.Sender != nil {
+				sent = c.Sender.Messages
+			}
+			if c.Receiver != nil {
+				got, lost = c.Receiver.Messages, c.Receiver.Lost
+			}
+			end := "open to the end"
+			switch {
+			case c.Reset:
+				end = "reset by policy"
+			case c.SenderClosed != "" || c.ReceiverClosed != "":
+				end = strings.TrimSpace(c.SenderClosed + " " + c.ReceiverClosed)
+			}
+			fmt.Fprintf(w, "  %4d %4d: %-17s %d → %d, lost %d, %s\n", c.Conn, c.Client, c.Verdict, sent, got, lost, end)
+		}
+	}
 	for _, d := range s.Disconnects {
-		fmt.Fprintf(w, "disconnect at %.3fs, noticed by the %s: %s (closed first: %s)", d.T, d.Side, d.Error, d.ClosedFirst)
+		fmt.Fprintf(w, "disconnect at %.3fs (conn %d, client %d), noticed by the %s: %s (closed first: %s)", d.T, d.Conn, d.Client, d.Side, d.Error, d.ClosedFirst)
 		if d.DetectionS > 0 {
 			fmt.Fprintf(w, ", %.3fs after the receiver vanished", d.DetectionS)
 		}

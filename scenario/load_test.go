@@ -19,7 +19,7 @@ func TestMalformed(t *testing.T) {
 		want       []string
 	}{
 		{"unknown top-level field", "name: x\nduraton: 5s\n", "2:1", []string{"duraton", "unknown field", `did you mean "duration"`, "accepted here: description, duration"}},
-		{"unknown nested field", "sender:\n  rat: 5mbit\n", "2:3", []string{"sender.rat", "accepted here: exec, listen, message, policy, port, rate, schedule, socket"}},
+		{"unknown nested field", "sender:\n  rat: 5mbit\n", "2:3", []string{"sender.rat", "accepted here: exec, listen, message, policy, port, rate, repeat, resume, schedule, socket"}},
 		{"duration without unit", "duration: 5\n", "1:11", []string{"duration", "no unit"}},
 		{"duration garbage", "duration: soon\n", "1:11", []string{"duration", "invalid duration", "ms, s"}},
 		{"duration too long", "duration: 2h\n", "1:11", []string{"duration", "outside 1s..1h"}},

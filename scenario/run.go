@@ -209,16 +209,48 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	}
 	if p := s.Sender.Policy; p != nil && p.ResetSlowClient != nil {
 		snd.ResetSlowClient = &peers.ResetPolicy{BacklogAbove: uint64(p.ResetSlowClient.BacklogAbove), For: time.Duration(p.ResetSlowClient.For)}
-		if len(snd.Schedule) == 0 {
-			// The policy watches the application's backlog, which only
-			// the scheduled sender keeps: run the rate as one phase.
-			ph := peers.Phase{Kind: peers.PhaseRate, Bits: snd.RateBits}
-			snd.Schedule = []peers.Phase{ph}
+	}
+	rcv.Stalls = peerStalls(s.Receiver.Stalls)
+	seed := int64(*s.Link.Seed)
+	snd.Seed, rcv.Seed = seed, seed
+	snd.Resume, snd.Repeat = s.Sender.Resume, s.Sender.Repeat
+	if m := s.Sender.Message; m.Distribution != "fixed" {
+		snd.Sizes = &peers.SizeDist{Kind: m.Distribution, Mean: int(m.Size), Max: int(m.Max)}
+	}
+	if p := s.Sender.Policy; p != nil {
+		if p.CloseIdle != nil {
+			snd.CloseIdle = time.Duration(*p.CloseIdle)
+		}
+		for _, r := range p.Refuse {
+			snd.Refuse = append(snd.Refuse, peers.Refusal{At: time.Duration(r.At), For: time.Duration(r.For), Mode: r.Mode})
 		}
 	}
-	for _, sw := range s.Receiver.Stalls {
-		rcv.Stalls = append(rcv.Stalls, peers.Stall{At: time.Duration(sw.At), For: time.Duration(sw.For)})
+	rc := &s.Receiver
+	rcv.Clients = rc.Clients
+	if rc.CloseAt != nil {
+		rcv.CloseAt = time.Duration(*rc.CloseAt)
 	}
+	if r := rc.Reconnect; r != nil {
+		rcv.Reconnect = &peers.Reconnect{Min: time.Duration(r.Initial), Max: time.Duration(r.Max), Jitter: float64(*r.Jitter) / 100, Resume: r.Resume, Timeout: time.Duration(r.ConnectTimeout)}
+	}
+	for _, o := range rc.Overrides {
+		po := peers.ClientOverride{Clients: o.Clients}
+		if o.Read != nil && o.Read.Rate != nil {
+			v := o.Read.Rate.BytesPerSecond()
+			po.ReadRate = &v
+		}
+		if o.Stalls != nil {
+			po.Stalls = peerStalls(o.Stalls)
+		}
+		if o.CloseAt != nil {
+			v := time.Duration(*o.CloseAt)
+			po.CloseAt = &v
+		}
+		rcv.Overrides = append(rcv.Overrides, po)
+	}
+	// Both ends built-in: each connection starts with the client's hello.
+	snd.Hello = s.Sender.Exec == nil && s.Receiver.Exec == nil
+	rcv.Hello = snd.Hello
 	if v := s.Receiver.Vanish; v != nil {
 		rcv.VanishAt = time.Duration(*v)
 	}
@@ -451,6 +483,14 @@ func (p Phase) peerPhase() peers.Phase {
 		ph.For = time.Duration(*p.For)
 	}
 	return ph
+}
+
+func peerStalls(ss []Stall) []peers.Stall {
+	out := []peers.Stall{}
+	for _, sw := range ss {
+		out = append(out, peers.Stall{At: time.Duration(sw.At), For: time.Duration(sw.For)})
+	}
+	return out
 }
 
 func vanishS(s *Scenario) float64 {

@@ -98,13 +98,27 @@ type Sender struct {
 	Exec    *Exec   `yaml:"exec,omitempty" doc:"Run this command in the sender's namespace instead of the built-in sender; its sockets on port are sampled through sock_diag."`
 	Policy  *Policy `yaml:"policy,omitempty" doc:"What the sender does to a consumer that falls behind."`
 	// Schedule replaces rate with phases.
-	Schedule []Phase `yaml:"schedule,omitempty" doc:"Phases of the send rate, in order, instead of rate: each one of rate (with for), pause or replay. The last phase lasts to the end of the run."`
+	Schedule []Phase `yaml:"schedule,omitempty" doc:"Phases of the send rate, in order, instead of rate: each one of rate (with for), pause, replay, off or ramp. The last phase lasts to the end of the run, unless repeat."`
+	Repeat   bool    `yaml:"repeat,omitempty" doc:"Run the schedule again from its first phase after its last, until the end (repeating on/off bursts); every phase then needs its length." default:"false"`
+	Resume   bool    `yaml:"resume,omitempty" doc:"Keep produced messages for clients that reconnect asking to resume, and send them from their resume point (backfill). Without it a returning client starts at the live end and what it missed is lost." default:"false"`
 }
 
 // Policy is the sender's (server's) treatment of slow consumers.
 type Policy struct {
 	ResetSlowClient *ResetSlowClient `yaml:"reset_slow_client,omitempty" doc:"Reset (SO_LINGER 0, an RST) a client whose unsent backlog stays above a size for a time."`
+	CloseIdle       *Duration        `yaml:"close_idle,omitempty" doc:"Close (FIN) a connection the sender has had nothing to write to for this long."`
+	Refuse          []Refusal        `yaml:"refuse,omitempty" doc:"Windows in which the listening sender refuses new connections (connections already open go on)."`
 }
+
+// Refusal is a window in which the server refuses new connections.
+type Refusal struct {
+	At   Duration `yaml:"at" doc:"When the window starts, from the run's start."`
+	For  Duration `yaml:"for" doc:"How long it lasts."`
+	Mode string   `yaml:"mode,omitempty" doc:"rst: the listening socket is closed, SYNs are answered with RST (connection refused); blackhole: SYNs are dropped silently and the client retries them until its connect timeout." default:"rst"`
+}
+
+// RefusalModes are the accepted refusal modes.
+var RefusalModes = []string{"rst", "blackhole"}
 
 // ResetSlowClient resets a client whose unsent backlog (the application's
 // queue plus the socket's unsent bytes) stays above BacklogAbove for For.
@@ -149,8 +163,13 @@ type Exec struct {
 
 // Message describes the framed messages the sender writes.
 type Message struct {
-	Size Size `yaml:"size,omitempty" doc:"Bytes per message, header (20 B: length, sequence, send time) included. 20B..1MiB." default:"1KiB"`
+	Size         Size   `yaml:"size,omitempty" doc:"Bytes per message, header (20 B: length, sequence, send time) included; the mean with a distribution. 20B..1MiB." default:"1KiB"`
+	Distribution string `yaml:"distribution,omitempty" doc:"Message sizes: fixed, uniform (20 B..2×size) or exponential (mean size), clipped to max. Sizes follow the sequence number and the seed, so a resent message has its size." default:"fixed"`
+	Max          Size   `yaml:"max,omitempty" doc:"Largest message with a distribution. size..16MiB." default:"16 × size, at most 16MiB"`
 }
+
+// SizeDistributions are the accepted message size distributions.
+var SizeDistributions = []string{"fixed", "uniform", "exponential"}
 
 // Receiver is the built-in receiver.
 type Receiver struct {
@@ -159,6 +178,28 @@ type Receiver struct {
 	Vanish *Duration `yaml:"vanish,omitempty" doc:"At this time the receiver vanishes: it stops reading and its side of the link goes dark (no FIN, no RST), as a mobile client that loses coverage. The report gives each side's detection time."`
 	Socket Socket    `yaml:"socket,omitempty" doc:"Socket options of the receiver's socket."`
 	Exec   *Exec     `yaml:"exec,omitempty" doc:"Run this command in the receiver's namespace instead of the built-in receiver."`
+	// Clients and the rest need the receiver to connect (sender.listen).
+	Clients   int              `yaml:"clients,omitempty" doc:"Client connections open at once, each served from its own queue at the sender (fan-out) and sampled on both ends. Needs sender.listen. 1..5000." default:"1"`
+	Overrides []ClientOverride `yaml:"client_overrides,omitempty" doc:"A different read pattern for some clients (one slow client among fast ones)."`
+	CloseAt   *Duration        `yaml:"close_at,omitempty" doc:"The client closes its connection itself (FIN) at this time; with reconnect it then connects again."`
+	Reconnect *Reconnect       `yaml:"reconnect,omitempty" doc:"Connect again after a connection ends (reset, EOF, timeout, close_at), with exponential backoff and jitter, while the run lasts. Needs sender.listen."`
+}
+
+// ClientOverride changes some clients' read pattern.
+type ClientOverride struct {
+	Clients []int     `yaml:"clients" doc:"Client indexes (from 0) this applies to."`
+	Read    *Read     `yaml:"read,omitempty" doc:"Their read pattern (rate only; size stays)."`
+	Stalls  []Stall   `yaml:"stalls,omitempty" doc:"Their stall windows instead of receiver.stalls."`
+	CloseAt *Duration `yaml:"close_at,omitempty" doc:"Their close_at instead of receiver.close_at."`
+}
+
+// Reconnect is a client's reconnect policy.
+type Reconnect struct {
+	Initial        Duration `yaml:"initial,omitempty" doc:"Wait before the first attempt; doubled after each failed attempt." default:"1s"`
+	Max            Duration `yaml:"max,omitempty" doc:"Longest wait between attempts." default:"30s"`
+	Jitter         *Percent `yaml:"jitter,omitempty" doc:"Each wait varied by up to ± this share." default:"20%"`
+	Resume         bool     `yaml:"resume,omitempty" doc:"Ask the sender to resume from the first message not yet received (backfill, if sender.resume); false starts at the live end." default:"false"`
+	ConnectTimeout Duration `yaml:"connect_timeout,omitempty" doc:"Give up one connect attempt after this long (a blackholed SYN)." default:"3s"`
 }
 
 // Read is the receiving application's read pattern.
@@ -195,6 +236,9 @@ type Keepalive struct {
 // CongestionAlgorithms are the congestion-control names tcplab accepts; the
 // run checks that the kernel has the one chosen.
 var CongestionAlgorithms = []string{"cubic", "bbr", "reno", "dctcp", "htcp", "vegas", "westwood", "bic", "hybla", "illinois", "scalable", "veno", "yeah", "lp", "nv", "cdg", "highspeed"}
+
+// MaxClients bounds receiver.clients.
+const MaxClients = 5000
 
 // Defaults of the format, in one place.
 const (
@@ -242,6 +286,37 @@ func (s *Scenario) ApplyDefaults(fileBase string) {
 	}
 	if s.Link.Backend == "" {
 		s.Link.Backend = "auto"
+	}
+	if s.Receiver.Clients == 0 {
+		s.Receiver.Clients = 1
+	}
+	if s.Sender.Message.Distribution == "" {
+		s.Sender.Message.Distribution = "fixed"
+	}
+	if s.Sender.Message.Max == 0 && s.Sender.Message.Distribution != "fixed" {
+		s.Sender.Message.Max = min(16*s.Sender.Message.Size, 16<<20)
+	}
+	if p := s.Sender.Policy; p != nil {
+		for i := range p.Refuse {
+			if p.Refuse[i].Mode == "" {
+				p.Refuse[i].Mode = "rst"
+			}
+		}
+	}
+	if r := s.Receiver.Reconnect; r != nil {
+		if r.Initial == 0 {
+			r.Initial = Duration(time.Second)
+		}
+		if r.Max == 0 {
+			r.Max = max(Duration(30*time.Second), r.Initial)
+		}
+		if r.Jitter == nil {
+			j := Percent(20)
+			r.Jitter = &j
+		}
+		if r.ConnectTimeout == 0 {
+			r.ConnectTimeout = Duration(3 * time.Second)
+		}
 	}
 }
 

@@ -156,6 +156,106 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			bad("sender.policy.reset_slow_client.for", "must be above 0")
 		}
 	}
+	listens := s.Sender.Listen != nil && *s.Sender.Listen
+	rc := &s.Receiver
+	if rc.Clients < 1 || rc.Clients > MaxClients {
+		bad("receiver.clients", "%d is outside 1..%d", rc.Clients, MaxClients)
+	}
+	needsListen := func(field string) {
+		if !listens {
+			bad(field, "needs the receiver to connect: set sender.listen: true")
+		}
+	}
+	if _, set := pos["receiver.clients"]; set && rc.Clients > 1 {
+		needsListen("receiver.clients")
+	}
+	if rc.Reconnect != nil {
+		needsListen("receiver.reconnect")
+		r := rc.Reconnect
+		if r.Initial < Duration(time.Millisecond) || r.Max < r.Initial {
+			bad("receiver.reconnect", "initial %v must be at least 1ms and max %v at least initial", r.Initial, r.Max)
+		}
+		if r.Jitter != nil && *r.Jitter > 100 {
+			bad("receiver.reconnect.jitter", "%v is above 100%%", *r.Jitter)
+		}
+		if r.ConnectTimeout < Duration(10*time.Millisecond) {
+			bad("receiver.reconnect.connect_timeout", "%v is below 10ms", r.ConnectTimeout)
+		}
+	}
+	if v := rc.CloseAt; v != nil && (*v <= 0 || *v >= s.Duration) {
+		bad("receiver.close_at", "%v is outside the run (0..%v)", *v, s.Duration)
+	}
+	for i, o := range rc.Overrides {
+		p := fmt.Sprintf("receiver.client_overrides[%d]", i)
+		if len(o.Clients) == 0 {
+			bad(p+".clients", "list the client indexes (from 0), like [0]")
+		}
+		for _, c := range o.Clients {
+			if c < 0 || c >= rc.Clients {
+				bad(p+".clients", "client %d is outside 0..%d (receiver.clients is %d)", c, rc.Clients-1, rc.Clients)
+			}
+		}
+		if o.Read != nil && o.Read.Rate != nil && *o.Read.Rate != 0 && *o.Read.Rate < 8000 {
+			bad(p+".read.rate", "%v is below 1KB/s", *o.Read.Rate)
+		}
+		if o.Read != nil && o.Read.Size != 0 {
+			bad(p+".read.size", "the read size is the same for every client; set receiver.read.size")
+		}
+		if v := o.CloseAt; v != nil && (*v <= 0 || *v >= s.Duration) {
+			bad(p+".close_at", "%v is outside the run (0..%v)", *v, s.Duration)
+		}
+	}
+	if pol := s.Sender.Policy; pol != nil {
+		if pol.CloseIdle != nil && *pol.CloseIdle < Duration(10*time.Millisecond) {
+			bad("sender.policy.close_idle", "%v is below 10ms", *pol.CloseIdle)
+		}
+		for i, r := range pol.Refuse {
+			p := fmt.Sprintf("sender.policy.refuse[%d]", i)
+			needsListen(p)
+			if r.At >= s.Duration || r.For <= 0 {
+				bad(p, "at %v must be before the end (%v) and for above 0", r.At, s.Duration)
+			}
+			if !oneOf(r.Mode, RefusalModes) {
+				bad(p+".mode", "unknown mode %q; accepted: %s", r.Mode, strings.Join(RefusalModes, ", "))
+			}
+		}
+	}
+	if s.Sender.Repeat {
+		if len(s.Sender.Schedule) == 0 {
+			bad("sender.repeat", "repeats a schedule; give sender.schedule")
+		}
+		for i, ph := range s.Sender.Schedule {
+			if ph.Rate != nil && ph.For == nil {
+				bad(fmt.Sprintf("sender.schedule[%d].for", i), "a repeated schedule needs for on every rate phase")
+			}
+			if ph.Replay != nil {
+				bad(fmt.Sprintf("sender.schedule[%d].replay", i), "replay has no fixed length; a repeated schedule takes rate, off, pause and ramp")
+			}
+		}
+	}
+	m := s.Sender.Message
+	if !oneOf(m.Distribution, SizeDistributions) {
+		bad("sender.message.distribution", "unknown distribution %q; accepted: %s", m.Distribution, strings.Join(SizeDistributions, ", "))
+	} else if m.Distribution != "fixed" && (m.Max < m.Size || m.Max > 16<<20) {
+		bad("sender.message.max", "%v is outside size (%v)..16MiB", m.Max, m.Size)
+	}
+	if _, set := pos["sender.message.max"]; set && m.Distribution == "fixed" {
+		bad("sender.message.max", "goes with a distribution (uniform or exponential)")
+	}
+	if s.Receiver.Exec != nil {
+		for _, f := range []string{"clients", "client_overrides", "close_at", "reconnect"} {
+			if _, set := pos["receiver."+f]; set {
+				bad("receiver."+f, "has no effect with receiver.exec (the built-in receiver does not run); remove it")
+			}
+		}
+	}
+	if s.Sender.Exec != nil {
+		for _, f := range []string{"policy", "schedule", "resume", "repeat"} {
+			if _, set := pos["sender."+f]; set {
+				bad("sender."+f, "has no effect with sender.exec (the built-in sender does not run); remove it")
+			}
+		}
+	}
 	if v := s.Receiver.Vanish; v != nil && (*v <= 0 || *v >= s.Duration) {
 		bad("receiver.vanish", "%v is outside the run (0..%v)", *v, s.Duration)
 	}

@@ -69,3 +69,12 @@ func (h *Histogram) Quantile(q float64) uint64 {
 	}
 	return h.max
 }
+
+// Merge adds every value counted in o.
+func (h *Histogram) Merge(o *Histogram) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.n += o.n
+	h.max = max(h.max, o.max)
+}

@@ -1,0 +1,341 @@
+package peers
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/tcplab/tcplab/tcpinfo"
+)
+
+// feed is the sender's message stream, shared by every client: the
+// application produces messages at the schedule's rate (each one's
+// production time kept, so lag counts every wait), and releases them to the
+// clients (a pause holds them back, a replay lets them go at its own rate).
+// Each client has a cursor: the next message it is sent. What lies between
+// a client's cursor and the released end is that client's queue. One
+// sequence space serves every client, so a receiver counts gaps and
+// duplicates across its reconnections.
+//
+// In a bulk phase (rate max) the feed produces on demand: a client that
+// has sent everything released gets fresh messages, so the fastest client
+// sets the pace and slower ones build a queue.
+type feed struct {
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced when messages are released
+	times    []int64       // ring: production times of [base, produced)
+	head     int           // ring index of base
+	base     uint64        // oldest message still kept
+	produced uint64        // messages produced so far (next sequence number)
+	released uint64        // messages released to clients
+	bulk     bool          // the current phase produces on demand
+	stopped  bool          // the schedule produces nothing more (off)
+	clients  map[int]*clientCursor
+	resume   bool // disconnected clients keep their place (retention)
+	maxKeep  int
+	sizes    sizer
+}
+
+// clientCursor is a client's place in the feed.
+type clientCursor struct {
+	next      uint64 // next message to send it
+	keep      uint64 // with resume: kept from here while disconnected
+	connected bool
+}
+
+// maxRetained bounds the messages a feed keeps for slow or disconnected
+// clients (8 bytes each: 32 MiB). Past it the oldest go, and a client
+// whose place is older skips them (counted as dropped).
+const maxRetained = 1 << 22
+
+func newFeed(resume bool, sz sizer) *feed {
+	return &feed{changed: make(chan struct{}), clients: map[int]*clientCursor{}, resume: resume, maxKeep: maxRetained, sizes: sz}
+}
+
+// wait returns a channel closed when more messages are released.
+func (f *feed) wait() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
+}
+
+func (f *feed) signal() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// push appends n messages produced at t (locked).
+func (f *feed) push(n uint64, t int64) {
+	for ; n > 0; n-- {
+		kept := int(f.produced - f.base)
+		if kept == len(f.times) {
+			if kept >= f.maxKeep {
+				f.head = (f.head + 1) % len(f.times)
+				f.base++
+				kept--
+			} else {
+				grown := make([]int64, max(4096, min(2*len(f.times), f.maxKeep)))
+				for i := 0; i < kept; i++ {
+					grown[i] = f.times[(f.head+i)%len(f.times)]
+				}
+				f.times, f.head = grown, 0
+			}
+		}
+		f.times[(f.head+kept)%len(f.times)] = t
+		f.produced++
+	}
+}
+
+// trim forgets messages no client needs any more (locked).
+func (f *feed) trim() {
+	low := f.released
+	for _, c := range f.clients {
+		switch {
+		case c.connected:
+			low = min(low, c.next)
+		case f.resume:
+			low = min(low, c.next, c.keep)
+		}
+	}
+	if low > f.base && len(f.times) > 0 {
+		k := low - f.base
+		f.head = int((uint64(f.head) + k) % uint64(len(f.times)))
+		f.base = low
+	}
+}
+
+// release lets messages up to n go to the clients (locked).
+func (f *feed) release(n uint64) {
+	n = min(n, f.produced)
+	if n > f.released {
+		f.released = n
+		f.signal()
+	}
+}
+
+// attach registers a connection of client id; resumeAt, when non-nil, is
+// the message the client asks to start from. It returns the cursor and how
+// many messages the client skips (dropped: it will never be sent them).
+func (f *feed) attach(id int, resumeAt *uint64) (c *clientCursor, dropped uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c = f.clients[id]
+	if c == nil {
+		// A new client starts with what is released from now on.
+		c = &clientCursor{next: f.released}
+		f.clients[id] = c
+	}
+	switch {
+	case resumeAt != nil && f.resume:
+		// Backfill from the resume point; what the feed no longer keeps
+		// is lost to the client.
+		want := *resumeAt
+		if want < f.base {
+			dropped = f.base - want
+			want = f.base
+		}
+		c.next = min(want, f.released)
+	default:
+		// No resume: the client starts at the live end; what it missed is gone.
+		if f.released > c.next {
+			dropped = f.released - c.next
+		}
+		c.next = f.released
+	}
+	if c.next < f.base {
+		dropped += f.base - c.next
+		c.next = f.base
+	}
+	c.connected = true
+	return c, dropped
+}
+
+// detach marks the client's connection gone. Without resume its queue is
+// discarded at once and counted; with resume it is kept for a return.
+func (f *feed) detach(c *clientCursor) (dropped uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c.connected = false
+	if !f.resume {
+		dropped = f.released - c.next
+		c.next = f.released
+	}
+	f.trim()
+	return dropped
+}
+
+// queued is the number of messages released and not yet taken by c.
+func (f *feed) queued(c *clientCursor) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.released - c.next
+}
+
+// take copies the production times of up to len(dst) messages for c, from
+// its cursor on, and advances the cursor. In a bulk phase it produces fresh
+// messages when c has taken everything. It returns the first sequence
+// number, how many it took, and how many c skipped because the feed no
+// longer kept them.
+func (f *feed) take(c *clientCursor, dst []int64, now int64) (seq uint64, n int, skipped uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c.next < f.base {
+		skipped = f.base - c.next
+		c.next = f.base
+	}
+	if c.next == f.released && f.bulk && !f.stopped {
+		f.push(uint64(len(dst)), now)
+		f.release(f.produced)
+	}
+	n = int(min(uint64(len(dst)), f.released-c.next))
+	for i := 0; i < n; i++ {
+		dst[i] = f.times[(f.head+int(c.next-f.base)+i)%len(f.times)]
+	}
+	seq = c.next
+	c.next += uint64(n)
+	if n > 0 {
+		f.trim()
+	}
+	return seq, n, skipped
+}
+
+// produce runs the schedule: production at the phase's rate, releases by
+// the phase's kind. It returns when the run ends.
+func (f *feed) produce(ctx context.Context, cfg *Config) {
+	now := func() int64 { return tcpinfo.Monotonic() - cfg.Start }
+	mean := float64(f.sizes.mean())
+	msgsPerSec := func(bits uint64, msgs float64) float64 {
+		if msgs > 0 {
+			return msgs
+		}
+		return float64(bits) / 8 / mean
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	sleep := func() bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+			return true
+		}
+	}
+	// Production follows the rate exactly in time: exact(t) messages by t.
+	rate := 0.0
+	var from int64
+	base := 0.0
+	exact := func(t int64) float64 { return base + float64(t-from)/1e9*rate }
+	setRate := func(r float64, t int64) {
+		f.mu.Lock()
+		if rate > 0 {
+			base = exact(t)
+		} else {
+			base = float64(f.produced)
+		}
+		rate, from = r, t
+		f.mu.Unlock()
+	}
+	// step produces what is due at t and releases per the phase:
+	// all (hold false) or nothing more (hold true).
+	step := func(t int64, hold bool) {
+		f.mu.Lock()
+		if rate > 0 {
+			if due := uint64(exact(t)); due > f.produced {
+				f.push(due-f.produced, t)
+			}
+		}
+		if !hold {
+			f.release(f.produced)
+		}
+		f.mu.Unlock()
+	}
+	setBulk := func(b bool) {
+		f.mu.Lock()
+		f.bulk = b
+		f.stopped = false
+		if b {
+			f.signal() // wake writers waiting for messages
+		}
+		f.mu.Unlock()
+	}
+	for {
+		for i, p := range cfg.Schedule {
+			last := i == len(cfg.Schedule)-1 && !cfg.Repeat
+			start := now()
+			end := int64(math.MaxInt64)
+			if p.For > 0 && !last {
+				end = start + int64(p.For)
+			}
+			switch p.Kind {
+			case PhaseRate:
+				r := msgsPerSec(p.Bits, p.Msgs)
+				step(start, false)
+				setRate(r, start)
+				setBulk(r == 0)
+				for now() < end && sleep() {
+					step(now(), false)
+				}
+				setBulk(false)
+			case PhaseOff:
+				step(start, false)
+				setRate(0, start)
+				end = start + int64(p.For)
+				for now() < end && sleep() {
+				}
+			case PhaseRamp:
+				from, to := msgsPerSec(p.Bits, p.Msgs), msgsPerSec(p.ToBits, p.ToMsgs)
+				end = start + int64(p.For)
+				for t := now(); t < end; t = now() {
+					// Piecewise constant at the tick: the rate of this millisecond.
+					step(t, false)
+					setRate(from+(to-from)*float64(t-start)/float64(p.For), t)
+					if !sleep() {
+						return
+					}
+				}
+				step(now(), false)
+				setRate(to, now())
+			case PhasePause:
+				if p.For > 0 {
+					end = start + int64(p.For)
+				}
+				for now() < end && sleep() {
+					step(now(), true)
+				}
+			case PhaseReplay:
+				// Release the held messages at the replay rate (all at once
+				// for max) while production goes on, until none are held.
+				r := msgsPerSec(p.Bits, p.Msgs)
+				f.mu.Lock()
+				from := f.released
+				f.mu.Unlock()
+				for {
+					t := now()
+					step(t, true)
+					f.mu.Lock()
+					allowed := f.produced
+					if r > 0 {
+						allowed = from + uint64(float64(t-start)/1e9*r)
+					}
+					f.release(allowed)
+					done := f.released == f.produced
+					f.mu.Unlock()
+					if done || !sleep() {
+						break
+					}
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+		}
+		if !cfg.Repeat {
+			break
+		}
+	}
+	// Past the last phase (a replay that ended): production goes on.
+	for sleep() {
+		step(now(), false)
+	}
+}

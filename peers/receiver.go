@@ -1,0 +1,372 @@
+package peers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tcplab/tcplab/internal/hist"
+	"github.com/tcplab/tcplab/tcpinfo"
+)
+
+// receiver is the receiving peer: Clients clients, each one connection at a
+// time, reconnecting when asked to.
+type receiver struct {
+	cfg     *Config
+	log     *eventLog
+	samples *sampleSet
+	nextID  atomic.Int64 // ids of reconnections (first connections are 0..Clients-1)
+	mu      sync.Mutex
+	total   Stats
+	lag     hist.Histogram
+	fatal   error
+}
+
+// clientState is what a client remembers across its connections.
+type clientState struct {
+	index    int
+	seen     bool
+	next     uint64 // next sequence number expected
+	readRate uint64
+	stalls   []Stall
+	closeAt  time.Duration
+	rng      *rand.Rand
+}
+
+func runReceiver(ctx context.Context, cfg *Config, out Outputs, log *eventLog) error {
+	r := &receiver{cfg: cfg, log: log, samples: newSampleSet(cfg, out.Samples)}
+	n := max(cfg.Clients, 1)
+	r.nextID.Store(int64(n))
+	sctx, scancel := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	if !cfg.NoSample {
+		go func() { r.samples.run(sctx); close(sampled) }()
+	} else {
+		close(sampled)
+	}
+	var err error
+	if cfg.Listen {
+		err = r.acceptOne(ctx, out)
+	} else {
+		var wg sync.WaitGroup
+		readyOnce := sync.Once{}
+		for i := 0; i < n; i++ {
+			cl := r.newClient(i)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.runClient(ctx, cl, func() {
+					readyOnce.Do(func() {
+						if out.Ready != nil {
+							fmt.Fprintln(out.Ready, "ready")
+						}
+					})
+				})
+			}()
+		}
+		wg.Wait()
+	}
+	scancel()
+	<-sampled
+	r.total.LagP50Ms = float64(r.lag.Quantile(0.5)) / 1000
+	r.total.LagP99Ms = float64(r.lag.Quantile(0.99)) / 1000
+	r.total.LagMaxMs = float64(r.lag.Max()) / 1000
+	log.emit(Event{Kind: EventTotal, Conn: -1, Stats: &r.total})
+	if err != nil {
+		log.emit(Event{Kind: EventError, Error: err.Error()})
+		return err
+	}
+	if r.samples.err != nil {
+		log.emit(Event{Kind: EventError, Error: "samples: " + r.samples.err.Error()})
+	}
+	return r.fatal
+}
+
+func (r *receiver) newClient(i int) *clientState {
+	cl := &clientState{index: i, readRate: r.cfg.ReadRate, stalls: r.cfg.Stalls, closeAt: r.cfg.CloseAt,
+		rng: rand.New(rand.NewPCG(uint64(r.cfg.Seed), uint64(i)))}
+	for _, o := range r.cfg.Overrides {
+		for _, c := range o.Clients {
+			if c != i {
+				continue
+			}
+			if o.ReadRate != nil {
+				cl.readRate = *o.ReadRate
+			}
+			if o.Stalls != nil {
+				cl.stalls = o.Stalls
+			}
+			if o.CloseAt != nil {
+				cl.closeAt = *o.CloseAt
+			}
+		}
+	}
+	return cl
+}
+
+// acceptOne serves a sender that connects: one connection.
+func (r *receiver) acceptOne(ctx context.Context, out Outputs) error {
+	lc := net.ListenConfig{Control: control(r.cfg.Socket), KeepAlive: -1}
+	ln, err := lc.Listen(ctx, "tcp", r.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", r.cfg.Addr, err)
+	}
+	defer ln.Close()
+	r.log.emit(Event{Kind: EventListening, Addr: ln.Addr().String()})
+	if out.Ready != nil {
+		fmt.Fprintln(out.Ready, "ready")
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	c, err := ln.Accept()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("no connection on %s before the run ended", r.cfg.Addr)
+		}
+		return fmt.Errorf("accept on %s: %w", r.cfg.Addr, err)
+	}
+	r.serveConn(ctx, c.(*net.TCPConn), 0, r.newClient(0), 0)
+	<-ctx.Done() // a disconnect does not end the run
+	return nil
+}
+
+// runClient connects, reads until the connection or the run ends, and
+// reconnects with backoff while the run lasts if the scenario asks.
+func (r *receiver) runClient(ctx context.Context, cl *clientState, ready func()) {
+	cfg := r.cfg
+	rc := cfg.Reconnect
+	failures := 0
+	first := true
+	for ctx.Err() == nil {
+		var c *net.TCPConn
+		var hs time.Duration
+		var err error
+		if first {
+			// The first connection retries while the listener is not up.
+			c, hs, err = dial(ctx, cfg, Outputs{})
+		} else {
+			d := net.Dialer{Control: control(cfg.Socket), KeepAlive: -1, Timeout: rc.Timeout}
+			t0 := time.Now()
+			var nc net.Conn
+			nc, err = d.DialContext(ctx, "tcp", cfg.Addr)
+			if err == nil {
+				c, hs = nc.(*net.TCPConn), time.Since(t0)
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if first || rc == nil {
+				r.log.emit(Event{Kind: EventError, Client: cl.index, Error: err.Error()})
+				r.mu.Lock()
+				r.fatal = errors.Join(r.fatal, err)
+				r.mu.Unlock()
+				return
+			}
+			failures++
+			r.log.emit(Event{Kind: EventConnectFailed, Client: cl.index, Error: describe(err)})
+			if !r.backoff(ctx, cl, failures) {
+				return
+			}
+			continue
+		}
+		id := cl.index
+		if !first {
+			id = int(r.nextID.Add(1) - 1)
+		}
+		if first {
+			ready()
+		}
+		first, failures = false, 0
+		r.serveConn(ctx, c, id, cl, hs)
+		if rc == nil || ctx.Err() != nil {
+			break
+		}
+		if !r.backoff(ctx, cl, 0) {
+			return
+		}
+	}
+	// Without reconnect, stay until the run ends (a disconnect does not
+	// end the run).
+	<-ctx.Done()
+}
+
+// backoff waits before attempt failures+1: Min·2^failures up to Max, varied
+// by ±Jitter.
+func (r *receiver) backoff(ctx context.Context, cl *clientState, failures int) bool {
+	rc := r.cfg.Reconnect
+	d := rc.Min
+	for i := 0; i < failures && d < rc.Max; i++ {
+		d *= 2
+	}
+	d = min(d, rc.Max)
+	if rc.Jitter > 0 {
+		d = time.Duration(float64(d) * (1 + rc.Jitter*(2*cl.rng.Float64()-1)))
+	}
+	return sleepUntil(ctx, tcpinfo.Monotonic()+int64(d))
+}
+
+// serveConn reads one connection until it ends, the client closes it, or
+// the run ends, and records it.
+func (r *receiver) serveConn(ctx context.Context, c *net.TCPConn, id int, cl *clientState, handshake time.Duration) {
+	cfg := r.cfg
+	if cfg.Hello {
+		var b [helloSize]byte
+		hello{Conn: id, Client: cl.index, Resume: cl.seen && cfg.Reconnect != nil && cfg.Reconnect.Resume, From: cl.next}.put(b[:])
+		if _, err := c.Write(b[:]); err != nil {
+			r.log.emit(Event{Kind: EventError, Conn: id, Client: cl.index, Error: "send hello: " + err.Error()})
+		}
+	}
+	connectedAt := tcpinfo.Monotonic() - cfg.Start
+	eff, fd, err := applyPost(c, cfg.Socket)
+	if err != nil {
+		r.log.emit(Event{Kind: EventError, Conn: id, Client: cl.index, Error: err.Error()})
+		c.Close()
+		return
+	}
+	r.log.emit(Event{T: connectedAt, Kind: EventConnected, Conn: id, Client: cl.index, Addr: c.LocalAddr().String() + "->" + c.RemoteAddr().String(), Handshake: int64(handshake)})
+	r.log.emit(Event{Kind: EventSocket, Conn: id, Client: cl.index, Socket: &eff})
+	if !cfg.NoSample {
+		r.samples.add(id, fd)
+	}
+	if cl.closeAt > 0 && time.Duration(connectedAt) < cl.closeAt {
+		// The client closes this connection at close_at: a read deadline.
+		c.SetReadDeadline(time.Now().Add(cl.closeAt - time.Duration(connectedAt)))
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	st := Stats{conn: id, Client: cl.index, ConnectedNs: connectedAt}
+	var lag hist.Histogram
+	rerr := receive(ctx, cfg, c, cl, &st, &lag)
+	stop()
+	ended := ctx.Err() != nil
+	if !cfg.NoSample {
+		st.Samples = r.samples.remove(id)
+	}
+	if errors.Is(rerr, errVanished) {
+		// Vanished: no close until the run ends (the link is dark).
+		<-ctx.Done()
+		ended = true
+		rerr = nil
+	}
+	closeErr := c.Close()
+	st.ClosedNs = tcpinfo.Monotonic() - cfg.Start
+	st.LagP50Ms = float64(lag.Quantile(0.5)) / 1000
+	st.LagP99Ms = float64(lag.Quantile(0.99)) / 1000
+	st.LagMaxMs = float64(lag.Max()) / 1000
+	ev := Event{T: st.ClosedNs, Kind: EventClosed, Conn: id, Client: cl.index}
+	switch {
+	case errors.Is(rerr, errClientClose):
+		ev.Error = rerr.Error()
+	case rerr != nil && !ended:
+		ev.Error = describe(rerr)
+	case closeErr != nil:
+		ev.Error = describe(closeErr)
+	}
+	r.log.emit(ev)
+	r.log.emit(Event{Kind: EventStats, Conn: id, Client: cl.index, Stats: &st})
+	var corrupt *corruptError
+	r.mu.Lock()
+	r.total.add(&st)
+	r.lag.Merge(&lag)
+	if errors.As(rerr, &corrupt) {
+		r.fatal = errors.Join(r.fatal, rerr)
+	}
+	r.mu.Unlock()
+}
+
+var (
+	errVanished    = errors.New("vanished")
+	errClientClose = errors.New("closed by the receiver (close_at)")
+)
+
+// receive reads one connection at the client's read pattern, counting
+// messages, gaps and duplicates against what the client saw before.
+func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, st *Stats, h *hist.Histogram) error {
+	buf := make([]byte, cfg.ReadSize)
+	var d Deframer
+	onMsg := func(m Message) {
+		st.Messages++
+		now := tcpinfo.Monotonic() - cfg.Start
+		if lag := now - m.Sent; lag > 0 {
+			h.Add(uint64(lag / 1000))
+		} else {
+			h.Add(0)
+		}
+		if st.Messages == 1 {
+			st.FirstSeq = m.Seq
+		}
+		st.LastSeq = max(st.LastSeq, m.Seq)
+		switch {
+		case !cl.seen || m.Seq == cl.next:
+		case m.Seq > cl.next:
+			st.Lost += m.Seq - cl.next
+		default:
+			st.Duplicated++
+			return
+		}
+		cl.seen = true
+		cl.next = m.Seq + 1
+	}
+	start := time.Now()
+	var readBytes uint64
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
+	defer pause.Stop()
+	wait := func(d time.Duration) bool {
+		pause.Reset(d)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-pause.C:
+			return true
+		}
+	}
+	for {
+		t := time.Duration(tcpinfo.Monotonic() - cfg.Start)
+		if cfg.VanishAt > 0 && t >= cfg.VanishAt {
+			return errVanished
+		}
+		if cl.closeAt > 0 && t >= cl.closeAt && st.ConnectedNs < int64(cl.closeAt) {
+			return errClientClose
+		}
+		// A stall window: the application does not read.
+		for _, sw := range cl.stalls {
+			if t >= sw.At && t < sw.At+sw.For {
+				if !wait(sw.At + sw.For - t) {
+					return nil
+				}
+				start = time.Now().Add(-time.Duration(float64(readBytes) / max(float64(cl.readRate), 1) * float64(time.Second)))
+			}
+		}
+		n, err := c.Read(buf)
+		if n > 0 {
+			st.Bytes += uint64(n)
+			readBytes += uint64(n)
+			st.sawData(n, cfg.Start)
+			if ferr := d.Feed(buf[:n], onMsg); ferr != nil {
+				return &corruptError{ferr}
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if cl.closeAt > 0 && time.Duration(tcpinfo.Monotonic()-cfg.Start) >= cl.closeAt && st.ConnectedNs < int64(cl.closeAt) {
+				return errClientClose
+			}
+			return err
+		}
+		if cl.readRate > 0 {
+			due := start.Add(time.Duration(float64(readBytes) / float64(cl.readRate) * float64(time.Second)))
+			if w := time.Until(due); w > 0 && !wait(w) {
+				return nil
+			}
+		}
+	}
+}

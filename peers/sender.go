@@ -1,0 +1,444 @@
+package peers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tcplab/tcplab/tcpinfo"
+	"golang.org/x/sys/unix"
+)
+
+// sender is the sending peer: one feed, any number of connections.
+type sender struct {
+	cfg     *Config
+	log     *eventLog
+	feed    *feed
+	sizes   sizer
+	samples *sampleSet
+	total   Stats
+	totalMu sync.Mutex
+	accepts int // connections accepted (ids for clients without a hello)
+	conns   sync.WaitGroup
+}
+
+func runSender(ctx context.Context, cfg *Config, out Outputs, log *eventLog) error {
+	sz := newSizer(cfg)
+	s := &sender{cfg: cfg, log: log, feed: newFeed(cfg.Resume, sz), sizes: sz, samples: newSampleSet(cfg, out.Samples)}
+	if len(cfg.Schedule) == 0 {
+		cfg.Schedule = []Phase{{Kind: PhaseRate, Bits: cfg.RateBits}}
+	}
+	go s.feed.produce(ctx, cfg)
+	sctx, scancel := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	if !cfg.NoSample {
+		go func() { s.samples.run(sctx); close(sampled) }()
+	} else {
+		close(sampled)
+	}
+	var err error
+	if cfg.Listen {
+		err = s.serve(ctx, out)
+	} else {
+		var c *net.TCPConn
+		var hs time.Duration
+		c, hs, err = dial(ctx, cfg, out)
+		if err == nil {
+			s.conns.Add(1)
+			s.handle(ctx, c, hs)
+			// Stay until the run ends: a disconnect does not end the run.
+			<-ctx.Done()
+		}
+	}
+	s.conns.Wait()
+	scancel()
+	<-sampled
+	log.emit(Event{Kind: EventTotal, Conn: -1, Stats: &s.total})
+	if err != nil {
+		log.emit(Event{Kind: EventError, Error: err.Error()})
+	}
+	if s.samples.err != nil {
+		log.emit(Event{Kind: EventError, Error: "samples: " + s.samples.err.Error()})
+	}
+	return err
+}
+
+// listener is the sender's listening socket, which a refusal may close and
+// open again.
+type listener struct {
+	mu     sync.Mutex
+	ln     *net.TCPListener
+	reopen chan struct{} // closed when a closed listener is open again
+}
+
+func (s *sender) listen(ctx context.Context) (*net.TCPListener, error) {
+	lc := net.ListenConfig{Control: control(s.cfg.Socket), KeepAlive: -1}
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	return ln.(*net.TCPListener), nil
+}
+
+// serve accepts connections until the run ends, each served by its own
+// goroutine, and applies the refusal windows.
+func (s *sender) serve(ctx context.Context, out Outputs) error {
+	ln, err := s.listen(ctx)
+	if err != nil {
+		return err
+	}
+	l := &listener{ln: ln}
+	s.log.emit(Event{Kind: EventListening, Addr: ln.Addr().String()})
+	if out.Ready != nil {
+		fmt.Fprintln(out.Ready, "ready")
+	}
+	stop := context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		if l.ln != nil {
+			l.ln.Close()
+		}
+		l.mu.Unlock()
+	})
+	defer stop()
+	var refusals sync.WaitGroup
+	for _, r := range s.cfg.Refuse {
+		refusals.Add(1)
+		go func() { defer refusals.Done(); s.refuse(ctx, l, r) }()
+	}
+	defer refusals.Wait()
+	for {
+		l.mu.Lock()
+		cur, reopen := l.ln, l.reopen
+		l.mu.Unlock()
+		if cur == nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-reopen:
+				continue
+			}
+		}
+		c, err := cur.AcceptTCP()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			l.mu.Lock()
+			closedByRefusal := l.ln != cur
+			l.mu.Unlock()
+			if closedByRefusal {
+				continue
+			}
+			return fmt.Errorf("accept on %s: %w", s.cfg.Addr, err)
+		}
+		s.conns.Add(1)
+		go s.handle(ctx, c, 0)
+	}
+}
+
+// refuse makes the listener refuse new connections during one window:
+// closed (SYNs answered with RST) or with a drop-all socket filter (SYNs
+// vanish and the client retries them).
+func (s *sender) refuse(ctx context.Context, l *listener, r Refusal) {
+	if !sleepUntil(ctx, s.cfg.Start+int64(r.At)) {
+		return
+	}
+	detail := fmt.Sprintf("refusing new connections for %v (%s)", r.For, r.Mode)
+	var undo func() error
+	switch r.Mode {
+	case RefuseRST:
+		l.mu.Lock()
+		ln := l.ln
+		l.ln, l.reopen = nil, make(chan struct{})
+		l.mu.Unlock()
+		err := ln.Close()
+		undo = func() error {
+			nl, err := s.listen(ctx)
+			l.mu.Lock()
+			l.ln = nl
+			close(l.reopen)
+			l.mu.Unlock()
+			return err
+		}
+		s.log.emit(Event{Kind: EventRefuse, Detail: detail, Error: errString(err)})
+	case RefuseBlackhole:
+		l.mu.Lock()
+		ln := l.ln
+		l.mu.Unlock()
+		err := withFD(ln, attachDropAll)
+		undo = func() error {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return withFD(l.ln, func(fd int) error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0) })
+		}
+		s.log.emit(Event{Kind: EventRefuse, Detail: detail, Error: errString(err)})
+	}
+	sleepUntil(ctx, s.cfg.Start+int64(r.At+r.For))
+	if ctx.Err() != nil && r.Mode == RefuseRST {
+		return
+	}
+	err := undo()
+	s.log.emit(Event{Kind: EventRefuse, Detail: "accepting connections again", Error: errString(err)})
+}
+
+// attachDropAll puts a one-instruction classic BPF filter ("return 0":
+// drop) on a listening socket: every SYN is dropped before TCP sees it.
+func attachDropAll(fd int) error {
+	prog := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: 1, Filter: &prog[0]})
+}
+
+func withFD(ln *net.TCPListener, fn func(fd int) error) error {
+	if ln == nil {
+		return errors.New("no listener")
+	}
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// sleepUntil waits until the monotonic time t (ns); false if ctx ended first.
+func sleepUntil(ctx context.Context, t int64) bool {
+	d := time.Duration(t - tcpinfo.Monotonic())
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tm.C:
+		return true
+	}
+}
+
+// handle serves one connection: hello, then the client's queue until the
+// connection or the run ends.
+func (s *sender) handle(ctx context.Context, c *net.TCPConn, handshake time.Duration) {
+	defer s.conns.Done()
+	cfg := s.cfg
+	id := s.nextAccept()
+	h := hello{Conn: id, Client: id}
+	if cfg.Hello {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := readHello(c)
+		c.SetReadDeadline(time.Time{})
+		if err != nil {
+			s.log.emit(Event{Kind: EventError, Conn: id, Error: err.Error()})
+			c.Close()
+			return
+		}
+		h = got
+	}
+	connectedAt := tcpinfo.Monotonic() - cfg.Start
+	eff, fd, err := applyPost(c, cfg.Socket)
+	if err != nil {
+		s.log.emit(Event{Kind: EventError, Conn: h.Conn, Client: h.Client, Error: err.Error()})
+		c.Close()
+		return
+	}
+	s.log.emit(Event{T: connectedAt, Kind: EventConnected, Conn: h.Conn, Client: h.Client, Addr: c.LocalAddr().String() + "->" + c.RemoteAddr().String(), Handshake: int64(handshake)})
+	s.log.emit(Event{Kind: EventSocket, Conn: h.Conn, Client: h.Client, Socket: &eff})
+	var resumeAt *uint64
+	if h.Resume {
+		resumeAt = &h.From
+	}
+	cur, dropped := s.feed.attach(h.Client, resumeAt)
+	st := Stats{conn: h.Conn, Client: h.Client, Dropped: dropped, ConnectedNs: connectedAt, SeqFrom: cur.next, SeqTo: cur.next}
+	if !cfg.NoSample {
+		s.samples.add(h.Conn, fd)
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	werr := s.write(ctx, c, fd, cur, &st)
+	stop()
+	ended := ctx.Err() != nil
+	if !cfg.NoSample {
+		st.Samples = s.samples.remove(h.Conn)
+	}
+	// What was taken but not wholly written goes back to the client's place.
+	// A client that may resume keeps this connection's messages: some may
+	// sit unread in the dead connection's buffers.
+	s.feed.mu.Lock()
+	cur.next, cur.keep = st.SeqTo, st.SeqFrom
+	s.feed.mu.Unlock()
+	closeErr := c.Close()
+	st.ClosedNs = tcpinfo.Monotonic() - cfg.Start
+	st.Dropped += s.feed.detach(cur)
+	ev := Event{T: st.ClosedNs, Kind: EventClosed, Conn: h.Conn, Client: h.Client}
+	switch {
+	case errors.Is(werr, errPolicyReset) || errors.Is(werr, errIdleClose):
+		ev.Error = werr.Error()
+	case werr != nil && !ended:
+		ev.Error = describe(werr)
+	case closeErr != nil:
+		ev.Error = describe(closeErr)
+	}
+	s.log.emit(ev)
+	s.log.emit(Event{Kind: EventStats, Conn: h.Conn, Client: h.Client, Stats: &st})
+	s.totalMu.Lock()
+	s.total.add(&st)
+	s.totalMu.Unlock()
+}
+
+func (s *sender) nextAccept() int {
+	s.totalMu.Lock()
+	defer s.totalMu.Unlock()
+	s.accepts++
+	return s.accepts - 1
+}
+
+// errIdleClose ends a connection the sender closed for idleness.
+var errIdleClose = errors.New("closed by the sender: idle (close_idle)")
+
+// write sends the client's queue: messages taken from the feed in chunks,
+// each write bounded by writeSlice so the reset policy and the idle check
+// keep watching while the socket is full. A chunk cut short stays pending.
+func (s *sender) write(ctx context.Context, c *net.TCPConn, fd int, cur *clientCursor, st *Stats) error {
+	cfg := s.cfg
+	mean := s.sizes.mean()
+	perChunk := max(1, sendChunk/mean)
+	times := make([]int64, perChunk)
+	sizes := make([]int, 0, perChunk) // sizes of the pending messages
+	buf := make([]byte, 0, sendChunk+s.sizes.max) // grows once to the largest chunk seen
+	var pending []byte
+	head := 0 // bytes of sizes[0] already written
+	now := func() int64 { return tcpinfo.Monotonic() - cfg.Start }
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	lastWrite := now()
+	over := int64(-1)
+	var q tcpinfo.Queues
+	var rd tcpinfo.Reader
+	for ctx.Err() == nil {
+		if len(pending) == 0 {
+			wake := s.feed.wait()
+			t := now()
+			seq, n, skipped := s.feed.take(cur, times, t)
+			st.Dropped += skipped
+			if skipped > 0 {
+				st.SeqTo = seq
+			}
+			if n == 0 {
+				if cfg.CloseIdle > 0 && time.Duration(t-lastWrite) >= cfg.CloseIdle {
+					return errIdleClose
+				}
+				if err := s.policy(fd, cur, 0, &over, &q, &rd, st); err != nil {
+					return err
+				}
+				select {
+				case <-ctx.Done():
+				case <-wake:
+				case <-tick.C:
+				}
+				continue
+			}
+			buf, sizes, head = buf[:0], sizes[:0], 0
+			for i := 0; i < n; i++ {
+				sq := seq + uint64(i)
+				size := s.sizes.size(sq)
+				off := len(buf)
+				buf = slices.Grow(buf, size)[:off+size]
+				PutHeader(buf[off:], uint32(size), sq, times[i])
+				sizes = append(sizes, size)
+			}
+			pending = buf
+		}
+		c.SetWriteDeadline(time.Now().Add(writeSlice))
+		w, err := c.Write(pending)
+		pending = pending[w:]
+		if w > 0 {
+			lastWrite = now()
+			st.Bytes += uint64(w)
+			st.sawData(w, cfg.Start)
+			// Count the messages wholly written.
+			head += w
+			for len(sizes) > 0 && head >= sizes[0] {
+				head -= sizes[0]
+				sizes = sizes[1:]
+				st.Messages++
+				st.SeqTo++
+			}
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if err := s.policy(fd, cur, len(pending), &over, &q, &rd, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// policy applies reset_slow_client: a client whose unsent backlog (its
+// queue in the feed, the chunk being written and the socket's unsent bytes)
+// stays above the limit for the time is reset: SO_LINGER 0, so close sends
+// an RST.
+func (s *sender) policy(fd int, cur *clientCursor, pending int, over *int64, q *tcpinfo.Queues, rd *tcpinfo.Reader, st *Stats) error {
+	pol := s.cfg.ResetSlowClient
+	if pol == nil {
+		return nil
+	}
+	unsent := s.feed.queued(cur)*uint64(s.sizes.mean()) + uint64(pending)
+	if rd.ReadQueues(fd, q) == nil {
+		unsent += uint64(q.Unsent)
+	}
+	t := tcpinfo.Monotonic() - s.cfg.Start
+	if unsent <= pol.BacklogAbove {
+		*over = -1
+		return nil
+	}
+	if *over < 0 {
+		*over = t
+	}
+	if time.Duration(t-*over) < pol.For {
+		return nil
+	}
+	s.log.emit(Event{Kind: EventPolicyReset, Conn: st.conn, Client: st.Client, Detail: fmt.Sprintf("unsent backlog %d B above %d B for %v: reset (RST)", unsent, pol.BacklogAbove, pol.For)})
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	return errPolicyReset
+}
+
+// dial connects to the receiver (a sender that connects, or a client's
+// first connection): it retries while the listener is not up yet, bounded
+// by the run.
+func dial(ctx context.Context, cfg *Config, out Outputs) (*net.TCPConn, time.Duration, error) {
+	d := net.Dialer{Control: control(cfg.Socket), KeepAlive: -1}
+	for {
+		t0 := time.Now()
+		c, err := d.DialContext(ctx, "tcp", cfg.Addr)
+		if err == nil {
+			if out.Ready != nil {
+				fmt.Fprintln(out.Ready, "ready")
+			}
+			return c.(*net.TCPConn), time.Since(t0), nil
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) || ctx.Err() != nil {
+			return nil, 0, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
