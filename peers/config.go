@@ -149,9 +149,9 @@ type ResetPolicy struct {
 // ClientOverride changes the read pattern of the clients listed (by index,
 // from 0).
 type ClientOverride struct {
-	Clients  []int   `json:"clients"`
-	ReadRate *uint64 `json:"read_rate,omitempty"`
-	Stalls   []Stall `json:"stalls,omitempty"`
+	Clients  []int          `json:"clients"`
+	ReadRate *uint64        `json:"read_rate,omitempty"`
+	Stalls   []Stall        `json:"stalls,omitempty"`
 	CloseAt  *time.Duration `json:"close_at,omitempty"`
 }
 

@@ -30,13 +30,13 @@ const (
 
 // Event is one line of events.jsonl.
 type Event struct {
-	T     int64  `json:"t"` // ns since run start
-	Side  string `json:"side"`
-	Conn  int    `json:"conn"`
+	T    int64  `json:"t"` // ns since run start
+	Side string `json:"side"`
+	Conn int    `json:"conn"`
 	// Client is the receiver client the connection belongs to.
 	Client int    `json:"client"`
-	Kind  string `json:"event"`
-	Error string `json:"error,omitempty"`
+	Kind   string `json:"event"`
+	Error  string `json:"error,omitempty"`
 	// Socket holds the effective socket options read back after setting them.
 	Socket *EffectiveSocket `json:"socket,omitempty"`
 	Stats  *Stats           `json:"stats,omitempty"`
@@ -85,7 +85,7 @@ type Stats struct {
 	// Receiver: the first and last sequence number read (Messages > 0).
 	FirstSeq uint64 `json:"first_seq,omitempty"`
 	LastSeq  uint64 `json:"last_seq,omitempty"`
-	conn int // connection id (not written)
+	conn     int    // connection id (not written)
 	// Connections is the number of connections a total covers.
 	Connections int `json:"connections,omitempty"`
 	// Lifecycle of the connection, ns since the run's start: connected,

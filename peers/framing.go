@@ -34,8 +34,8 @@ type Message struct {
 // boundaries without allocating.
 type Deframer struct {
 	hdr  [HeaderSize]byte
-	have int    // header bytes collected
-	skip uint32 // payload bytes still to skip
+	have int     // header bytes collected
+	skip uint32  // payload bytes still to skip
 	cur  Message // the message whose payload is being skipped
 }
 

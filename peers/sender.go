@@ -318,7 +318,7 @@ func (s *sender) write(ctx context.Context, c *net.TCPConn, fd int, cur *clientC
 	mean := s.sizes.mean()
 	perChunk := max(1, sendChunk/mean)
 	times := make([]int64, perChunk)
-	sizes := make([]int, 0, perChunk) // sizes of the pending messages
+	sizes := make([]int, 0, perChunk)             // sizes of the pending messages
 	buf := make([]byte, 0, sendChunk+s.sizes.max) // grows once to the largest chunk seen
 	var pending []byte
 	head := 0 // bytes of sizes[0] already written

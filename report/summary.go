@@ -81,8 +81,8 @@ type Disconnect struct {
 	Conn   int     `json:"conn"`
 	Client int     `json:"client"`
 	T      float64 `json:"t_s"`
-	Side  string  `json:"side"`  // who noticed
-	Error string  `json:"error"` // EOF, ECONNRESET, a policy reset…
+	Side   string  `json:"side"`  // who noticed
+	Error  string  `json:"error"` // EOF, ECONNRESET, a policy reset…
 	// ClosedFirst is the side that closed first (its close came earliest).
 	ClosedFirst string `json:"closed_first"`
 	// DetectionS is how long after the receiver vanished this side
@@ -126,12 +126,12 @@ type Summary struct {
 	Windows    []Window `json:"windows"`
 	Peers      []Peer   `json:"peers"`
 	// SelfCheck puts what the link measurably did beside its configuration.
-	SelfCheck    []Check        `json:"link_self_check"`
-	Messages     Accounting     `json:"messages"`
+	SelfCheck []Check    `json:"link_self_check"`
+	Messages  Accounting `json:"messages"`
 	// VerdictConn is the connection the verdict and windows describe: the
 	// one that carried the most data.
-	VerdictConn int          `json:"verdict_conn"`
-	Connections []Connection `json:"connections"`
+	VerdictConn  int            `json:"verdict_conn"`
+	Connections  []Connection   `json:"connections"`
 	Disconnects  []Disconnect   `json:"disconnects"`
 	Timeline     []string       `json:"timeline"`
 	Expectations []ExpectResult `json:"expectations"`
