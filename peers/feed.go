@@ -40,7 +40,7 @@ type feed struct {
 // clientCursor is a client's place in the feed.
 type clientCursor struct {
 	next      uint64 // next message to send it
-	keep      uint64 // with resume: kept from here while disconnected
+	keep      uint64 // with resume: kept from here (the connection's first message)
 	connected bool
 }
 
@@ -92,10 +92,12 @@ func (f *feed) trim() {
 	low := f.released
 	for _, c := range f.clients {
 		switch {
+		case f.resume:
+			// Anything since the connection began may sit unread in its
+			// buffers and be asked for again.
+			low = min(low, c.next, c.keep)
 		case c.connected:
 			low = min(low, c.next)
-		case f.resume:
-			low = min(low, c.next, c.keep)
 		}
 	}
 	if low > f.base && len(f.times) > 0 {
@@ -148,6 +150,7 @@ func (f *feed) attach(id int, resumeAt *uint64) (c *clientCursor, dropped uint64
 		c.next = f.base
 	}
 	c.connected = true
+	c.keep = c.next
 	return c, dropped
 }
 

@@ -243,6 +243,7 @@ func (r *receiver) serveConn(ctx context.Context, c *net.TCPConn, id int, cl *cl
 	st := Stats{conn: id, Client: cl.index, ConnectedNs: connectedAt}
 	var lag hist.Histogram
 	rerr := receive(ctx, cfg, c, cl, &st, &lag)
+	noticed := tcpinfo.Monotonic() - cfg.Start // before our close: who closed first compares these
 	stop()
 	ended := ctx.Err() != nil
 	if !cfg.NoSample {
@@ -259,7 +260,10 @@ func (r *receiver) serveConn(ctx context.Context, c *net.TCPConn, id int, cl *cl
 	st.LagP50Ms = float64(lag.Quantile(0.5)) / 1000
 	st.LagP99Ms = float64(lag.Quantile(0.99)) / 1000
 	st.LagMaxMs = float64(lag.Max()) / 1000
-	ev := Event{T: st.ClosedNs, Kind: EventClosed, Conn: id, Client: cl.index}
+	ev := Event{T: noticed, Kind: EventClosed, Conn: id, Client: cl.index}
+	if ended {
+		ev.T = st.ClosedNs
+	}
 	switch {
 	case errors.Is(rerr, errClientClose):
 		ev.Error = rerr.Error()

@@ -75,6 +75,8 @@ type listener struct {
 	mu     sync.Mutex
 	ln     *net.TCPListener
 	reopen chan struct{} // closed when a closed listener is open again
+	paused chan struct{} // non-nil while accepting is paused; closed at the end
+	dummy  string        // local address of the connection that fills the queue
 }
 
 func (s *sender) listen(ctx context.Context) (*net.TCPListener, error) {
@@ -114,8 +116,16 @@ func (s *sender) serve(ctx context.Context, out Outputs) error {
 	defer refusals.Wait()
 	for {
 		l.mu.Lock()
-		cur, reopen := l.ln, l.reopen
+		cur, reopen, paused := l.ln, l.reopen, l.paused
 		l.mu.Unlock()
+		if paused != nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-paused:
+				continue
+			}
+		}
 		if cur == nil {
 			select {
 			case <-ctx.Done():
@@ -130,12 +140,19 @@ func (s *sender) serve(ctx context.Context, out Outputs) error {
 				return nil
 			}
 			l.mu.Lock()
-			closedByRefusal := l.ln != cur
+			byRefusal := l.ln != cur || l.paused != nil
 			l.mu.Unlock()
-			if closedByRefusal {
+			if byRefusal {
 				continue
 			}
 			return fmt.Errorf("accept on %s: %w", s.cfg.Addr, err)
+		}
+		l.mu.Lock()
+		dummy := l.dummy
+		l.mu.Unlock()
+		if dummy != "" && c.RemoteAddr().String() == dummy {
+			c.Close() // the refusal's own queue filler
+			continue
 		}
 		s.conns.Add(1)
 		go s.handle(ctx, c, 0)
@@ -168,14 +185,37 @@ func (s *sender) refuse(ctx context.Context, l *listener, r Refusal) {
 		}
 		s.log.emit(Event{Kind: EventRefuse, Detail: detail, Error: errString(err)})
 	case RefuseBlackhole:
+		// The kernel drops a SYN silently when the listener's accept
+		// queue is full (no RST, no SYN-ACK: the client retries). Stop
+		// accepting, queue one connection of our own and cut the
+		// backlog to 0: the queue is full until the window ends.
+		// (A socket filter cannot do it: Linux refuses filters on TCP
+		// listeners with EOPNOTSUPP.)
 		l.mu.Lock()
 		ln := l.ln
+		paused := make(chan struct{})
+		l.paused = paused
 		l.mu.Unlock()
-		err := withFD(ln, attachDropAll)
-		undo = func() error {
+		ln.SetDeadline(time.Unix(1, 0)) // wake the accept loop
+		d := net.Dialer{Timeout: time.Second}
+		filler, err := d.DialContext(ctx, "tcp", s.cfg.Addr)
+		if err == nil {
 			l.mu.Lock()
-			defer l.mu.Unlock()
-			return withFD(l.ln, func(fd int) error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0) })
+			l.dummy = filler.LocalAddr().String()
+			l.mu.Unlock()
+			err = withFD(ln, func(fd int) error { return unix.Listen(fd, 0) })
+		}
+		undo = func() error {
+			err := withFD(ln, func(fd int) error { return unix.Listen(fd, unix.SOMAXCONN) })
+			if filler != nil {
+				filler.Close()
+			}
+			ln.SetDeadline(time.Time{})
+			l.mu.Lock()
+			l.paused = nil
+			close(paused)
+			l.mu.Unlock()
+			return err
 		}
 		s.log.emit(Event{Kind: EventRefuse, Detail: detail, Error: errString(err)})
 	}
@@ -184,14 +224,10 @@ func (s *sender) refuse(ctx context.Context, l *listener, r Refusal) {
 		return
 	}
 	err := undo()
+	if ctx.Err() != nil {
+		return
+	}
 	s.log.emit(Event{Kind: EventRefuse, Detail: "accepting connections again", Error: errString(err)})
-}
-
-// attachDropAll puts a one-instruction classic BPF filter ("return 0":
-// drop) on a listening socket: every SYN is dropped before TCP sees it.
-func attachDropAll(fd int) error {
-	prog := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
-	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: 1, Filter: &prog[0]})
 }
 
 func withFD(ln *net.TCPListener, fn func(fd int) error) error {
@@ -270,21 +306,24 @@ func (s *sender) handle(ctx context.Context, c *net.TCPConn, handshake time.Dura
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	werr := s.write(ctx, c, fd, cur, &st)
+	noticed := tcpinfo.Monotonic() - cfg.Start // before our close: who closed first compares these
 	stop()
 	ended := ctx.Err() != nil
 	if !cfg.NoSample {
 		st.Samples = s.samples.remove(h.Conn)
 	}
 	// What was taken but not wholly written goes back to the client's place.
-	// A client that may resume keeps this connection's messages: some may
-	// sit unread in the dead connection's buffers.
+	// What was taken and not wholly written goes back to the client.
 	s.feed.mu.Lock()
-	cur.next, cur.keep = st.SeqTo, st.SeqFrom
+	cur.next = st.SeqTo
 	s.feed.mu.Unlock()
 	closeErr := c.Close()
 	st.ClosedNs = tcpinfo.Monotonic() - cfg.Start
 	st.Dropped += s.feed.detach(cur)
-	ev := Event{T: st.ClosedNs, Kind: EventClosed, Conn: h.Conn, Client: h.Client}
+	ev := Event{T: noticed, Kind: EventClosed, Conn: h.Conn, Client: h.Client}
+	if ended {
+		ev.T = st.ClosedNs
+	}
 	switch {
 	case errors.Is(werr, errPolicyReset) || errors.Is(werr, errIdleClose):
 		ev.Error = werr.Error()

@@ -212,6 +212,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 		}
 		return c
 	}
+	end := int64(meta.DurationS * 1e9)
 	firstClose := map[int]peers.Event{}
 	handshake := map[int]float64{}
 	for _, e := range events {
@@ -233,7 +234,9 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 			}
 		case peers.EventClosed:
 			c := get(&e)
-			if e.Side == peers.RoleSender {
+			if e.T >= end {
+				// Closed by the run's end: not a disconnect.
+			} else if e.Side == peers.RoleSender {
 				c.SenderClosed = e.Error
 			} else {
 				c.ReceiverClosed = e.Error
@@ -277,7 +280,6 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	sum.Messages.Reconnects = max(0, len(ids)-len(clients))
 
 	sum.Disconnects = []Disconnect{}
-	end := int64(meta.DurationS * 1e9)
 	for _, e := range events {
 		if e.Kind == peers.EventClosed && e.Error != "" && e.T < end {
 			d := Disconnect{Conn: e.Conn, Client: e.Client, T: float64(e.T) / 1e9, Side: e.Side, Error: e.Error, ClosedFirst: firstClose[e.Conn].Side}

@@ -1,0 +1,175 @@
+package scenario
+
+import (
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/report"
+)
+
+// reconnectSrc: a steady 1000 messages/s feed; the client closes its
+// connection at 1.5 s and comes back 300 ms later.
+const reconnectSrc = `name: reconnect
+duration: 4s
+sender:
+  listen: true
+  message: { size: 200B }
+  schedule:
+    - { rate: 1000/s }
+receiver:
+  close_at: 1.5s
+  reconnect: { initial: 300ms, jitter: 0%, resume: RESUME }
+`
+
+// TestReconnectKnownLoss: a reconnect without resume loses exactly what was
+// produced while the client was away plus what died in the old
+// connection's buffers. The receiver's count (sequence gaps) must equal the
+// ground truth from the sender's own account (messages it never wrote to
+// the client, and the range it wrote on the first connection), and match the
+// window: 1000/s × the time between the close and the new connection.
+func TestReconnectKnownLoss(t *testing.T) {
+	requireRoot(t)
+	res, dir := runSrc(t, "reconnect", strings.Replace(reconnectSrc, "RESUME", "false", 1), RunOptions{})
+	sum := res.Summary
+	if len(sum.Connections) != 2 {
+		t.Fatalf("%d connections, want 2 (the first and the reconnection): %+v", len(sum.Connections), sum.Connections)
+	}
+	c0, c1 := sum.Connections[0], sum.Connections[1]
+	if c0.Sender == nil || c0.Receiver == nil || c1.Sender == nil || c1.Receiver == nil {
+		t.Fatalf("missing per-connection figures: %+v", sum.Connections)
+	}
+	if c0.Client != 0 || c1.Client != 0 {
+		t.Errorf("both connections belong to client 0: %d, %d", c0.Client, c1.Client)
+	}
+	// Ground truth from the sender: never written to the client (dropped),
+	// plus written on the first connection after the last message read there.
+	inSocket := c0.Sender.SeqTo - 1 - c0.Receiver.LastSeq
+	truth := sum.Messages.Dropped + inSocket
+	if sum.Messages.Lost != truth {
+		t.Errorf("reported lost %d, ground truth %d (dropped %d + %d in the dead connection)", sum.Messages.Lost, truth, sum.Messages.Dropped, inSocket)
+	}
+	// The window: the client closed at 1.5 s and was connected again at
+	// c1's connect time.
+	events, err := report.ReadEvents(filepath.Join(dir, FileEvents))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var closedAt, backAt int64
+	for _, e := range events {
+		if e.Side == peers.RoleReceiver && e.Kind == peers.EventClosed && e.Conn == c0.Conn {
+			closedAt = e.T
+		}
+		if e.Side == peers.RoleSender && e.Kind == peers.EventConnected && e.Conn == c1.Conn {
+			backAt = e.T
+		}
+	}
+	away := float64(backAt-closedAt) / 1e9
+	if away < 0.29 || away > 0.5 {
+		t.Errorf("the client was away %.3fs, want about 0.3 s (reconnect initial)", away)
+	}
+	if want := 1000 * away; math.Abs(float64(sum.Messages.Lost)-want) > 10+0.05*want {
+		t.Errorf("lost %d messages over %.3fs away at 1000/s: want about %.0f", sum.Messages.Lost, away, want)
+	}
+	if sum.Messages.Duplicated != 0 || sum.Messages.Reconnects != 1 {
+		t.Errorf("accounting %+v: want no duplicates and one reconnect", sum.Messages)
+	}
+	if c0.ReceiverClosed == "" || !strings.Contains(c0.ReceiverClosed, "close_at") {
+		t.Errorf("first connection: receiver closed with %q, want its own close (close_at)", c0.ReceiverClosed)
+	}
+}
+
+// TestReconnectResume: the same reconnect with resume on both ends loses
+// nothing; the sender backfills from the client's resume point.
+func TestReconnectResume(t *testing.T) {
+	requireRoot(t)
+	src := strings.Replace(reconnectSrc, "RESUME", "true", 1)
+	src = strings.Replace(src, "listen: true", "listen: true\n  resume: true", 1)
+	res, _ := runSrc(t, "resume", src, RunOptions{})
+	sum := res.Summary
+	if len(sum.Connections) != 2 {
+		t.Fatalf("%d connections, want 2", len(sum.Connections))
+	}
+	m := sum.Messages
+	if m.Lost != 0 || m.Dropped != 0 {
+		t.Errorf("accounting %+v: with resume nothing is lost", m)
+	}
+	c0, c1 := sum.Connections[0], sum.Connections[1]
+	if c1.Receiver == nil || c0.Receiver == nil || c1.Receiver.FirstSeq != c0.Receiver.LastSeq+1 {
+		t.Errorf("the second connection must start right after the first one's last message: %+v / %+v", c0.Receiver, c1.Receiver)
+	}
+	// The backfill: messages produced while the client was away crossed
+	// later, so the lag's maximum is about the time away.
+	if m.LagMaxMs < 250 || m.LagMaxMs > 600 {
+		t.Errorf("max lag %.0f ms, want about the 300 ms away", m.LagMaxMs)
+	}
+	if m.Delivered < 3800 {
+		t.Errorf("delivered %d of about 4000 produced", m.Delivered)
+	}
+}
+
+// TestRefusalAndBackoff: the server refuses new connections for 1.5 s (RST
+// to the SYN); the client, whose connection the server closed for
+// idleness, retries with doubling waits and gets in after the window.
+func TestRefusalAndBackoff(t *testing.T) {
+	requireRoot(t)
+	for _, mode := range []string{"rst", "blackhole"} {
+		t.Run(mode, func(t *testing.T) {
+			src := `name: refuse
+duration: 4s
+sender:
+  listen: true
+  message: { size: 100B }
+  schedule:
+    - { rate: 500/s, for: 500ms }
+    - { off: 3500ms }
+  policy:
+    close_idle: 300ms
+    refuse: [ { at: 600ms, for: 1500ms, mode: MODE } ]
+receiver:
+  reconnect: { initial: 100ms, max: 400ms, jitter: 0%, connect_timeout: 250ms }
+`
+			res, dir := runSrc(t, "refuse-"+mode, strings.Replace(src, "MODE", mode, 1), RunOptions{})
+			events, err := report.ReadEvents(filepath.Join(dir, FileEvents))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fails []peers.Event
+			for _, e := range events {
+				if e.Kind == peers.EventConnectFailed {
+					fails = append(fails, e)
+				}
+			}
+			want := "ECONNREFUSED"
+			if mode == "blackhole" {
+				want = "timeout"
+			}
+			if len(fails) < 2 {
+				t.Fatalf("%d failed connects, want several during the 1.5 s refusal", len(fails))
+			}
+			for _, f := range fails {
+				// An attempt begun inside the window fails up to one connect
+				// timeout (250 ms) after it.
+				if !strings.Contains(f.Error, want) || f.T < 600e6 || f.T > 2400e6 {
+					t.Errorf("failed connect at %.3fs: %q, want %s in the window (+ the connect timeout)", float64(f.T)/1e9, f.Error, want)
+				}
+			}
+			// After the window the client gets in again.
+			sum := res.Summary
+			var lateConnect bool
+			for _, e := range events {
+				if e.Kind == peers.EventConnected && e.Side == peers.RoleSender && e.T > 2100e6 {
+					lateConnect = true
+				}
+			}
+			if !lateConnect {
+				t.Errorf("no connection after the refusal window: %+v", sum.Connections)
+			}
+			if !strings.Contains(sum.Connections[0].SenderClosed, "idle") {
+				t.Errorf("first connection closed with %q, want the sender's idle close", sum.Connections[0].SenderClosed)
+			}
+		})
+	}
+}
