@@ -2,56 +2,276 @@ package scenario
 
 import (
 	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/tcplab/tcplab/report"
 )
 
-// Verdict classes an expectation can name.
+// VerdictClasses are the verdict classes an expectation can name.
 var VerdictClasses = []string{"sender-limited", "receiver-limited", "network-limited", "mixed"}
 
 // Expect is one check on the run's outcome, kept with its source text.
 //
-// Grammar (version 1):
+// Grammar: SUBJECT OP VALUE, separated by spaces.
 //
-//	verdict == CLASS
-//	verdict != CLASS
+//	verdict == receiver-limited            (== or !=; a class of VerdictClasses)
+//	messages.lost == 0                     (counts: any of == != < <= > >=)
+//	lag.p99 < 2s                           (durations with their unit)
+//	receiver_limited >= 60%                (share of the classification windows)
+//	client(0).resets == 1                  (one client's figures, over its connections)
 //
-// CLASS is one of VerdictClasses. Later versions add shares, lag and
-// disconnect checks; until then anything else is an error.
+// The subjects are listed in expectSubjects (counts, durations, shares) and
+// clientSubjects.
 type Expect struct {
-	Source string
-	Metric string // "verdict"
-	Op     string // "==" or "!="
-	Value  string
+	Source  string
+	Subject string // like "messages.lost" or "verdict"
+	Client  int    // for client(N).… subjects; -1 otherwise
+	Op      string
+	Class   string  // verdict subjects
+	Value   float64 // numeric subjects, in the subject's unit (count, seconds, fraction)
+}
+
+// expectKind is what a subject's value is.
+type expectKind int
+
+const (
+	kindCount expectKind = iota
+	kindDuration
+	kindShare
+	kindClass
+)
+
+// expectSubjects are the run-wide subjects.
+var expectSubjects = map[string]expectKind{
+	"verdict":              kindClass,
+	"messages.sent":        kindCount,
+	"messages.delivered":   kindCount,
+	"messages.lost":        kindCount,
+	"messages.duplicated":  kindCount,
+	"messages.dropped":     kindCount,
+	"messages.undelivered": kindCount,
+	"disconnects":          kindCount,
+	"resets":               kindCount,
+	"reconnects":           kindCount,
+	"connections":          kindCount,
+	"lag.p50":              kindDuration,
+	"lag.p99":              kindDuration,
+	"lag.max":              kindDuration,
+	"receiver_limited":     kindShare,
+	"sender_limited":       kindShare,
+	"network_limited":      kindShare,
+	"mixed":                kindShare,
+}
+
+// clientSubjects are the subjects of client(N).….
+var clientSubjects = map[string]expectKind{
+	"verdict":     kindClass, // of the client's first connection
+	"resets":      kindCount,
+	"lost":        kindCount,
+	"delivered":   kindCount,
+	"connections": kindCount,
+	"disconnects": kindCount,
+}
+
+var clientRE = regexp.MustCompile(`^client\((\d+)\)\.([a-z_.0-9]+)$`)
+
+func subjectList() string {
+	var names []string
+	for k := range expectSubjects {
+		names = append(names, k)
+	}
+	for k := range clientSubjects {
+		names = append(names, "client(N)."+k)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 // ParseExpect parses one expectation.
 func ParseExpect(s string) (Expect, error) {
 	src := strings.TrimSpace(s)
-	accepted := fmt.Sprintf("accepted: 'verdict == CLASS' or 'verdict != CLASS' with CLASS one of %s", strings.Join(VerdictClasses, ", "))
 	f := strings.Fields(src)
 	if len(f) != 3 {
-		return Expect{}, fmt.Errorf("cannot read expectation %q (%s)", src, accepted)
+		return Expect{}, fmt.Errorf("cannot read expectation %q: write SUBJECT OP VALUE, like 'verdict == receiver-limited' or 'messages.lost == 0'", src)
 	}
-	if f[0] != "verdict" {
-		return Expect{}, fmt.Errorf("unknown metric %q in %q (%s)", f[0], src, accepted)
-	}
-	if f[1] != "==" && f[1] != "!=" {
-		return Expect{}, fmt.Errorf("unknown operator %q in %q (%s)", f[1], src, accepted)
-	}
-	ok := false
-	for _, c := range VerdictClasses {
-		ok = ok || c == f[2]
+	e := Expect{Source: src, Subject: f[0], Client: -1, Op: f[1]}
+	kind, ok := expectSubjects[f[0]]
+	if m := clientRE.FindStringSubmatch(f[0]); m != nil {
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n >= MaxClients {
+			return Expect{}, fmt.Errorf("client index %q in %q is outside 0..%d", m[1], src, MaxClients-1)
+		}
+		e.Client, e.Subject = n, m[2]
+		kind, ok = clientSubjects[m[2]]
 	}
 	if !ok {
-		return Expect{}, fmt.Errorf("unknown verdict %q in %q (%s)", f[2], src, accepted)
+		return Expect{}, fmt.Errorf("unknown subject %q in %q; accepted: %s", f[0], src, subjectList())
 	}
-	return Expect{Source: src, Metric: f[0], Op: f[1], Value: f[2]}, nil
+	ops := []string{"==", "!=", "<", "<=", ">", ">="}
+	if kind == kindClass {
+		ops = ops[:2]
+	}
+	if !oneOf(e.Op, ops) {
+		return Expect{}, fmt.Errorf("unknown operator %q in %q; accepted for %s: %s", e.Op, src, f[0], strings.Join(ops, " "))
+	}
+	v := f[2]
+	switch kind {
+	case kindClass:
+		if !oneOf(v, VerdictClasses) {
+			return Expect{}, fmt.Errorf("unknown verdict %q in %q; accepted: %s", v, src, strings.Join(VerdictClasses, ", "))
+		}
+		e.Class = v
+	case kindCount:
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return Expect{}, fmt.Errorf("%q in %q is not a count (a whole number like 0 or 12)", v, src)
+		}
+		e.Value = float64(n)
+	case kindDuration:
+		d, err := ParseDuration(v)
+		if err != nil {
+			return Expect{}, fmt.Errorf("%q in %q: %v", v, src, err)
+		}
+		e.Value = time.Duration(d).Seconds()
+	case kindShare:
+		p, err := ParsePercent(v)
+		if err != nil {
+			return Expect{}, fmt.Errorf("%q in %q: %v", v, src, err)
+		}
+		e.Value = float64(p) / 100
+	}
+	return e, nil
 }
 
-// Holds reports whether the expectation holds for the run's verdict class.
-func (e Expect) Holds(verdict string) bool {
-	if e.Op == "!=" {
-		return verdict != e.Value
+// Check evaluates the expectation on a run's summary.
+func (e Expect) Check(sum *report.Summary) report.ExpectResult {
+	res := report.ExpectResult{Expect: e.Source}
+	kind := expectSubjects[e.Subject]
+	var class string
+	var val float64
+	if e.Client >= 0 {
+		kind = clientSubjects[e.Subject]
+		class, val = clientValue(sum, e.Client, e.Subject)
+	} else {
+		class, val = runValue(sum, e.Subject)
 	}
-	return verdict == e.Value
+	switch kind {
+	case kindClass:
+		res.Actual = class
+		res.Holds = (class == e.Class) == (e.Op == "==")
+		return res
+	case kindCount:
+		res.Actual = strconv.FormatFloat(val, 'f', -1, 64)
+	case kindDuration:
+		res.Actual = time.Duration(val * 1e9).Round(time.Microsecond).String()
+	case kindShare:
+		res.Actual = strconv.FormatFloat(100*val, 'f', 1, 64) + "%"
+	}
+	const eps = 1e-9
+	switch e.Op {
+	case "==":
+		res.Holds = math.Abs(val-e.Value) < eps
+	case "!=":
+		res.Holds = math.Abs(val-e.Value) >= eps
+	case "<":
+		res.Holds = val < e.Value
+	case "<=":
+		res.Holds = val <= e.Value+eps
+	case ">":
+		res.Holds = val > e.Value
+	case ">=":
+		res.Holds = val >= e.Value-eps
+	}
+	return res
+}
+
+func runValue(sum *report.Summary, subject string) (string, float64) {
+	m := &sum.Messages
+	switch subject {
+	case "verdict":
+		return sum.Verdict.Class, 0
+	case "messages.sent":
+		return "", float64(m.Sent)
+	case "messages.delivered":
+		return "", float64(m.Delivered)
+	case "messages.lost":
+		return "", float64(m.Lost)
+	case "messages.duplicated":
+		return "", float64(m.Duplicated)
+	case "messages.dropped":
+		return "", float64(m.Dropped)
+	case "messages.undelivered":
+		return "", float64(m.Undelivered)
+	case "disconnects":
+		return "", float64(countDisconnects(sum, -1))
+	case "resets":
+		return "", float64(m.Resets)
+	case "reconnects":
+		return "", float64(m.Reconnects)
+	case "connections":
+		return "", float64(m.Connections)
+	case "lag.p50":
+		return "", m.LagP50Ms / 1e3
+	case "lag.p99":
+		return "", m.LagP99Ms / 1e3
+	case "lag.max":
+		return "", m.LagMaxMs / 1e3
+	case "receiver_limited", "sender_limited", "network_limited", "mixed":
+		return "", sum.Verdict.ClassShares[strings.ReplaceAll(subject, "_", "-")]
+	}
+	return "", 0
+}
+
+// countDisconnects counts connections (of one client, or all with -1) that
+// ended before the run did, once each whichever side noticed.
+func countDisconnects(sum *report.Summary, client int) int {
+	seen := map[int]bool{}
+	for _, d := range sum.Disconnects {
+		if client < 0 || d.Client == client {
+			seen[d.Conn] = true
+		}
+	}
+	return len(seen)
+}
+
+func clientValue(sum *report.Summary, client int, subject string) (string, float64) {
+	class := report.Unknown
+	var resets, lost, delivered, conns float64
+	first := true
+	for _, c := range sum.Connections {
+		if c.Client != client {
+			continue
+		}
+		if first {
+			class, first = c.Verdict, false
+		}
+		conns++
+		if c.Reset {
+			resets++
+		}
+		if c.Receiver != nil {
+			lost += float64(c.Receiver.Lost)
+			delivered += float64(c.Receiver.Messages)
+		}
+	}
+	switch subject {
+	case "verdict":
+		return class, 0
+	case "resets":
+		return "", resets
+	case "lost":
+		return "", lost
+	case "delivered":
+		return "", delivered
+	case "connections":
+		return "", conns
+	case "disconnects":
+		return "", float64(countDisconnects(sum, client))
+	}
+	return "", 0
 }

@@ -438,7 +438,7 @@ func writeReport(dir string, meta report.Meta, s *Scenario) (report.Summary, err
 	}
 	sum := report.Build(meta, samples, events, int64(s.Window))
 	for _, e := range s.Expect {
-		sum.Expectations = append(sum.Expectations, report.ExpectResult{Expect: e.Source, Holds: e.Holds(sum.Verdict.Class), Actual: sum.Verdict.Class})
+		sum.Expectations = append(sum.Expectations, e.Check(&sum))
 	}
 	if err := report.WriteJSON(filepath.Join(dir, FileReport), &sum); err != nil {
 		return sum, err

@@ -1,0 +1,56 @@
+package scenario
+
+import (
+	"testing"
+
+	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/report"
+)
+
+// TestExpectCheck evaluates every kind of subject on a made-up summary.
+func TestExpectCheck(t *testing.T) {
+	sum := &report.Summary{
+		Verdict:  report.Verdict{Class: "receiver-limited", ClassShares: map[string]float64{"receiver-limited": 0.75, "mixed": 0.25}},
+		Messages: report.Accounting{Sent: 100, Delivered: 90, Lost: 3, Resets: 1, Reconnects: 2, Connections: 4, LagP99Ms: 1500},
+		Connections: []report.Connection{
+			{Conn: 0, Client: 0, Verdict: "receiver-limited", Reset: true, Receiver: &peers.Stats{Messages: 40, Lost: 3}},
+			{Conn: 1, Client: 1, Verdict: "sender-limited", Receiver: &peers.Stats{Messages: 50}},
+			{Conn: 2, Client: 0, Verdict: "sender-limited"},
+		},
+		Disconnects: []report.Disconnect{{Conn: 0, Client: 0, Side: "sender"}, {Conn: 0, Client: 0, Side: "receiver"}},
+	}
+	for _, c := range []struct {
+		src    string
+		holds  bool
+		actual string
+	}{
+		{"verdict == receiver-limited", true, "receiver-limited"},
+		{"verdict != receiver-limited", false, "receiver-limited"},
+		{"messages.lost == 3", true, "3"},
+		{"messages.lost < 3", false, "3"},
+		{"messages.sent >= 100", true, "100"},
+		{"lag.p99 < 2s", true, "1.5s"},
+		{"lag.p99 <= 1s", false, "1.5s"},
+		{"receiver_limited >= 75%", true, "75.0%"},
+		{"receiver_limited > 75%", false, "75.0%"},
+		{"disconnects == 1", true, "1"},
+		{"resets == 1", true, "1"},
+		{"client(0).resets == 1", true, "1"},
+		{"client(1).resets == 0", true, "0"},
+		{"client(0).verdict == receiver-limited", true, "receiver-limited"},
+		{"client(1).verdict == receiver-limited", false, "sender-limited"},
+		{"client(0).connections == 2", true, "2"},
+		{"client(0).lost == 3", true, "3"},
+		{"client(1).disconnects == 0", true, "0"},
+		{"client(7).verdict == mixed", false, "unknown"},
+	} {
+		e, err := ParseExpect(c.src)
+		if err != nil {
+			t.Fatalf("%s: %v", c.src, err)
+		}
+		r := e.Check(sum)
+		if r.Holds != c.holds || r.Actual != c.actual {
+			t.Errorf("%s: holds %v actual %q, want %v %q", c.src, r.Holds, r.Actual, c.holds, c.actual)
+		}
+	}
+}
