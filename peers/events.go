@@ -79,6 +79,9 @@ type Stats struct {
 	Samples    int     `json:"samples"`
 	// Client is the receiver client this connection served.
 	Client int `json:"client"`
+	// MaxBacklog is the sender's largest unsent backlog for the connection
+	// (its queue, the chunk being written and the socket's unsent bytes).
+	MaxBacklog uint64 `json:"max_backlog,omitempty"`
 	// Sender: the messages wholly written are [SeqFrom, SeqTo).
 	SeqFrom uint64 `json:"seq_from,omitempty"`
 	SeqTo   uint64 `json:"seq_to,omitempty"`

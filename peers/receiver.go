@@ -284,6 +284,9 @@ func (r *receiver) serveConn(ctx context.Context, c *net.TCPConn, id int, cl *cl
 	r.mu.Unlock()
 }
 
+// readSlack is the most credit a rate-paced reader keeps from idle time.
+const readSlack = 20 * time.Millisecond
+
 var (
 	errVanished    = errors.New("vanished")
 	errClientClose = errors.New("closed by the receiver (close_at)")
@@ -317,8 +320,11 @@ func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, 
 		cl.seen = true
 		cl.next = m.Seq + 1
 	}
-	start := time.Now()
-	var readBytes uint64
+	// The read rate is paced by next, the time the next read may start.
+	// Time spent waiting for data earns no credit beyond readSlack, so a
+	// reader that sat idle (a paused feed) does not then read a burst
+	// far above its rate.
+	next := time.Now()
 	pause := time.NewTimer(time.Hour)
 	pause.Stop()
 	defer pause.Stop()
@@ -345,13 +351,12 @@ func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, 
 				if !wait(sw.At + sw.For - t) {
 					return nil
 				}
-				start = time.Now().Add(-time.Duration(float64(readBytes) / max(float64(cl.readRate), 1) * float64(time.Second)))
+				next = time.Now()
 			}
 		}
 		n, err := c.Read(buf)
 		if n > 0 {
 			st.Bytes += uint64(n)
-			readBytes += uint64(n)
 			st.sawData(n, cfg.Start)
 			if ferr := d.Feed(buf[:n], onMsg); ferr != nil {
 				return &corruptError{ferr}
@@ -366,9 +371,12 @@ func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, 
 			}
 			return err
 		}
-		if cl.readRate > 0 {
-			due := start.Add(time.Duration(float64(readBytes) / float64(cl.readRate) * float64(time.Second)))
-			if w := time.Until(due); w > 0 && !wait(w) {
+		if cl.readRate > 0 && n > 0 {
+			if floor := time.Now().Add(-readSlack); next.Before(floor) {
+				next = floor
+			}
+			next = next.Add(time.Duration(float64(n) / float64(cl.readRate) * float64(time.Second)))
+			if w := time.Until(next); w > 0 && !wait(w) {
 				return nil
 			}
 		}

@@ -319,7 +319,11 @@ func (s *sender) handle(ctx context.Context, c *net.TCPConn, handshake time.Dura
 	s.feed.mu.Unlock()
 	closeErr := c.Close()
 	st.ClosedNs = tcpinfo.Monotonic() - cfg.Start
-	st.Dropped += s.feed.detach(cur)
+	if dropped := s.feed.detach(cur); !ended {
+		// (At the run's end what is still queued was not dropped: the
+		// run ended first.)
+		st.Dropped += dropped
+	}
 	ev := Event{T: noticed, Kind: EventClosed, Conn: h.Conn, Client: h.Client}
 	if ended {
 		ev.T = st.ClosedNs
@@ -433,13 +437,14 @@ func (s *sender) write(ctx context.Context, c *net.TCPConn, fd int, cur *clientC
 // stays above the limit for the time is reset: SO_LINGER 0, so close sends
 // an RST.
 func (s *sender) policy(fd int, cur *clientCursor, pending int, over *int64, q *tcpinfo.Queues, rd *tcpinfo.Reader, st *Stats) error {
-	pol := s.cfg.ResetSlowClient
-	if pol == nil {
-		return nil
-	}
 	unsent := s.feed.queued(cur)*uint64(s.sizes.mean()) + uint64(pending)
 	if rd.ReadQueues(fd, q) == nil {
 		unsent += uint64(q.Unsent)
+	}
+	st.MaxBacklog = max(st.MaxBacklog, unsent)
+	pol := s.cfg.ResetSlowClient
+	if pol == nil {
+		return nil
 	}
 	t := tcpinfo.Monotonic() - s.cfg.Start
 	if unsent <= pol.BacklogAbove {

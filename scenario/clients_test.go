@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"context"
 	"math"
 	"path/filepath"
 	"strings"
@@ -170,6 +171,36 @@ receiver:
 			if !strings.Contains(sum.Connections[0].SenderClosed, "idle") {
 				t.Errorf("first connection closed with %q, want the sender's idle close", sum.Connections[0].SenderClosed)
 			}
+		})
+	}
+}
+
+// TestShippedExpectations runs the shipped peer-behaviour scenarios as
+// written (full length) and requires every expectation of theirs to hold.
+func TestShippedExpectations(t *testing.T) {
+	requireRoot(t)
+	for _, name := range []string{"slow-consumer-reset", "fanout-one-slow-client", "high-rtt-lossy-path", "vendor-maintenance-replay"} {
+		t.Run(name, func(t *testing.T) {
+			s := loadShipped(t, name)
+			if len(s.Expect) < 3 {
+				t.Fatalf("%s has %d expectations; the shipped scenarios carry their checks", name, len(s.Expect))
+			}
+			res, err := Run(context.Background(), s, RunOptions{OutDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var txt strings.Builder
+			report.WriteText(&txt, &res.Summary)
+			t.Logf("\n%s", txt.String())
+			for _, e := range res.Summary.Expectations {
+				if !e.Holds {
+					t.Errorf("expectation failed: %s (actual %s)", e.Expect, e.Actual)
+				}
+			}
+			if len(res.Summary.Expectations) != len(s.Expect) {
+				t.Errorf("%d expectations evaluated of %d", len(res.Summary.Expectations), len(s.Expect))
+			}
+			assertLabGone(t, res.Summary.Meta.RunID)
 		})
 	}
 }

@@ -24,6 +24,8 @@ var VerdictClasses = []string{"sender-limited", "receiver-limited", "network-lim
 //	lag.p99 < 2s                           (durations with their unit)
 //	receiver_limited >= 60%                (share of the classification windows)
 //	client(0).resets == 1                  (one client's figures, over its connections)
+//	client(1).max_backlog < 256KiB         (sizes with their unit)
+//	phase(30s..35s).verdict == receiver-limited  (the windows inside a span of the run)
 //
 // The subjects are listed in expectSubjects (counts, durations, shares) and
 // clientSubjects.
@@ -33,7 +35,9 @@ type Expect struct {
 	Client  int    // for client(N).… subjects; -1 otherwise
 	Op      string
 	Class   string  // verdict subjects
-	Value   float64 // numeric subjects, in the subject's unit (count, seconds, fraction)
+	Value   float64 // numeric subjects, in the subject's unit (count, seconds, fraction, bytes)
+	// From and To bound a phase(FROM..TO).verdict (seconds).
+	From, To float64
 }
 
 // expectKind is what a subject's value is.
@@ -44,6 +48,7 @@ const (
 	kindDuration
 	kindShare
 	kindClass
+	kindSize
 )
 
 // expectSubjects are the run-wide subjects.
@@ -76,9 +81,13 @@ var clientSubjects = map[string]expectKind{
 	"delivered":   kindCount,
 	"connections": kindCount,
 	"disconnects": kindCount,
+	"max_backlog": kindSize, // the sender's largest unsent backlog for it
 }
 
-var clientRE = regexp.MustCompile(`^client\((\d+)\)\.([a-z_.0-9]+)$`)
+var (
+	clientRE = regexp.MustCompile(`^client\((\d+)\)\.([a-z_.0-9]+)$`)
+	phaseRE  = regexp.MustCompile(`^phase\((.+?)\.\.(.+)\)\.verdict$`)
+)
 
 func subjectList() string {
 	var names []string
@@ -88,6 +97,7 @@ func subjectList() string {
 	for k := range clientSubjects {
 		names = append(names, "client(N)."+k)
 	}
+	names = append(names, "phase(FROM..TO).verdict")
 	sort.Strings(names)
 	return strings.Join(names, ", ")
 }
@@ -108,6 +118,15 @@ func ParseExpect(s string) (Expect, error) {
 		}
 		e.Client, e.Subject = n, m[2]
 		kind, ok = clientSubjects[m[2]]
+	}
+	if m := phaseRE.FindStringSubmatch(f[0]); m != nil {
+		a, err1 := ParseDuration(m[1])
+		b, err2 := ParseDuration(m[2])
+		if err1 != nil || err2 != nil || b <= a {
+			return Expect{}, fmt.Errorf("phase span %q..%q in %q: give two durations, the first one smaller, like phase(20s..50s)", m[1], m[2], src)
+		}
+		e.Subject, e.From, e.To = "phase", time.Duration(a).Seconds(), time.Duration(b).Seconds()
+		kind, ok = kindClass, true
 	}
 	if !ok {
 		return Expect{}, fmt.Errorf("unknown subject %q in %q; accepted: %s", f[0], src, subjectList())
@@ -138,6 +157,12 @@ func ParseExpect(s string) (Expect, error) {
 			return Expect{}, fmt.Errorf("%q in %q: %v", v, src, err)
 		}
 		e.Value = time.Duration(d).Seconds()
+	case kindSize:
+		z, err := ParseSize(v)
+		if err != nil {
+			return Expect{}, fmt.Errorf("%q in %q: %v", v, src, err)
+		}
+		e.Value = float64(z)
 	case kindShare:
 		p, err := ParsePercent(v)
 		if err != nil {
@@ -154,10 +179,13 @@ func (e Expect) Check(sum *report.Summary) report.ExpectResult {
 	kind := expectSubjects[e.Subject]
 	var class string
 	var val float64
-	if e.Client >= 0 {
+	switch {
+	case e.Subject == "phase":
+		kind, class = kindClass, phaseClass(sum, e.From, e.To)
+	case e.Client >= 0:
 		kind = clientSubjects[e.Subject]
 		class, val = clientValue(sum, e.Client, e.Subject)
-	} else {
+	default:
 		class, val = runValue(sum, e.Subject)
 	}
 	switch kind {
@@ -171,6 +199,8 @@ func (e Expect) Check(sum *report.Summary) report.ExpectResult {
 		res.Actual = time.Duration(val * 1e9).Round(time.Microsecond).String()
 	case kindShare:
 		res.Actual = strconv.FormatFloat(100*val, 'f', 1, 64) + "%"
+	case kindSize:
+		res.Actual = Size(val).String()
 	}
 	const eps = 1e-9
 	switch e.Op {
@@ -241,7 +271,7 @@ func countDisconnects(sum *report.Summary, client int) int {
 
 func clientValue(sum *report.Summary, client int, subject string) (string, float64) {
 	class := report.Unknown
-	var resets, lost, delivered, conns float64
+	var resets, lost, delivered, conns, backlog float64
 	first := true
 	for _, c := range sum.Connections {
 		if c.Client != client {
@@ -253,6 +283,9 @@ func clientValue(sum *report.Summary, client int, subject string) (string, float
 		conns++
 		if c.Reset {
 			resets++
+		}
+		if c.Sender != nil {
+			backlog = max(backlog, float64(c.Sender.MaxBacklog))
 		}
 		if c.Receiver != nil {
 			lost += float64(c.Receiver.Lost)
@@ -272,6 +305,31 @@ func clientValue(sum *report.Summary, client int, subject string) (string, float
 		return "", conns
 	case "disconnects":
 		return "", float64(countDisconnects(sum, client))
+	case "max_backlog":
+		return "", backlog
 	}
 	return "", 0
+}
+
+// phaseClass is the class of the verdict connection's windows that lie
+// inside [from, to] seconds: the one covering report.DominantShare of them,
+// else mixed; unknown without windows there.
+func phaseClass(sum *report.Summary, from, to float64) string {
+	n := 0
+	count := map[string]int{}
+	for _, w := range sum.Windows {
+		if w.Start >= from-1e-9 && w.End <= to+1e-9 {
+			count[w.Class]++
+			n++
+		}
+	}
+	if n == 0 {
+		return report.Unknown
+	}
+	for c, k := range count {
+		if float64(k)/float64(n) >= report.DominantShare && c != report.Mixed {
+			return c
+		}
+	}
+	return report.Mixed
 }

@@ -54,3 +54,33 @@ func TestExpectCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestExpectPhaseAndSize(t *testing.T) {
+	sum := &report.Summary{
+		Windows: []report.Window{{Start: 0, End: 1, Class: "sender-limited"}, {Start: 1, End: 2, Class: "receiver-limited"}, {Start: 2, End: 3, Class: "receiver-limited"}},
+		Connections: []report.Connection{{Client: 1, Sender: &peers.Stats{MaxBacklog: 300 << 10}}},
+	}
+	for _, c := range []struct {
+		src    string
+		holds  bool
+		actual string
+	}{
+		{"phase(1s..3s).verdict == receiver-limited", true, "receiver-limited"},
+		{"phase(0s..3s).verdict == receiver-limited", true, "receiver-limited"},
+		{"phase(0s..2s).verdict == receiver-limited", false, "mixed"},
+		{"phase(5s..6s).verdict == mixed", false, "unknown"},
+		{"client(1).max_backlog < 256KiB", false, "300KiB"},
+		{"client(1).max_backlog >= 256KiB", true, "300KiB"},
+	} {
+		e, err := ParseExpect(c.src)
+		if err != nil {
+			t.Fatalf("%s: %v", c.src, err)
+		}
+		if r := e.Check(sum); r.Holds != c.holds || r.Actual != c.actual {
+			t.Errorf("%s: holds %v actual %q, want %v %q", c.src, r.Holds, r.Actual, c.holds, c.actual)
+		}
+	}
+	if _, err := ParseExpect("phase(3s..1s).verdict == mixed"); err == nil {
+		t.Error("a phase ending before it starts was accepted")
+	}
+}
