@@ -57,7 +57,7 @@ func TestExpectCheck(t *testing.T) {
 
 func TestExpectPhaseAndSize(t *testing.T) {
 	sum := &report.Summary{
-		Windows: []report.Window{{Start: 0, End: 1, Class: "sender-limited"}, {Start: 1, End: 2, Class: "receiver-limited"}, {Start: 2, End: 3, Class: "receiver-limited"}},
+		Windows:     []report.Window{{Start: 0, End: 1, Class: "sender-limited"}, {Start: 1, End: 2, Class: "receiver-limited"}, {Start: 2, End: 3, Class: "receiver-limited"}},
 		Connections: []report.Connection{{Client: 1, Sender: &peers.Stats{MaxBacklog: 300 << 10}}},
 	}
 	for _, c := range []struct {
