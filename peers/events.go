@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"sync"
+	"syscall"
 
 	"github.com/tcplab/tcplab/tcpinfo"
 )
@@ -89,6 +90,11 @@ type Stats struct {
 	FirstSeq uint64 `json:"first_seq,omitempty"`
 	LastSeq  uint64 `json:"last_seq,omitempty"`
 	conn     int    // connection id (not written)
+	// The peer process's own cost (totals only): CPU seconds and peak
+	// resident memory.
+	CPUUserS  float64 `json:"cpu_user_s,omitempty"`
+	CPUSysS   float64 `json:"cpu_sys_s,omitempty"`
+	MaxRSSKiB int64   `json:"max_rss_kib,omitempty"`
 	// Connections is the number of connections a total covers.
 	Connections int `json:"connections,omitempty"`
 	// Lifecycle of the connection, ns since the run's start: connected,
@@ -116,6 +122,17 @@ func (s *Stats) add(o *Stats) {
 	}
 	s.LastDataNs = max(s.LastDataNs, o.LastDataNs)
 	s.ClosedNs = max(s.ClosedNs, o.ClosedNs)
+}
+
+// addCost records the process's CPU time and peak memory so far.
+func (s *Stats) addCost() {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return
+	}
+	s.CPUUserS = float64(ru.Utime.Nano()) / 1e9
+	s.CPUSysS = float64(ru.Stime.Nano()) / 1e9
+	s.MaxRSSKiB = ru.Maxrss
 }
 
 // sawData records that n bytes moved now.

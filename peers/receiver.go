@@ -76,6 +76,7 @@ func runReceiver(ctx context.Context, cfg *Config, out Outputs, log *eventLog) e
 	r.total.LagP50Ms = float64(r.lag.Quantile(0.5)) / 1000
 	r.total.LagP99Ms = float64(r.lag.Quantile(0.99)) / 1000
 	r.total.LagMaxMs = float64(r.lag.Max()) / 1000
+	r.total.addCost()
 	log.emit(Event{Kind: EventTotal, Conn: -1, Stats: &r.total})
 	if err != nil {
 		log.emit(Event{Kind: EventError, Error: err.Error()})

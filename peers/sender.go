@@ -59,6 +59,7 @@ func runSender(ctx context.Context, cfg *Config, out Outputs, log *eventLog) err
 	s.conns.Wait()
 	scancel()
 	<-sampled
+	s.total.addCost()
 	log.emit(Event{Kind: EventTotal, Conn: -1, Stats: &s.total})
 	if err != nil {
 		log.emit(Event{Kind: EventError, Error: err.Error()})

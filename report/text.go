@@ -56,6 +56,9 @@ func WriteText(w io.Writer, s *Summary) {
 				fmt.Fprintf(w, ", lost %d, duplicated %d, lag p50 %.1f ms p99 %.1f ms max %.1f ms", st.Lost, st.Duplicated, st.LagP50Ms, st.LagP99Ms, st.LagMaxMs)
 			}
 			fmt.Fprintf(w, ", %d samples", st.Samples)
+			if st.MaxRSSKiB > 0 {
+				fmt.Fprintf(w, "; process CPU %.2fs user + %.2fs sys, peak memory %.1f MiB", st.CPUUserS, st.CPUSysS, float64(st.MaxRSSKiB)/1024)
+			}
 		} else {
 			fmt.Fprintf(w, " no stats recorded")
 		}

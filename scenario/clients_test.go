@@ -204,3 +204,41 @@ func TestShippedExpectations(t *testing.T) {
 		})
 	}
 }
+
+// TestFanout1000 serves 1,000 concurrent clients from one feed on this
+// 2-core machine: every connection is sampled on both ends, nothing is lost,
+// and the report carries each peer process's CPU time and peak memory.
+func TestFanout1000(t *testing.T) {
+	requireRoot(t)
+	src := `name: fanout-1000
+duration: 4s
+sample_interval: 100ms
+window: 500ms
+sender:
+  listen: true
+  rate: 800kbit
+  message: { size: 1KiB }
+receiver:
+  clients: 1000
+`
+	res, _ := runSrc(t, "fanout-1000", src, RunOptions{})
+	sum := res.Summary
+	if len(sum.Connections) != 1000 {
+		t.Fatalf("%d connections, want 1000", len(sum.Connections))
+	}
+	for _, c := range sum.Connections {
+		if c.Sender == nil || c.Receiver == nil || c.Sender.Samples < 20 || c.Receiver.Samples < 20 {
+			t.Fatalf("connection %d not sampled on both ends over the run: %+v / %+v", c.Conn, c.Sender, c.Receiver)
+		}
+		if c.Receiver.Lost != 0 || c.Receiver.Messages < 200 {
+			t.Fatalf("connection %d: %+v", c.Conn, c.Receiver)
+		}
+	}
+	for _, p := range sum.Peers {
+		if p.Stats == nil || p.Stats.MaxRSSKiB == 0 || p.Stats.Connections != 1000 {
+			t.Fatalf("%s: %+v", p.Side, p.Stats)
+		}
+		t.Logf("%s process: %.2fs user + %.2fs sys CPU over %.0fs, peak memory %.1f MiB, %d samples",
+			p.Side, p.Stats.CPUUserS, p.Stats.CPUSysS, sum.Meta.DurationS, float64(p.Stats.MaxRSSKiB)/1024, p.Stats.Samples)
+	}
+}
