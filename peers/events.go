@@ -25,6 +25,8 @@ const (
 	EventTotal = "total"
 	// EventRefuse is the sender starting or ending a refusal window.
 	EventRefuse = "refuse"
+	// EventLag is one second's lag over all of a receiver's clients.
+	EventLag = "lag"
 	// EventConnectFailed is a client's connect attempt that failed.
 	EventConnectFailed = "connect_failed"
 )
@@ -44,8 +46,19 @@ type Event struct {
 	// Addr is the local address for listening, local→remote for connected.
 	Addr      string `json:"addr,omitempty"`
 	Handshake int64  `json:"handshake_ns,omitempty"`
+	// Lag is one second's lag (EventLag; T is the second's start).
+	Lag *LagPoint `json:"lag,omitempty"`
 	// Detail describes a link change (timeline events, side "link").
 	Detail string `json:"detail,omitempty"`
+}
+
+// LagPoint is the lag of the messages read in one second: production → read.
+type LagPoint struct {
+	Second   int64   `json:"second"` // seconds since the run's start
+	Messages uint64  `json:"messages"`
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	MaxMs    float64 `json:"max_ms"`
 }
 
 // EffectiveSocket is what the kernel reports after the options were set.

@@ -25,6 +25,38 @@ type receiver struct {
 	total   Stats
 	lag     hist.Histogram
 	fatal   error
+	series  lagSeries
+}
+
+// lagSeries is the lag of every client's messages per second of the run,
+// written as one "lag" event per second that saw messages.
+type lagSeries struct {
+	mu  sync.Mutex
+	sec int64 // the second being collected
+	h   hist.Histogram
+	log *eventLog
+}
+
+// add counts lags (µs) read at now (ns since the start).
+func (l *lagSeries) add(now int64, lags []uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := now / 1e9; s != l.sec {
+		l.flushLocked()
+		l.sec = s
+	}
+	for _, v := range lags {
+		l.h.Add(v)
+	}
+}
+
+func (l *lagSeries) flushLocked() {
+	if l.h.Count() == 0 {
+		return
+	}
+	l.log.emit(Event{T: l.sec * 1e9, Kind: EventLag, Conn: -1, Lag: &LagPoint{Second: l.sec,
+		Messages: l.h.Count(), P50Ms: float64(l.h.Quantile(0.5)) / 1000, P99Ms: float64(l.h.Quantile(0.99)) / 1000, MaxMs: float64(l.h.Max()) / 1000}})
+	l.h = hist.Histogram{}
 }
 
 // clientState is what a client remembers across its connections.
@@ -40,6 +72,7 @@ type clientState struct {
 
 func runReceiver(ctx context.Context, cfg *Config, out Outputs, log *eventLog) error {
 	r := &receiver{cfg: cfg, log: log, samples: newSampleSet(cfg, out.Samples)}
+	r.series.log = log
 	n := max(cfg.Clients, 1)
 	r.nextID.Store(int64(n))
 	sctx, scancel := context.WithCancel(ctx)
@@ -73,6 +106,9 @@ func runReceiver(ctx context.Context, cfg *Config, out Outputs, log *eventLog) e
 	}
 	scancel()
 	<-sampled
+	r.series.mu.Lock()
+	r.series.flushLocked()
+	r.series.mu.Unlock()
 	r.total.LagP50Ms = float64(r.lag.Quantile(0.5)) / 1000
 	r.total.LagP99Ms = float64(r.lag.Quantile(0.99)) / 1000
 	r.total.LagMaxMs = float64(r.lag.Max()) / 1000
@@ -243,7 +279,7 @@ func (r *receiver) serveConn(ctx context.Context, c *net.TCPConn, id int, cl *cl
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	st := Stats{conn: id, Client: cl.index, ConnectedNs: connectedAt}
 	var lag hist.Histogram
-	rerr := receive(ctx, cfg, c, cl, &st, &lag)
+	rerr := receive(ctx, cfg, c, cl, &st, &lag, &r.series)
 	noticed := tcpinfo.Monotonic() - cfg.Start // before our close: who closed first compares these
 	stop()
 	ended := ctx.Err() != nil
@@ -295,17 +331,19 @@ var (
 
 // receive reads one connection at the client's read pattern, counting
 // messages, gaps and duplicates against what the client saw before.
-func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, st *Stats, h *hist.Histogram) error {
+func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, st *Stats, h *hist.Histogram, series *lagSeries) error {
 	buf := make([]byte, cfg.ReadSize)
 	var d Deframer
+	var now int64
+	lags := make([]uint64, 0, 1024) // this read's lags, for the per-second series
 	onMsg := func(m Message) {
 		st.Messages++
-		now := tcpinfo.Monotonic() - cfg.Start
+		var us uint64
 		if lag := now - m.Sent; lag > 0 {
-			h.Add(uint64(lag / 1000))
-		} else {
-			h.Add(0)
+			us = uint64(lag / 1000)
 		}
+		h.Add(us)
+		lags = append(lags, us)
 		if st.Messages == 1 {
 			st.FirstSeq = m.Seq
 		}
@@ -359,7 +397,13 @@ func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, 
 		if n > 0 {
 			st.Bytes += uint64(n)
 			st.sawData(n, cfg.Start)
-			if ferr := d.Feed(buf[:n], onMsg); ferr != nil {
+			now = tcpinfo.Monotonic() - cfg.Start
+			lags = lags[:0]
+			ferr := d.Feed(buf[:n], onMsg)
+			if len(lags) > 0 {
+				series.add(now, lags)
+			}
+			if ferr != nil {
 				return &corruptError{ferr}
 			}
 		}

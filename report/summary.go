@@ -76,6 +76,12 @@ type Connection struct {
 	Shares Shares `json:"shares"`
 }
 
+// LagSecond is one second of the run as the receiver saw it.
+type LagSecond struct {
+	T float64 `json:"t_s"` // the second's start
+	peers.LagPoint
+}
+
 // Disconnect is a connection that ended before the run did.
 type Disconnect struct {
 	Conn   int     `json:"conn"`
@@ -130,8 +136,10 @@ type Summary struct {
 	Messages  Accounting `json:"messages"`
 	// VerdictConn is the connection the verdict and windows describe: the
 	// one that carried the most data.
-	VerdictConn  int            `json:"verdict_conn"`
-	Connections  []Connection   `json:"connections"`
+	VerdictConn int          `json:"verdict_conn"`
+	Connections []Connection `json:"connections"`
+	// LagOverTime is the receiver\'s lag and message rate per second.
+	LagOverTime  []LagSecond    `json:"lag_over_time"`
 	Disconnects  []Disconnect   `json:"disconnects"`
 	Timeline     []string       `json:"timeline"`
 	Expectations []ExpectResult `json:"expectations"`
@@ -289,6 +297,13 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 			sum.Disconnects = append(sum.Disconnects, d)
 		}
 	}
+	sum.LagOverTime = []LagSecond{}
+	for _, e := range events {
+		if e.Kind == peers.EventLag && e.Lag != nil {
+			sum.LagOverTime = append(sum.LagOverTime, LagSecond{T: float64(e.Lag.Second), LagPoint: *e.Lag})
+		}
+	}
+	sort.SliceStable(sum.LagOverTime, func(i, j int) bool { return sum.LagOverTime[i].T < sum.LagOverTime[j].T })
 	sum.Timeline = []string{}
 	for _, e := range events {
 		if e.Kind == peers.EventTimeline || e.Kind == peers.EventRefuse {

@@ -82,6 +82,16 @@ func WriteText(w io.Writer, s *Summary) {
 		mm.Sent, mm.Delivered, mm.Lost, mm.Duplicated, mm.Dropped, mm.Undelivered)
 	fmt.Fprintf(w, "          %d connection(s), %d reconnect(s), %d policy reset(s); lag p50 %.1f ms p99 %.1f ms max %.1f ms\n",
 		mm.Connections, mm.Reconnects, mm.Resets, mm.LagP50Ms, mm.LagP99Ms, mm.LagMaxMs)
+	if len(s.LagOverTime) > 0 {
+		fmt.Fprint(w, "lag per second (messages read, p99):")
+		for i, l := range s.LagOverTime {
+			if i%6 == 0 {
+				fmt.Fprint(w, "\n ")
+			}
+			fmt.Fprintf(w, " %3.0fs %6d %8.1fms", l.T, l.Messages, l.P99Ms)
+		}
+		fmt.Fprintln(w)
+	}
 	if len(s.Connections) > 1 {
 		const maxLines = 20
 		fmt.Fprintln(w, "\nconnections (conn client: verdict, sent → delivered, lost, how it ended):")
