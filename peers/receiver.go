@@ -75,13 +75,7 @@ func runReceiver(ctx context.Context, cfg *Config, out Outputs, log *eventLog) e
 	r.series.log = log
 	n := max(cfg.Clients, 1)
 	r.nextID.Store(int64(n))
-	sctx, scancel := context.WithCancel(ctx)
-	sampled := make(chan struct{})
-	if !cfg.NoSample {
-		go func() { r.samples.run(sctx); close(sampled) }()
-	} else {
-		close(sampled)
-	}
+	stopSampling := r.samples.launch(ctx, cfg.NoSample)
 	var err error
 	if cfg.Listen {
 		err = r.acceptOne(ctx, out)
@@ -104,8 +98,7 @@ func runReceiver(ctx context.Context, cfg *Config, out Outputs, log *eventLog) e
 		}
 		wg.Wait()
 	}
-	scancel()
-	<-sampled
+	stopSampling()
 	r.series.mu.Lock()
 	r.series.flushLocked()
 	r.series.mu.Unlock()

@@ -99,3 +99,15 @@ func (s *sampleSet) run(ctx context.Context) {
 		}
 	}
 }
+
+// launch runs the set until the returned stop is called (which waits for the
+// last flush); with off it samples nothing.
+func (s *sampleSet) launch(ctx context.Context, off bool) (stop func()) {
+	if off {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { s.run(ctx); close(done) }()
+	return func() { cancel(); <-done }
+}

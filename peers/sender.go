@@ -35,13 +35,7 @@ func runSender(ctx context.Context, cfg *Config, out Outputs, log *eventLog) err
 		cfg.Schedule = []Phase{{Kind: PhaseRate, Bits: cfg.RateBits}}
 	}
 	go s.feed.produce(ctx, cfg)
-	sctx, scancel := context.WithCancel(ctx)
-	sampled := make(chan struct{})
-	if !cfg.NoSample {
-		go func() { s.samples.run(sctx); close(sampled) }()
-	} else {
-		close(sampled)
-	}
+	stopSampling := s.samples.launch(ctx, cfg.NoSample)
 	var err error
 	if cfg.Listen {
 		err = s.serve(ctx, out)
@@ -57,8 +51,7 @@ func runSender(ctx context.Context, cfg *Config, out Outputs, log *eventLog) err
 		}
 	}
 	s.conns.Wait()
-	scancel()
-	<-sampled
+	stopSampling()
 	s.total.addCost()
 	log.emit(Event{Kind: EventTotal, Conn: -1, Stats: &s.total})
 	if err != nil {

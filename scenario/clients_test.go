@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"context"
 	"math"
 	"path/filepath"
 	"strings"
@@ -185,13 +184,7 @@ func TestShippedExpectations(t *testing.T) {
 			if len(s.Expect) < 3 {
 				t.Fatalf("%s has %d expectations; the shipped scenarios carry their checks", name, len(s.Expect))
 			}
-			res, err := Run(context.Background(), s, RunOptions{OutDir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var txt strings.Builder
-			report.WriteText(&txt, &res.Summary)
-			t.Logf("\n%s", txt.String())
+			res, _ := runScenario(t, s, RunOptions{})
 			for _, e := range res.Summary.Expectations {
 				if !e.Holds {
 					t.Errorf("expectation failed: %s (actual %s)", e.Expect, e.Actual)

@@ -130,6 +130,13 @@ func runSrc(t *testing.T, name, src string, opts RunOptions) (*Result, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runScenario(t, s, opts)
+}
+
+// runScenario runs s into a fresh run directory (unless opts names one),
+// fails the test on a run error and logs the text report.
+func runScenario(t *testing.T, s *Scenario, opts RunOptions) (*Result, string) {
+	t.Helper()
 	if opts.OutDir == "" {
 		opts.OutDir = t.TempDir()
 	}
@@ -232,13 +239,7 @@ func TestVerdictsOverWANPath(t *testing.T) {
 					r := Rate(4e6)
 					s.Receiver.Read.Rate = &r
 				}
-				res, err := Run(context.Background(), s, RunOptions{OutDir: t.TempDir()})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var txt strings.Builder
-				report.WriteText(&txt, &res.Summary)
-				t.Logf("\n%s", txt.String())
+				res, _ := runScenario(t, s, RunOptions{})
 				if res.Summary.Verdict.Class != c.verdict {
 					t.Errorf("verdict %s, want %s", res.Summary.Verdict.Class, c.verdict)
 				}
