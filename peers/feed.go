@@ -30,7 +30,6 @@ type feed struct {
 	produced uint64        // messages produced so far (next sequence number)
 	released uint64        // messages released to clients
 	bulk     bool          // the current phase produces on demand
-	stopped  bool          // the schedule produces nothing more (off)
 	clients  map[int]*clientCursor
 	resume   bool // disconnected clients keep their place (retention)
 	maxKeep  int
@@ -187,7 +186,7 @@ func (f *feed) take(c *clientCursor, dst []int64, now int64) (seq uint64, n int,
 		skipped = f.base - c.next
 		c.next = f.base
 	}
-	if c.next == f.released && f.bulk && !f.stopped {
+	if c.next == f.released && f.bulk {
 		f.push(uint64(len(dst)), now)
 		f.release(f.produced)
 	}
@@ -256,7 +255,6 @@ func (f *feed) produce(ctx context.Context, cfg *Config) {
 	setBulk := func(b bool) {
 		f.mu.Lock()
 		f.bulk = b
-		f.stopped = false
 		if b {
 			f.signal() // wake writers waiting for messages
 		}
