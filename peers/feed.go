@@ -24,6 +24,7 @@ import (
 type feed struct {
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced when messages are released
+	waiters  bool          // someone holds changed (else releasing need not replace it)
 	times    []int64       // ring: production times of [base, produced)
 	head     int           // ring index of base
 	base     uint64        // oldest message still kept
@@ -56,12 +57,17 @@ func newFeed(resume bool, sz sizer) *feed {
 func (f *feed) wait() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.waiters = true
 	return f.changed
 }
 
 func (f *feed) signal() {
+	if !f.waiters {
+		return
+	}
 	close(f.changed)
 	f.changed = make(chan struct{})
+	f.waiters = false
 }
 
 // push appends n messages produced at t (locked).
