@@ -76,6 +76,16 @@ type Connection struct {
 	Shares Shares `json:"shares"`
 }
 
+// PathMeasured is what the sending socket of the verdict connection
+// measured of the path over the run.
+type PathMeasured struct {
+	MinRTTMs    float64 `json:"min_rtt_ms"`
+	SRTTMs      float64 `json:"srtt_mean_ms"`
+	Retransmits uint64  `json:"retransmits"`
+	RetransRate float64 `json:"retrans_rate"` // retransmitted / sent bytes
+	GoodputBits float64 `json:"goodput_bits"` // bytes acked × 8 / span
+}
+
 // LagSecond is one second of the run as the receiver saw it.
 type LagSecond struct {
 	T float64 `json:"t_s"` // the second's start
@@ -138,8 +148,10 @@ type Summary struct {
 	// one that carried the most data.
 	VerdictConn int          `json:"verdict_conn"`
 	Connections []Connection `json:"connections"`
-	// LagOverTime is the receiver\'s lag and message rate per second.
-	LagOverTime  []LagSecond    `json:"lag_over_time"`
+	// LagOverTime is the receiver's lag and message rate per second.
+	LagOverTime []LagSecond `json:"lag_over_time"`
+	// Path is the path as the verdict connection measured it.
+	Path         PathMeasured   `json:"path"`
 	Disconnects  []Disconnect   `json:"disconnects"`
 	Timeline     []string       `json:"timeline"`
 	Expectations []ExpectResult `json:"expectations"`
@@ -191,6 +203,19 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	}
 	if len(sndBy) > 1 {
 		sum.Verdict.Evidence = append(sum.Verdict.Evidence, fmt.Sprintf("of %d connections, connection %d carried the most data; each connection's verdict is in connections", len(sndBy), busiest))
+	}
+	if len(snd) > 1 {
+		ev := series{snd, rcv}.evidence(snd[0].T, snd[len(snd)-1].T)
+		last := &snd[len(snd)-1].Info
+		sum.Path = PathMeasured{Retransmits: ev.Retransmits, RetransRate: ev.RetransRate, GoodputBits: ev.GoodputBits}
+		if last.HasNotsent() {
+			sum.Path.MinRTTMs = float64(last.MinRTT) / 1e3
+		}
+		var rtt float64
+		for i := range snd {
+			rtt += float64(snd[i].Info.RTT)
+		}
+		sum.Path.SRTTMs = rtt / float64(len(snd)) / 1e3
 	}
 	views := make([]sampleView, len(snd))
 	for i := range snd {

@@ -8,20 +8,47 @@ import (
 	"strings"
 )
 
-// WriteJSON writes the Summary as report.json.
-func WriteJSON(path string, s *Summary) error {
+// MarshalJSON is report.json's bytes for s.
+func MarshalJSON(s *Summary) ([]byte, error) {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode report: %w", err)
+		return nil, fmt.Errorf("encode report: %w", err)
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	return append(b, '\n'), nil
+}
+
+// WriteJSON writes the Summary as report.json.
+func WriteJSON(path string, s *Summary) error {
+	b, err := MarshalJSON(s)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
 }
 
 // WriteText writes the readable summary.
-func WriteText(w io.Writer, s *Summary) {
+func WriteText(w io.Writer, s *Summary) { WriteTextColour(w, s, false) }
+
+// ANSI colours for a terminal.
+const (
+	ansiBold  = "\x1b[1m"
+	ansiRed   = "\x1b[31m"
+	ansiGreen = "\x1b[32m"
+	ansiReset = "\x1b[0m"
+)
+
+// WriteTextColour writes the readable summary, with the verdict and the
+// expectations' PASS / FAIL in colour when colour is set (a terminal).
+func WriteTextColour(w io.Writer, s *Summary, colour bool) {
+	paint := func(code, text string) string {
+		if !colour {
+			return text
+		}
+		return code + text + ansiReset
+	}
 	m := &s.Meta
 	fmt.Fprintf(w, "tcplab run %s (%s): %s\n", m.Scenario, m.RunID, m.Stopped)
 	fmt.Fprintf(w, "  link: down %s, up %s; kernel %s, tcp_info %d bytes\n", m.LinkDown, m.LinkUp, m.Kernel, s.TCPInfoLen)
@@ -30,9 +57,9 @@ func WriteText(w io.Writer, s *Summary) {
 	}
 	v := &s.Verdict
 	if v.SubCause != "" {
-		fmt.Fprintf(w, "\nVERDICT: %s — %s\n", v.Class, v.SubCause)
+		fmt.Fprintf(w, "\n%s\n", paint(ansiBold, fmt.Sprintf("VERDICT: %s — %s", v.Class, v.SubCause)))
 	} else {
-		fmt.Fprintf(w, "\nVERDICT: %s\n", v.Class)
+		fmt.Fprintf(w, "\n%s\n", paint(ansiBold, "VERDICT: "+v.Class))
 	}
 	for _, e := range v.Evidence {
 		fmt.Fprintf(w, "  - %s\n", e)
@@ -161,9 +188,9 @@ func WriteText(w io.Writer, s *Summary) {
 	if len(s.Expectations) > 0 {
 		fmt.Fprintln(w, "\nexpectations:")
 		for _, e := range s.Expectations {
-			mark := "PASS"
+			mark := paint(ansiGreen, "PASS")
 			if !e.Holds {
-				mark = "FAIL"
+				mark = paint(ansiRed, "FAIL")
 			}
 			fmt.Fprintf(w, "  %s  %s (actual: %s)\n", mark, e.Expect, e.Actual)
 		}
@@ -189,4 +216,61 @@ func strip(ws []Window) string {
 		}
 	}
 	return b.String()
+}
+
+// WriteCompare shows two runs side by side: verdicts, shares, messages, lag
+// and the path as measured.
+func WriteCompare(w io.Writer, a, b *Summary) {
+	row := func(name, x, y string) {
+		mark := ""
+		if x != y {
+			mark = "  ≠"
+		}
+		fmt.Fprintf(w, "  %-30s %-42s %-42s%s\n", name, x, y, mark)
+	}
+	fmt.Fprintf(w, "  %-30s %-42s %-42s\n", "", a.Meta.Scenario+" "+a.Meta.RunID, b.Meta.Scenario+" "+b.Meta.RunID)
+	row("stopped", a.Meta.Stopped, b.Meta.Stopped)
+	row("verdict", verdictText(&a.Verdict), verdictText(&b.Verdict))
+	pct := func(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
+	row("sender-limited (idle)", pct(a.Shares.Idle), pct(b.Shares.Idle))
+	row("sender-limited (send buffer)", pct(a.Shares.Sndbuf), pct(b.Shares.Sndbuf))
+	row("receiver-limited", pct(a.Shares.Rwnd), pct(b.Shares.Rwnd))
+	row("network-limited", pct(a.Shares.Network), pct(b.Shares.Network))
+	n := func(v uint64) string { return fmt.Sprint(v) }
+	row("messages sent", n(a.Messages.Sent), n(b.Messages.Sent))
+	row("messages delivered", n(a.Messages.Delivered), n(b.Messages.Delivered))
+	row("messages lost", n(a.Messages.Lost), n(b.Messages.Lost))
+	row("connections ended early", fmt.Sprint(endedEarly(a)), fmt.Sprint(endedEarly(b)))
+	row("resets", fmt.Sprint(a.Messages.Resets), fmt.Sprint(b.Messages.Resets))
+	ms := func(v float64) string { return fmt.Sprintf("%.1f ms", v) }
+	row("lag p99", ms(a.Messages.LagP99Ms), ms(b.Messages.LagP99Ms))
+	row("min RTT", ms(a.Path.MinRTTMs), ms(b.Path.MinRTTMs))
+	row("goodput", fmt.Sprintf("%.2f Mbit/s", a.Path.GoodputBits/1e6), fmt.Sprintf("%.2f Mbit/s", b.Path.GoodputBits/1e6))
+	row("retransmitted bytes", pct(a.Path.RetransRate), pct(b.Path.RetransRate))
+	pass := func(s *Summary) string {
+		if len(s.Expectations) == 0 {
+			return "no expectations"
+		}
+		if s.Passed() {
+			return "all passed"
+		}
+		return "failed"
+	}
+	row("expectations", pass(a), pass(b))
+}
+
+func verdictText(v *Verdict) string {
+	if v.SubCause != "" {
+		return v.Class + " (" + v.SubCause + ")"
+	}
+	return v.Class
+}
+
+// endedEarly counts the connections that ended before the run did.
+func endedEarly(s *Summary) int {
+	seen := map[int]bool{}
+	for _, d := range s.Disconnects {
+		seen[d.Conn] = true
+	}
+	return len(seen)
 }

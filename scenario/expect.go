@@ -26,6 +26,8 @@ var VerdictClasses = []string{"sender-limited", "receiver-limited", "network-lim
 //	client(0).resets == 1                  (one client's figures, over its connections)
 //	client(1).max_backlog < 256KiB         (sizes with their unit)
 //	phase(30s..35s).verdict == receiver-limited  (the windows inside a span of the run)
+//	detection.sender < 10s                 (how long after the receiver vanished the sender noticed)
+//	rtt.min <= 51ms, retrans_rate < 1%     (the path as the sending socket measured it)
 //
 // The subjects are listed in expectSubjects (counts, durations, shares) and
 // clientSubjects.
@@ -67,6 +69,11 @@ var expectSubjects = map[string]expectKind{
 	"lag.p50":              kindDuration,
 	"lag.p99":              kindDuration,
 	"lag.max":              kindDuration,
+	"rtt.min":              kindDuration,
+	"rtt.srtt":             kindDuration,
+	"retrans_rate":         kindShare,
+	"detection.sender":     kindDuration,
+	"detection.receiver":   kindDuration,
 	"receiver_limited":     kindShare,
 	"sender_limited":       kindShare,
 	"network_limited":      kindShare,
@@ -197,6 +204,9 @@ func (e Expect) Check(sum *report.Summary) report.ExpectResult {
 		res.Actual = strconv.FormatFloat(val, 'f', -1, 64)
 	case kindDuration:
 		res.Actual = time.Duration(val * 1e9).Round(time.Microsecond).String()
+		if math.IsNaN(val) {
+			res.Actual = "none (no such disconnect)"
+		}
 	case kindShare:
 		res.Actual = strconv.FormatFloat(100*val, 'f', 1, 64) + "%"
 	case kindSize:
@@ -251,6 +261,20 @@ func runValue(sum *report.Summary, subject string) (string, float64) {
 		return "", m.LagP99Ms / 1e3
 	case "lag.max":
 		return "", m.LagMaxMs / 1e3
+	case "rtt.min":
+		return "", sum.Path.MinRTTMs / 1e3
+	case "rtt.srtt":
+		return "", sum.Path.SRTTMs / 1e3
+	case "retrans_rate":
+		return "", sum.Path.RetransRate
+	case "detection.sender", "detection.receiver":
+		side := strings.TrimPrefix(subject, "detection.")
+		for _, d := range sum.Disconnects {
+			if d.Side == side && d.DetectionS > 0 {
+				return "", d.DetectionS
+			}
+		}
+		return "", math.NaN()
 	case "receiver_limited", "sender_limited", "network_limited", "mixed":
 		return "", sum.Verdict.ClassShares[strings.ReplaceAll(subject, "_", "-")]
 	}

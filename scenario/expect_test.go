@@ -84,3 +84,29 @@ func TestExpectPhaseAndSize(t *testing.T) {
 		t.Error("a phase ending before it starts was accepted")
 	}
 }
+
+func TestExpectPathAndDetection(t *testing.T) {
+	sum := &report.Summary{
+		Path:        report.PathMeasured{MinRTTMs: 50.2, SRTTMs: 61, RetransRate: 0.004},
+		Disconnects: []report.Disconnect{{Side: "sender", DetectionS: 2.3}},
+	}
+	for _, c := range []struct {
+		src    string
+		holds  bool
+		actual string
+	}{
+		{"rtt.min <= 51ms", true, "50.2ms"},
+		{"rtt.srtt < 60ms", false, "61ms"},
+		{"retrans_rate < 1%", true, "0.4%"},
+		{"detection.sender < 3s", true, "2.3s"},
+		{"detection.receiver < 3s", false, "none (no such disconnect)"},
+	} {
+		e, err := ParseExpect(c.src)
+		if err != nil {
+			t.Fatalf("%s: %v", c.src, err)
+		}
+		if r := e.Check(sum); r.Holds != c.holds || r.Actual != c.actual {
+			t.Errorf("%s: holds %v actual %q, want %v %q", c.src, r.Holds, r.Actual, c.holds, c.actual)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"encoding/json"
 	"bufio"
 	"bytes"
 	"context"
@@ -60,6 +61,10 @@ const (
 	FileEvents   = "events.jsonl"
 	FileReport   = "report.json"
 	FileText     = "report.txt"
+	FileMeta     = "meta.json"
+	FileMarkdown = "summary.md"
+	FileJUnit    = "junit.xml"
+	FileHTML     = "report.html"
 	FilePcap     = "link.pcap"
 )
 
@@ -427,7 +432,43 @@ func socketOptions(so Socket) peers.SocketOptions {
 	return o
 }
 
+// writeReport records the run's meta data and renders every report format
+// from the run directory's recorded data.
 func writeReport(dir string, meta report.Meta, s *Scenario) (report.Summary, error) {
+	mb, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return report.Summary{}, fmt.Errorf("encode %s: %w", FileMeta, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, FileMeta), append(mb, '\n'), 0o644); err != nil {
+		return report.Summary{}, fmt.Errorf("write %s: %w", FileMeta, err)
+	}
+	return renderReport(dir, meta, s)
+}
+
+// Rerender renders every report format of a finished run again from what
+// it recorded (scenario.yaml, meta.json, samples.jsonl, events.jsonl): no
+// root, no network. report.json comes out byte for byte as the run wrote it.
+func Rerender(dir string) (*Result, error) {
+	s, err := Load(filepath.Join(dir, FileScenario))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a run directory: %w", dir, err)
+	}
+	mb, err := os.ReadFile(filepath.Join(dir, FileMeta))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a run directory (or one from before meta.json was kept): %w", dir, err)
+	}
+	var meta report.Meta
+	if err := json.Unmarshal(mb, &meta); err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, FileMeta), err)
+	}
+	sum, err := renderReport(dir, meta, s)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Dir: dir, Summary: sum}, nil
+}
+
+func renderReport(dir string, meta report.Meta, s *Scenario) (report.Summary, error) {
 	samples, err := report.ReadSamples(filepath.Join(dir, FileSamples))
 	if err != nil && !os.IsNotExist(err) {
 		return report.Summary{}, fmt.Errorf("read samples: %w", err)
@@ -443,12 +484,23 @@ func writeReport(dir string, meta report.Meta, s *Scenario) (report.Summary, err
 	if err := report.WriteJSON(filepath.Join(dir, FileReport), &sum); err != nil {
 		return sum, err
 	}
-	var txt bytes.Buffer
-	report.WriteText(&txt, &sum)
-	if err := os.WriteFile(filepath.Join(dir, FileText), txt.Bytes(), 0o644); err != nil {
-		return sum, fmt.Errorf("write %s: %w", FileText, err)
+	write := func(name string, render func(io.Writer) error) error {
+		var b bytes.Buffer
+		if err := render(&b); err != nil {
+			return fmt.Errorf("render %s: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		return nil
 	}
-	return sum, nil
+	err = errors.Join(
+		write(FileText, func(w io.Writer) error { report.WriteText(w, &sum); return nil }),
+		write(FileMarkdown, func(w io.Writer) error { return report.WriteMarkdown(w, &sum) }),
+		write(FileJUnit, func(w io.Writer) error { return report.WriteJUnit(w, []*report.Summary{&sum}) }),
+		write(FileHTML, func(w io.Writer) error { return report.WriteHTML(w, &sum, samples, events) }),
+	)
+	return sum, err
 }
 
 func linkDirection(d Direction, im impair.Impairment) report.LinkDirection {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"fmt"
 	"os"
 	"os/signal"
@@ -15,6 +16,7 @@ import (
 	"github.com/tcplab/tcplab/scenarios"
 	"github.com/tcplab/tcplab/tcpinfo"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 func newRootCmd() *cobra.Command {
@@ -31,20 +33,21 @@ Exit codes: 0 every expectation held, 1 an expectation failed,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newDoctorCmd(), newCleanupCmd(), newVersionCmd(), newExporterCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newReportCmd(), newDoctorCmd(), newCleanupCmd(), newVersionCmd(), newExporterCmd())
 	return root
 }
 
 func newRunCmd() *cobra.Command {
 	var out string
 	var quiet, pcap bool
-	var metrics string
+	var metrics, output string
 	c := &cobra.Command{
 		Use:   "run [FILE]",
 		Short: "Run a scenario (the embedded quickstart when no FILE is given)",
 		Long: `Run a scenario and write its run directory: the resolved scenario,
-samples.jsonl, events.jsonl, report.json and report.txt. Needs root.
-With no FILE, runs the embedded quickstart scenario.`,
+samples.jsonl, events.jsonl, meta.json, and the reports: report.json,
+report.txt, summary.md (for $GITHUB_STEP_SUMMARY), junit.xml and report.html.
+Needs root. With no FILE, runs the embedded quickstart scenario.`,
 		Example: `  sudo tcplab run
   sudo tcplab run scenarios/network-limited.yaml --out /tmp/run1`,
 		Args: cobra.MaximumNArgs(1),
@@ -69,10 +72,14 @@ With no FILE, runs the embedded quickstart scenario.`,
 			if !quiet {
 				opts.Progress = cmd.ErrOrStderr()
 			}
+			if output != "text" && output != "json" {
+				return withCode(ExitSetup, fmt.Errorf("--output %q: accepted: text, json", output))
+			}
 			res, err := scenario.Run(ctx, s, opts)
 			if res != nil {
-				report.WriteText(cmd.OutOrStdout(), &res.Summary)
-				fmt.Fprintf(cmd.OutOrStdout(), "\nrun directory: %s\n", res.Dir)
+				if perr := printSummary(cmd, output, &res.Summary, res.Dir); perr != nil {
+					return withCode(ExitSetup, perr)
+				}
 			}
 			if err != nil {
 				return withCode(ExitSetup, err)
@@ -86,8 +93,73 @@ With no FILE, runs the embedded quickstart scenario.`,
 	c.Flags().StringVar(&out, "out", "", "run directory (default runs/<name>-<timestamp>)")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress notes on stderr")
 	c.Flags().StringVar(&metrics, "metrics", "", "serve per-connection TCP metrics for Prometheus at http://ADDR/metrics during the run (e.g. 127.0.0.1:9464)")
+	c.Flags().StringVarP(&output, "output", "o", "text", "what to print at the end: text or json (report.json, for scripts)")
 	c.Flags().BoolVar(&pcap, "pcap", false, "write link.pcap: headers of every packet that crossed the link (userspace backend)")
 	return c
+}
+
+func newReportCmd() *cobra.Command {
+	var compare string
+	var output string
+	c := &cobra.Command{
+		Use:   "report RUN_DIR",
+		Short: "Render a run's reports again from what it recorded (no root needed)",
+		Long: `Render every report of a finished run again from its run directory
+(scenario.yaml, meta.json, samples.jsonl, events.jsonl): report.json (byte for
+byte as the run wrote it), report.txt, summary.md, junit.xml and report.html.
+With --compare, show two runs side by side instead.`,
+		Example: `  tcplab report runs/slow-consumer-20261126-101500.000
+  tcplab report runs/before --compare runs/after`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if compare != "" {
+				a, err := scenario.Rerender(args[0])
+				if err != nil {
+					return withCode(ExitSetup, err)
+				}
+				b, err := scenario.Rerender(compare)
+				if err != nil {
+					return withCode(ExitSetup, err)
+				}
+				report.WriteCompare(cmd.OutOrStdout(), &a.Summary, &b.Summary)
+				return nil
+			}
+			res, err := scenario.Rerender(args[0])
+			if err != nil {
+				return withCode(ExitSetup, err)
+			}
+			if err := printSummary(cmd, output, &res.Summary, res.Dir); err != nil {
+				return withCode(ExitSetup, err)
+			}
+			if !res.Summary.Passed() {
+				return withCode(ExitExpectFailed, errors.New("an expectation failed"))
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&compare, "compare", "", "another run directory to show side by side")
+	c.Flags().StringVarP(&output, "output", "o", "text", "what to print: text or json (report.json, for scripts)")
+	return c
+}
+
+// printSummary prints a run's summary as text (coloured on a terminal) or
+// as report.json.
+func printSummary(cmd *cobra.Command, output string, s *report.Summary, dir string) error {
+	w := cmd.OutOrStdout()
+	switch output {
+	case "json":
+		b, err := report.MarshalJSON(s)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	case "text", "":
+		report.WriteTextColour(w, s, isTerminal(w))
+		fmt.Fprintf(w, "\nrun directory: %s\n", dir)
+		return nil
+	}
+	return fmt.Errorf("--output %q: accepted: text, json", output)
 }
 
 func newValidateCmd() *cobra.Command {
@@ -204,4 +276,15 @@ rwnd-limited and sndbuf-limited times. Localhost by default. Needs root.`,
 	c.Flags().Uint16Var(&port, "port", 0, "only sockets using this port (0: all)")
 	c.MarkFlagRequired("netns")
 	return c
+}
+
+// isTerminal reports whether w is a terminal (colour and the live progress
+// line go only there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
