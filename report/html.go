@@ -20,7 +20,7 @@ const (
 	chartH      = 190
 	chartLeft   = 64
 	chartRight  = 16
-	chartTop    = 14
+	chartTop    = 22
 	chartBottom = 28
 	bandH       = 46
 	maxPoints   = 900
@@ -115,8 +115,13 @@ svg.chart{display:block;background:#fff;border:1px solid #eee;margin:4px 0}
 	b.WriteString("<h2>Verdict of each window</h2>\n")
 	b.WriteString(verdictBand(s.Windows, dur, spans))
 
-	// Throughput: bytes acked by every sending socket, per bin.
+	// Throughput: bytes acked by every sending socket, per bin. A bin
+	// holds at least two sampling intervals, so no bin is empty by chance.
 	bins := 200
+	if n := len(snd); n > 1 {
+		every := float64(snd[n-1].T-snd[0].T) / 1e9 / float64(n-1)
+		bins = max(10, min(200, int(dur/(2*every))))
+	}
 	binW := dur / float64(bins)
 	tp := make([]float64, bins)
 	bySide := map[int][]tcpinfo.Sample{}
@@ -312,7 +317,7 @@ func chart(id, unit string, dur float64, lines []line, spans []span, marks []mar
 	}
 	fmt.Fprintf(&b, "<line class=\"axis\" x1=\"%d\" x2=\"%d\" y1=\"%.0f\" y2=\"%.0f\"/><line class=\"axis\" x1=\"%d\" x2=\"%d\" y1=\"%.0f\" y2=\"%.0f\"/>\n",
 		chartLeft, chartW-chartRight, bottom, bottom, chartLeft, chartLeft, top, bottom)
-	fmt.Fprintf(&b, "<text class=\"tick\" x=\"4\" y=\"%.0f\">%s</text>\n", top+4, html.EscapeString(unit))
+	fmt.Fprintf(&b, "<text class=\"tick\" x=\"4\" y=\"12\">%s</text>\n", html.EscapeString(unit))
 	for _, mk := range marks {
 		x := xOf(mk.t, dur)
 		fmt.Fprintf(&b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#cf222e\" stroke-dasharray=\"4 3\"><title>%s</title></line>\n", x, x, top, bottom, html.EscapeString(mk.label))
