@@ -378,3 +378,17 @@ func classVector(m map[string]float64) string {
 	}
 	return out
 }
+
+// LiveClass is the class of the last window of a connection's recent
+// samples, for a live progress line ("…" until a window is complete).
+func LiveClass(snd, rcv []tcpinfo.Sample, window int64) string {
+	if len(snd) < 2 || snd[len(snd)-1].T-snd[0].T < window || !snd[0].Info.HasChronos() {
+		return "…"
+	}
+	end := snd[len(snd)-1].T
+	w, ok := series{snd, rcv}.window(end-window, end)
+	if !ok {
+		return "…"
+	}
+	return w.Class
+}

@@ -38,6 +38,9 @@ type RunOptions struct {
 	Exe string
 	// Progress receives one-line notes while the run goes on (may be nil).
 	Progress io.Writer
+	// Live, when set (a terminal), gets a status line rewritten twice a
+	// second: elapsed time, goodput, RTT and the current window's class.
+	Live io.Writer
 	// Metrics, when set (host:port), serves per-connection TCP metrics in
 	// Prometheus' format at /metrics during the run.
 	Metrics string
@@ -171,7 +174,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		SenderAddr:  topo.Sender.Addr.Addr().String(),
 		ReceiverAdr: topo.Receiver.Addr.Addr().String(),
 	}
-	stopped, runErr := runPeers(ctx, s, topo, dir, exe, note)
+	stopped, runErr := runPeers(ctx, s, topo, dir, exe, note, opts.Live)
 	meta.Stopped = stopped
 	if st := topo.LinkStats(); st != nil {
 		link.Down.Counters, link.Up.Counters = linkCounters(st[netem.Down]), linkCounters(st[netem.Up])
@@ -190,7 +193,7 @@ func openAppend(path string) (*os.File, error) {
 
 // runPeers starts the listening peer, then the connecting one, waits for both
 // and says how the run ended.
-func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe string, note func(string, ...any)) (string, error) {
+func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe string, note func(string, ...any), live io.Writer) (string, error) {
 	samples, err := openAppend(filepath.Join(dir, FileSamples))
 	if err != nil {
 		return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
@@ -365,6 +368,15 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 		}()
 	}
 	note("traffic for %v: %s → %s", time.Duration(s.Duration), snd.Role, listener.cfg.Addr)
+	if live != nil {
+		lctx, lcancel := context.WithCancel(ctx)
+		ldone := make(chan struct{})
+		go func() {
+			liveProgress(lctx, live, filepath.Join(dir, FileSamples), start, time.Duration(s.Duration), time.Duration(s.Window))
+			close(ldone)
+		}()
+		defer func() { lcancel(); <-ldone }()
+	}
 	tlCtx, tlCancel := context.WithCancel(ctx)
 	tlDone := make(chan error, 1)
 	go func() { tlDone <- s.runTimeline(tlCtx, topo, start, events, &eventsMu) }()

@@ -71,6 +71,9 @@ Needs root. With no FILE, runs the embedded quickstart scenario.`,
 			opts := scenario.RunOptions{OutDir: out, Pcap: pcap, Metrics: metrics}
 			if !quiet {
 				opts.Progress = cmd.ErrOrStderr()
+				if isTerminal(cmd.ErrOrStderr()) {
+					opts.Live = cmd.ErrOrStderr()
+				}
 			}
 			if output != "text" && output != "json" {
 				return withCode(ExitSetup, fmt.Errorf("--output %q: accepted: text, json", output))
@@ -91,7 +94,7 @@ Needs root. With no FILE, runs the embedded quickstart scenario.`,
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "run directory (default runs/<name>-<timestamp>)")
-	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress notes on stderr")
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress notes on stderr (and no live status line on a terminal)")
 	c.Flags().StringVar(&metrics, "metrics", "", "serve per-connection TCP metrics for Prometheus at http://ADDR/metrics during the run (e.g. 127.0.0.1:9464)")
 	c.Flags().StringVarP(&output, "output", "o", "text", "what to print at the end: text or json (report.json, for scripts)")
 	c.Flags().BoolVar(&pcap, "pcap", false, "write link.pcap: headers of every packet that crossed the link (userspace backend)")
