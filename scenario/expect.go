@@ -26,6 +26,7 @@ var VerdictClasses = []string{"sender-limited", "receiver-limited", "network-lim
 //	client(0).resets == 1                  (one client's figures, over its connections)
 //	client(1).max_backlog < 256KiB         (sizes with their unit)
 //	phase(30s..35s).verdict == receiver-limited  (the windows inside a span of the run)
+//	timeline[0].verdict == network-limited (the windows inside that timeline entry's span)
 //	detection.sender < 10s                 (how long after the receiver vanished the sender noticed)
 //	rtt.min <= 51ms, retrans_rate < 1%     (the path as the sending socket measured it)
 //
@@ -38,8 +39,11 @@ type Expect struct {
 	Op      string
 	Class   string  // verdict subjects
 	Value   float64 // numeric subjects, in the subject's unit (count, seconds, fraction, bytes)
-	// From and To bound a phase(FROM..TO).verdict (seconds).
+	// From and To bound a phase(FROM..TO).verdict or timeline[N].verdict
+	// (seconds; the timeline entry's span is filled in by validation).
 	From, To float64
+	// Entry is N of timeline[N].verdict (-1 otherwise).
+	Entry int
 }
 
 // expectKind is what a subject's value is.
@@ -94,6 +98,7 @@ var clientSubjects = map[string]expectKind{
 var (
 	clientRE = regexp.MustCompile(`^client\((\d+)\)\.([a-z_.0-9]+)$`)
 	phaseRE  = regexp.MustCompile(`^phase\((.+?)\.\.(.+)\)\.verdict$`)
+	entryRE  = regexp.MustCompile(`^timeline\[(\d+)\]\.verdict$`)
 )
 
 func subjectList() string {
@@ -104,7 +109,7 @@ func subjectList() string {
 	for k := range clientSubjects {
 		names = append(names, "client(N)."+k)
 	}
-	names = append(names, "phase(FROM..TO).verdict")
+	names = append(names, "phase(FROM..TO).verdict", "timeline[N].verdict")
 	sort.Strings(names)
 	return strings.Join(names, ", ")
 }
@@ -116,7 +121,7 @@ func ParseExpect(s string) (Expect, error) {
 	if len(f) != 3 {
 		return Expect{}, fmt.Errorf("cannot read expectation %q: write SUBJECT OP VALUE, like 'verdict == receiver-limited' or 'messages.lost == 0'", src)
 	}
-	e := Expect{Source: src, Subject: f[0], Client: -1, Op: f[1]}
+	e := Expect{Source: src, Subject: f[0], Client: -1, Entry: -1, Op: f[1]}
 	kind, ok := expectSubjects[f[0]]
 	if m := clientRE.FindStringSubmatch(f[0]); m != nil {
 		n, err := strconv.Atoi(m[1])
@@ -133,6 +138,14 @@ func ParseExpect(s string) (Expect, error) {
 			return Expect{}, fmt.Errorf("phase span %q..%q in %q: give two durations, the first one smaller, like phase(20s..50s)", m[1], m[2], src)
 		}
 		e.Subject, e.From, e.To = "phase", time.Duration(a).Seconds(), time.Duration(b).Seconds()
+		kind, ok = kindClass, true
+	}
+	if m := entryRE.FindStringSubmatch(f[0]); m != nil {
+		n, err := strconv.Atoi(m[1])
+		if err != nil {
+			return Expect{}, fmt.Errorf("timeline index %q in %q is not a number", m[1], src)
+		}
+		e.Subject, e.Entry = "phase", n
 		kind, ok = kindClass, true
 	}
 	if !ok {

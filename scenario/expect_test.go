@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/tcplab/tcplab/peers"
@@ -108,5 +109,32 @@ func TestExpectPathAndDetection(t *testing.T) {
 		if r := e.Check(sum); r.Holds != c.holds || r.Actual != c.actual {
 			t.Errorf("%s: holds %v actual %q, want %v %q", c.src, r.Holds, r.Actual, c.holds, c.actual)
 		}
+	}
+}
+
+// TestExpectTimelineEntry: timeline[N].verdict takes the entry's span from
+// the scenario, and an entry that does not exist is refused before the run.
+func TestExpectTimelineEntry(t *testing.T) {
+	src := "duration: 10s\ntimeline:\n  - { at: 2s, for: 3s, partition: down }\n  - { at: 6s, link: { down: { loss: 1% } } }\nexpect:\n  - timeline[0].verdict == network-limited\n  - timeline[1].verdict == network-limited\n"
+	s, err := Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := s.Expect[0]; e.From != 2 || e.To != 5 {
+		t.Errorf("timeline[0] span %v..%v, want 2..5", e.From, e.To)
+	}
+	if e := s.Expect[1]; e.From != 6 || e.To != 10 {
+		t.Errorf("timeline[1] span %v..%v, want 6..10 (to the end)", e.From, e.To)
+	}
+	sum := &report.Summary{Windows: []report.Window{{Start: 2, End: 3, Class: "network-limited"}, {Start: 3, End: 5, Class: "network-limited"}, {Start: 6, End: 7, Class: "sender-limited"}}}
+	if r := s.Expect[0].Check(sum); !r.Holds {
+		t.Errorf("timeline[0]: %+v", r)
+	}
+	if r := s.Expect[1].Check(sum); r.Holds || r.Actual != "sender-limited" {
+		t.Errorf("timeline[1]: %+v", r)
+	}
+	_, err = Parse("t.yaml", []byte("timeline:\n  - { at: 2s, partition: down }\nexpect:\n  - timeline[3].verdict == mixed\n"))
+	if err == nil || !strings.Contains(err.Error(), "timeline[0]..timeline[0]") {
+		t.Errorf("an entry that does not exist: %v", err)
 	}
 }

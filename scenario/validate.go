@@ -156,6 +156,22 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			bad("sender.policy.reset_slow_client.for", "must be above 0")
 		}
 	}
+	for i := range s.Expect {
+		e := &s.Expect[i]
+		if e.Entry < 0 {
+			continue
+		}
+		if e.Entry >= len(s.Timeline) {
+			bad(fmt.Sprintf("expect[%d]", i), "%q: the scenario has %d timeline entries (timeline[0]..timeline[%d])", e.Source, len(s.Timeline), len(s.Timeline)-1)
+			continue
+		}
+		tl := s.Timeline[e.Entry]
+		e.From = time.Duration(tl.At).Seconds()
+		e.To = time.Duration(s.Duration).Seconds()
+		if tl.For != nil {
+			e.To = min(e.To, time.Duration(tl.At+*tl.For).Seconds())
+		}
+	}
 	listens := s.Sender.Listen != nil && *s.Sender.Listen
 	rc := &s.Receiver
 	if rc.Clients < 1 || rc.Clients > MaxClients {
