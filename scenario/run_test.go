@@ -185,10 +185,24 @@ func TestRunInterrupted(t *testing.T) {
 	if len(res.Summary.Windows) < 3 {
 		t.Errorf("only %d windows recorded before the interrupt", len(res.Summary.Windows))
 	}
-	if _, err := os.Stat(filepath.Join(dir, FileReport)); err != nil {
-		t.Error(err)
-	}
+	assertReportsSay(t, dir, "interrupted")
 	assertLabGone(t, res.Summary.Meta.RunID)
+}
+
+// assertReportsSay checks that every report format is in dir and that the
+// readable ones say why the run stopped.
+func assertReportsSay(t *testing.T, dir, why string) {
+	t.Helper()
+	for _, f := range []string{FileReport, FileText, FileMarkdown, FileJUnit, FileHTML, FileMeta} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Errorf("no %s: %v", f, err)
+			continue
+		}
+		if f != FileMeta && !strings.Contains(string(b), why) {
+			t.Errorf("%s does not say the run stopped (%q)", f, why)
+		}
+	}
 }
 
 // TestRunPeerFailure: a peer that cannot start (a congestion control the
@@ -206,9 +220,14 @@ func TestRunPeerFailure(t *testing.T) {
 	if !strings.Contains(err.Error(), "TCP_CONGESTION") {
 		t.Errorf("error does not say what failed: %v", err)
 	}
-	if res != nil {
-		assertLabGone(t, res.Summary.Meta.RunID)
+	if res == nil {
+		t.Fatal("a run whose peer failed left no report")
 	}
+	if !strings.HasPrefix(res.Summary.Meta.Stopped, "failed") {
+		t.Errorf("stopped = %q", res.Summary.Meta.Stopped)
+	}
+	assertReportsSay(t, dir, "TCP_CONGESTION")
+	assertLabGone(t, res.Summary.Meta.RunID)
 }
 
 // TestVerdictsOverWANPath: the three verdict scenarios keep their verdicts
