@@ -171,6 +171,51 @@ func TestQuickstartNoFile(t *testing.T) {
 		t.Errorf("report.json does not say completed")
 	}
 	assertClean(t, reportRunID(t, out))
+	if r.stderr != "" {
+		t.Errorf("-q still wrote notes on stderr:\n%s", r.stderr)
+	}
+
+	// The run directory renders again without root: same report.json,
+	// the same exit code, JSON for scripts, and a comparison.
+	before, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := runTcplab(t, "report", out)
+	if rr.code != 1 || !strings.Contains(rr.stdout, "FAIL  verdict == network-limited") {
+		t.Errorf("tcplab report: exit %d\n%s%s", rr.code, rr.stdout, rr.stderr)
+	}
+	after, _ := os.ReadFile(filepath.Join(out, "report.json"))
+	if !bytes.Equal(before, after) {
+		t.Error("tcplab report changed report.json")
+	}
+	js := runTcplab(t, "report", out, "-o", "json")
+	if !bytes.Equal([]byte(js.stdout), before) {
+		t.Errorf("tcplab report -o json does not print report.json (%d vs %d bytes)", len(js.stdout), len(before))
+	}
+	cmp := runTcplab(t, "report", out, "--compare", out)
+	if cmp.code != 0 || !strings.Contains(cmp.stdout, "verdict") || !strings.Contains(cmp.stdout, "sender-limited") || strings.Contains(cmp.stdout, "≠") {
+		t.Errorf("tcplab report --compare of a run with itself: exit %d\n%s%s", cmp.code, cmp.stdout, cmp.stderr)
+	}
+	for _, f := range []string{"summary.md", "junit.xml", "report.html"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("run directory lacks %s", f)
+		}
+	}
+	bad := runTcplab(t, "report", t.TempDir())
+	if bad.code != 2 || !strings.Contains(bad.stderr, "not a run directory") {
+		t.Errorf("tcplab report on an empty directory: exit %d\n%s", bad.code, bad.stderr)
+	}
+}
+
+// TestBadMetricsAddress: an address --metrics cannot listen on is a setup
+// error (exit 2) that names the flag, and leaves nothing behind.
+func TestBadMetricsAddress(t *testing.T) {
+	requireRoot(t)
+	r := runTcplab(t, "run", "-q", "--metrics", "256.1.1.1:9464", "--out", filepath.Join(t.TempDir(), "run"))
+	if r.code != 2 || !strings.Contains(r.stderr, "--metrics") {
+		t.Errorf("exit %d, want 2 naming --metrics\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 func TestExpectationFailedExit1(t *testing.T) {
