@@ -123,29 +123,36 @@ svg.chart{display:block;background:#fff;border:1px solid #eee;margin:4px 0}
 		bins = max(10, min(200, int(dur/(2*every))))
 	}
 	binW := dur / float64(bins)
-	tp := make([]float64, bins)
-	bySide := map[int][]tcpinfo.Sample{}
-	for _, x := range samples {
-		if x.Side == peers.RoleSender {
-			bySide[x.Conn] = append(bySide[x.Conn], x)
-		}
-	}
-	for _, ss := range bySide {
-		sort.SliceStable(ss, func(i, j int) bool { return ss[i].T < ss[j].T })
-		for i := 1; i < len(ss); i++ {
-			k := int(float64(ss[i].T) / 1e9 / binW)
-			if k >= 0 && k < bins && ss[i].Info.BytesAcked >= ss[i-1].Info.BytesAcked {
-				tp[k] += float64(ss[i].Info.BytesAcked - ss[i-1].Info.BytesAcked)
+	// Both ends: bytes acked at the sender, bytes received at the receiver.
+	perBin := func(side string, count func(*tcpinfo.Info) uint64) []float64 {
+		out := make([]float64, bins)
+		byConn := map[int][]tcpinfo.Sample{}
+		for _, x := range samples {
+			if x.Side == side {
+				byConn[x.Conn] = append(byConn[x.Conn], x)
 			}
 		}
+		for _, ss := range byConn {
+			sort.SliceStable(ss, func(i, j int) bool { return ss[i].T < ss[j].T })
+			for i := 1; i < len(ss); i++ {
+				a, c := count(&ss[i-1].Info), count(&ss[i].Info)
+				if k := int(float64(ss[i].T) / 1e9 / binW); k >= 0 && k < bins && c >= a {
+					out[k] += float64(c - a)
+				}
+			}
+		}
+		return out
 	}
-	thr := line{name: "goodput (bytes acked, all connections)", colour: "#4c78a8", step: true}
-	for k := range tp {
-		thr.x = append(thr.x, float64(k)*binW)
-		thr.y = append(thr.y, tp[k]*8/binW/1e6)
+	acked := perBin(peers.RoleSender, func(i *tcpinfo.Info) uint64 { return i.BytesAcked })
+	received := perBin(peers.RoleReceiver, func(i *tcpinfo.Info) uint64 { return i.BytesReceived })
+	thr := line{name: "acked (sender, all connections)", colour: "#4c78a8", step: true}
+	rth := line{name: "received (receiver, all connections)", colour: "#54a24b", step: true}
+	for k := 0; k < bins; k++ {
+		thr.x, thr.y = append(thr.x, float64(k)*binW), append(thr.y, acked[k]*8/binW/1e6)
+		rth.x, rth.y = append(rth.x, float64(k)*binW), append(rth.y, received[k]*8/binW/1e6)
 	}
 	b.WriteString("<h2>Throughput</h2>\n")
-	b.WriteString(chart("throughput", "Mbit/s", dur, []line{thr}, spans, nil))
+	b.WriteString(chart("throughput", "Mbit/s", dur, []line{thr, rth}, spans, marks))
 
 	lagLines := []line{{name: "lag p50", colour: "#54a24b"}, {name: "lag p99", colour: "#f58518"}, {name: "lag max", colour: "#e45756"}}
 	for _, l := range s.LagOverTime {
