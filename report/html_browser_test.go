@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tcplab/tcplab/internal/testlock"
 )
 
 // TestHTMLInChromium opens a real report.html in headless Chromium: no
@@ -29,6 +31,12 @@ func TestHTMLInChromium(t *testing.T) {
 	if bin == "" {
 		t.Skip("no chromium on this machine (apt-get install chromium); .ci/run installs it")
 	}
+	// A browser loads both cores for seconds: not next to the timing tests.
+	release, err := testlock.Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
 	samples, events := readRecorded(t, filepath.Join("testdata", "receiver-limited-cubic"))
 	sum := Build(Meta{Scenario: "browser", RunID: "t", DurationS: 3, WindowS: 0.25, Stopped: "completed",
 		Link: &LinkRecord{Backend: "userspace"}}, samples, events, 250e6)
