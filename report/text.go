@@ -119,7 +119,7 @@ func WriteTextColour(w io.Writer, s *Summary, colour bool) {
 		}
 		fmt.Fprintln(w)
 	}
-	if len(s.Connections) > 1 {
+	if len(s.Connections) > 0 {
 		const maxLines = 20
 		fmt.Fprintln(w, "\nconnections (conn client: verdict, sent → delivered, lost, how it ended):")
 		for i, c := range s.Connections {
