@@ -171,6 +171,30 @@ func TestQuickstartNoFile(t *testing.T) {
 		t.Errorf("report.json does not say completed")
 	}
 	assertClean(t, reportRunID(t, out))
+}
+
+// TestBadMetricsAddress: an address --metrics cannot listen on is a setup
+// error (exit 2) that names the flag, and leaves nothing behind.
+func TestBadMetricsAddress(t *testing.T) {
+	requireRoot(t)
+	r := runTcplab(t, "run", "-q", "--metrics", "256.1.1.1:9464", "--out", filepath.Join(t.TempDir(), "run"))
+	if r.code != 2 || !strings.Contains(r.stderr, "--metrics") {
+		t.Errorf("exit %d, want 2 naming --metrics\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestExpectationFailedExit1(t *testing.T) {
+	requireRoot(t)
+	f := writeFile(t, "wrong.yaml", "name: wrong\nduration: 2s\nsender: { rate: 2mbit }\nexpect:\n  - verdict == network-limited\n")
+	out := filepath.Join(t.TempDir(), "run")
+	r := runTcplab(t, "run", "-q", f, "--out", out)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "FAIL  verdict == network-limited (actual: sender-limited)") {
+		t.Errorf("failure not shown as expected vs actual:\n%s", r.stdout)
+	}
+	assertClean(t, reportRunID(t, out))
 	if r.stderr != "" {
 		t.Errorf("-q still wrote notes on stderr:\n%s", r.stderr)
 	}
@@ -206,30 +230,6 @@ func TestQuickstartNoFile(t *testing.T) {
 	if bad.code != 2 || !strings.Contains(bad.stderr, "not a run directory") {
 		t.Errorf("tcplab report on an empty directory: exit %d\n%s", bad.code, bad.stderr)
 	}
-}
-
-// TestBadMetricsAddress: an address --metrics cannot listen on is a setup
-// error (exit 2) that names the flag, and leaves nothing behind.
-func TestBadMetricsAddress(t *testing.T) {
-	requireRoot(t)
-	r := runTcplab(t, "run", "-q", "--metrics", "256.1.1.1:9464", "--out", filepath.Join(t.TempDir(), "run"))
-	if r.code != 2 || !strings.Contains(r.stderr, "--metrics") {
-		t.Errorf("exit %d, want 2 naming --metrics\n%s%s", r.code, r.stdout, r.stderr)
-	}
-}
-
-func TestExpectationFailedExit1(t *testing.T) {
-	requireRoot(t)
-	f := writeFile(t, "wrong.yaml", "name: wrong\nduration: 2s\nsender: { rate: 2mbit }\nexpect:\n  - verdict == network-limited\n")
-	out := filepath.Join(t.TempDir(), "run")
-	r := runTcplab(t, "run", "-q", f, "--out", out)
-	if r.code != 1 {
-		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
-	}
-	if !strings.Contains(r.stdout, "FAIL  verdict == network-limited (actual: sender-limited)") {
-		t.Errorf("failure not shown as expected vs actual:\n%s", r.stdout)
-	}
-	assertClean(t, reportRunID(t, out))
 }
 
 func TestValidate(t *testing.T) {
