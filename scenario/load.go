@@ -119,8 +119,18 @@ func Load(file string) (*Scenario, error) {
 // it in errors. Every problem is reported, each with file:line:col, the field
 // path and what is accepted.
 func Parse(file string, data []byte) (*Scenario, error) {
-	d := &decoder{file: file, pos: map[string]Pos{}}
-	var s Scenario
+	root, err := parseYAML(file, data)
+	if err != nil {
+		return nil, err
+	}
+	if k := mappingKey(root, "matrix"); k != nil {
+		return nil, Errors{{Pos: Pos{file, k.Line, k.Column}, Path: "matrix", Msg: "this file is a sweep (it has a matrix): run it with tcplab run, which runs every point"}}
+	}
+	return parseNode(file, root)
+}
+
+// parseYAML reads exactly one YAML document and returns its root node.
+func parseYAML(file string, data []byte) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -137,6 +147,26 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
+	return root, nil
+}
+
+// mappingKey returns the key node called name in a mapping node (nil if none).
+func mappingKey(n *yaml.Node, name string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == name {
+			return n.Content[i]
+		}
+	}
+	return nil
+}
+
+// parseNode decodes, defaults and validates one scenario from its root node.
+func parseNode(file string, root *yaml.Node) (*Scenario, error) {
+	d := &decoder{file: file, pos: map[string]Pos{}}
+	var s Scenario
 	d.value(root, reflect.ValueOf(&s).Elem(), "")
 	if len(d.errs) > 0 {
 		return nil, d.errs
