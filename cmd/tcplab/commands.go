@@ -6,8 +6,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tcplab/tcplab/netem"
@@ -40,16 +43,23 @@ Exit codes: 0 every expectation held, 1 an expectation failed,
 func newRunCmd() *cobra.Command {
 	var out string
 	var quiet, pcap bool
-	var metrics, output string
+	var metrics, output, shard string
+	var parallel int
 	c := &cobra.Command{
 		Use:   "run [FILE]",
 		Short: "Run a scenario (the embedded quickstart when no FILE is given)",
 		Long: `Run a scenario and write its run directory: the resolved scenario,
 samples.jsonl, events.jsonl, meta.json, and the reports: report.json,
 report.txt, summary.md (for $GITHUB_STEP_SUMMARY), junit.xml and report.html.
-Needs root. With no FILE, runs the embedded quickstart scenario.`,
+Needs root. With no FILE, runs the embedded quickstart scenario.
+
+A file with a matrix: is a sweep: every point runs in its own lab, --parallel
+at a time, each in DIR/<point>, and DIR/sweep.json, sweep.txt and sweep.md
+hold the table of detection times per setting. --shard i/n runs every n-th
+point (for a CI matrix); tcplab report merge combines the shards.`,
 		Example: `  sudo tcplab run
-  sudo tcplab run scenarios/network-limited.yaml --out /tmp/run1`,
+  sudo tcplab run scenarios/network-limited.yaml --out /tmp/run1
+  sudo tcplab run sweep.yaml --out /tmp/sweep --parallel 16 --shard 1/4`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var s *scenario.Scenario
@@ -61,10 +71,20 @@ Needs root. With no FILE, runs the embedded quickstart scenario.`,
 				}
 				s, err = scenario.Parse("quickstart.yaml (embedded)", b)
 			} else {
-				s, err = scenario.Load(args[0])
+				var sw *scenario.Sweep
+				sw, err = scenario.LoadSweep(args[0])
+				if err == nil && len(sw.Keys) > 0 {
+					return runSweep(cmd, sw, out, parallel, shard, quiet)
+				}
+				if err == nil {
+					s = sw.Points[0].Scenario
+				}
 			}
 			if err != nil {
 				return withCode(ExitSetup, err)
+			}
+			if shard != "" {
+				return withCode(ExitSetup, errors.New("--shard splits a sweep; this scenario has no matrix"))
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -97,6 +117,8 @@ Needs root. With no FILE, runs the embedded quickstart scenario.`,
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress notes on stderr (and no live status line on a terminal)")
 	c.Flags().StringVar(&metrics, "metrics", "", "serve per-connection TCP metrics for Prometheus at http://ADDR/metrics during the run (e.g. 127.0.0.1:9464)")
 	c.Flags().StringVarP(&output, "output", "o", "text", "what to print at the end: text or json (report.json, for scripts)")
+	c.Flags().IntVar(&parallel, "parallel", scenario.DefaultParallel, "sweep points running at once")
+	c.Flags().StringVar(&shard, "shard", "", "run only shard i of n of a sweep's points (i/n, like 2/4)")
 	c.Flags().BoolVar(&pcap, "pcap", false, "write link.pcap: headers of every packet that crossed the link (userspace backend)")
 	return c
 }
@@ -140,9 +162,45 @@ With --compare, show two runs side by side instead.`,
 			return nil
 		},
 	}
+	c.AddCommand(newReportMergeCmd())
 	c.Flags().StringVar(&compare, "compare", "", "another run directory to show side by side")
 	c.Flags().StringVarP(&output, "output", "o", "text", "what to print: text or json (report.json, for scripts)")
 	return c
+}
+
+// runSweep runs a sweep's points and prints the sweep table.
+func runSweep(cmd *cobra.Command, sw *scenario.Sweep, out string, parallel int, shard string, quiet bool) error {
+	opts := scenario.SweepOptions{OutDir: out, Parallel: parallel}
+	if opts.OutDir == "" {
+		opts.OutDir = filepath.Join("runs", strings.TrimSuffix(filepath.Base(sw.File), filepath.Ext(sw.File))+"-"+time.Now().Format("20060102-150405.000"))
+	}
+	if shard != "" {
+		i, n, err := scenario.ParseShard(shard)
+		if err != nil {
+			return withCode(ExitSetup, err)
+		}
+		opts.Shard, opts.Shards = i, n
+	}
+	if !quiet {
+		w := cmd.ErrOrStderr()
+		opts.Progress = func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := scenario.RunSweep(ctx, sw, opts)
+	if rep != nil {
+		report.WriteSweepText(cmd.OutOrStdout(), rep)
+		fmt.Fprintf(cmd.OutOrStdout(), "\nsweep directory: %s\n", opts.OutDir)
+	}
+	if err != nil {
+		return withCode(ExitSetup, err)
+	}
+	for _, p := range rep.Points {
+		if !p.Passed {
+			return withCode(ExitExpectFailed, fmt.Errorf("point %s failed its expectations", p.ID))
+		}
+	}
+	return nil
 }
 
 // printSummary prints a run's summary as text (coloured on a terminal) or
@@ -165,6 +223,34 @@ func printSummary(cmd *cobra.Command, output string, s *report.Summary, dir stri
 	return fmt.Errorf("--output %q: accepted: text, json", output)
 }
 
+func newReportMergeCmd() *cobra.Command {
+	var out string
+	c := &cobra.Command{
+		Use:     "merge SHARD_DIR...",
+		Short:   "Combine the sweep reports of shards (tcplab run --shard i/n) into one",
+		Example: `  tcplab report merge shard-1 shard-2 shard-3 shard-4 --out sweep`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := scenario.MergeSweeps(args)
+			if err != nil {
+				return withCode(ExitSetup, err)
+			}
+			if out != "" {
+				if err := scenario.WriteMergedSweep(out, rep); err != nil {
+					return withCode(ExitSetup, err)
+				}
+			}
+			report.WriteSweepText(cmd.OutOrStdout(), rep)
+			if len(rep.Points) != rep.Total {
+				return withCode(ExitSetup, fmt.Errorf("the shards hold %d of the sweep's %d points", len(rep.Points), rep.Total))
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "directory for the merged sweep.json, sweep.txt and sweep.md")
+	return c
+}
+
 func newValidateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "validate FILE...",
@@ -174,8 +260,13 @@ func newValidateCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var errs []error
 			for _, f := range args {
-				if _, err := scenario.Load(f); err != nil {
+				sw, err := scenario.LoadSweep(f)
+				if err != nil {
 					errs = append(errs, err)
+					continue
+				}
+				if len(sw.Keys) > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (a sweep of %d points)\n", f, len(sw.Points))
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", f)

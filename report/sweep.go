@@ -1,0 +1,175 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// SweepSchemaVersion is the version of sweep.json's layout.
+const SweepSchemaVersion = 1
+
+// SweepReport is the report of a sweep: one row per matrix point.
+type SweepReport struct {
+	Schema    int      `json:"schema"`
+	Scenario  string   `json:"scenario"`
+	Keys      []string `json:"keys"`
+	StartedAt string   `json:"started_at"`
+	// WallS is the whole sweep's wall time; LongestPointS its longest point's.
+	WallS         float64    `json:"wall_s"`
+	LongestPointS float64    `json:"longest_point_s"`
+	Parallel      int        `json:"parallel"`
+	Shard         string     `json:"shard,omitempty"` // "i/n" when only a shard ran
+	Total         int        `json:"total_points"`    // points in the whole matrix
+	Points        []SweepRow `json:"points"`
+}
+
+// SweepRow is one point of a sweep.
+type SweepRow struct {
+	ID      string   `json:"id"`
+	Values  []string `json:"values"`
+	Dir     string   `json:"dir"`
+	Stopped string   `json:"stopped"`
+	Error   string   `json:"error,omitempty"`
+	Verdict string   `json:"verdict"`
+	WallS   float64  `json:"wall_s"`
+	// FailureS is when the failure began (a vanish or the first
+	// partition), 0 if the point has none.
+	FailureS float64 `json:"failure_s"`
+	// Sides are the detection figures of each end.
+	Sides []SideDetection `json:"sides"`
+	// FirstNoticed is the side whose connection ended first after the failure.
+	FirstNoticed string `json:"first_noticed,omitempty"`
+	Passed       bool   `json:"passed"`
+}
+
+// SideDetection is how one end learned that its peer was gone.
+type SideDetection struct {
+	Side string `json:"side"`
+	// DetectedS is the time from the failure to this side's connection
+	// ending (0: it never noticed within the run).
+	DetectedS float64 `json:"detected_s"`
+	Error     string  `json:"error,omitempty"`
+	// Probes is the most unanswered keepalive / zero-window probes the
+	// socket had out (tcpi_probes).
+	Probes int `json:"probes"`
+	// Busy: the socket had unacknowledged data just after the failure.
+	Busy bool `json:"busy"`
+	// ExpectedS is the kernel's rule for this side (0: the rule says it
+	// does not notice within the run); Rule says which rule.
+	ExpectedS float64 `json:"expected_s"`
+	Rule      string  `json:"rule"`
+}
+
+// WriteSweepJSON writes sweep.json.
+func WriteSweepJSON(path string, r *SweepReport) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode sweep: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write sweep: %w", err)
+	}
+	return nil
+}
+
+// ReadSweepJSON reads a sweep.json.
+func ReadSweepJSON(path string) (*SweepReport, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r SweepReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return &r, nil
+}
+
+func fmtDetect(s float64) string {
+	if s <= 0 {
+		return "never"
+	}
+	return fmt.Sprintf("%.2fs", s)
+}
+
+// WriteSweepText writes the sweep table: for each point its values, and per
+// side the time to detect against the kernel's rule, the probes and the
+// error; then who noticed first.
+func WriteSweepText(w io.Writer, r *SweepReport) {
+	fmt.Fprintf(w, "tcplab sweep %s: %d points", r.Scenario, len(r.Points))
+	if r.Shard != "" {
+		fmt.Fprintf(w, " (shard %s of %d)", r.Shard, r.Total)
+	}
+	fmt.Fprintf(w, ", %d at a time, %.1fs wall (longest point %.1fs = %.2f×)\n\n", r.Parallel, r.WallS, r.LongestPointS, r.WallS/max(r.LongestPointS, 1e-9))
+	for _, p := range r.Points {
+		mark := "PASS"
+		if !p.Passed {
+			mark = "FAIL"
+		}
+		vals := make([]string, len(r.Keys))
+		for i, k := range r.Keys {
+			vals[i] = k + "=" + p.Values[i]
+		}
+		fmt.Fprintf(w, "%s %s %s  [%s, %s]\n", mark, p.ID, strings.Join(vals, " "), p.Verdict, p.Stopped)
+		for _, s := range p.Sides {
+			busy := "idle"
+			if s.Busy {
+				busy = "busy"
+			}
+			fmt.Fprintf(w, "     %-8s %-4s detected %-8s expected %-8s (%s), %d probes, %s\n",
+				s.Side, busy, fmtDetect(s.DetectedS), fmtDetect(s.ExpectedS), s.Rule, s.Probes, orDash(s.Error))
+		}
+		if p.FirstNoticed != "" {
+			fmt.Fprintf(w, "     first to notice: %s\n", p.FirstNoticed)
+		}
+		if p.Error != "" {
+			fmt.Fprintf(w, "     error: %s\n", p.Error)
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// WriteSweepMarkdown writes sweep.md, a table fit for a CI step summary.
+func WriteSweepMarkdown(w io.Writer, r *SweepReport) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## tcplab sweep: %s\n\n%d points, %d at a time, %.1f s wall (longest point %.1f s)\n\n", mdEscape(r.Scenario), len(r.Points), r.Parallel, r.WallS, r.LongestPointS)
+	b.WriteString("| point |")
+	for _, k := range r.Keys {
+		fmt.Fprintf(&b, " %s |", mdEscape(k))
+	}
+	b.WriteString(" side | state | detected | expected | rule | probes | error | first |\n|---|")
+	b.WriteString(strings.Repeat("---|", len(r.Keys)))
+	b.WriteString("---|---|---:|---:|---|---:|---|---|\n")
+	for _, p := range r.Points {
+		for i, s := range p.Sides {
+			id, first := "", ""
+			vals := make([]string, len(r.Keys))
+			if i == 0 {
+				id, first = p.ID, p.FirstNoticed
+				if !p.Passed {
+					id += " ❌"
+				}
+				for k := range r.Keys {
+					vals[k] = mdEscape(p.Values[k])
+				}
+			}
+			state := "idle"
+			if s.Busy {
+				state = "busy"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", id, strings.Join(vals, " | "), s.Side, state,
+				fmtDetect(s.DetectedS), fmtDetect(s.ExpectedS), mdEscape(s.Rule), s.Probes, mdEscape(orDash(s.Error)), first)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

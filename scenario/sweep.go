@@ -1,0 +1,288 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/report"
+)
+
+// Sweep run directory files.
+const (
+	FileSweep     = "sweep.json"
+	FileSweepText = "sweep.txt"
+	FileSweepMD   = "sweep.md"
+)
+
+// DefaultParallel is how many points of a sweep run at once by default:
+// they mostly sleep (waiting for keepalives), so more than the cores.
+const DefaultParallel = 16
+
+// SweepOptions tune a sweep.
+type SweepOptions struct {
+	// OutDir is the sweep's directory; each point runs in OutDir/<id>.
+	OutDir string
+	// Parallel bounds the points running at once (0: DefaultParallel).
+	Parallel int
+	// Shard, Shards: run only the points with index % Shards == Shard-1
+	// (1-based, as --shard i/n).
+	Shard, Shards int
+	// Exe, Progress as in RunOptions.
+	Exe      string
+	Progress func(format string, a ...any)
+}
+
+// ParseShard reads "i/n" (1 ≤ i ≤ n).
+func ParseShard(s string) (i, n int, err error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, e1 := strconv.Atoi(a)
+	n, e2 := strconv.Atoi(b)
+	if !ok || e1 != nil || e2 != nil || n < 1 || i < 1 || i > n {
+		return 0, 0, fmt.Errorf("shard %q: write i/n with 1 ≤ i ≤ n, like 2/4", s)
+	}
+	return i, n, nil
+}
+
+// RunSweep runs the sweep's points (or one shard of them) in parallel, each
+// in its own lab and run directory, and writes the sweep report. It returns
+// the report also when points failed; the error then says which.
+func RunSweep(ctx context.Context, sw *Sweep, opts SweepOptions) (*report.SweepReport, error) {
+	if opts.Parallel <= 0 {
+		opts.Parallel = DefaultParallel
+	}
+	if opts.Shards == 0 {
+		opts.Shard, opts.Shards = 1, 1
+	}
+	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: create sweep directory: %v", ErrSetup, err)
+	}
+	name := strings.TrimSuffix(filepath.Base(sw.File), filepath.Ext(sw.File))
+	rep := &report.SweepReport{Schema: report.SweepSchemaVersion, Scenario: name, Keys: sw.Keys,
+		StartedAt: time.Now().UTC().Format(time.RFC3339Nano), Parallel: opts.Parallel, Total: len(sw.Points)}
+	if rep.Keys == nil {
+		rep.Keys = []string{}
+	}
+	if opts.Shards > 1 {
+		rep.Shard = fmt.Sprintf("%d/%d", opts.Shard, opts.Shards)
+	}
+	var points []*SweepPoint
+	for _, p := range sw.Points {
+		if p.Index%opts.Shards == opts.Shard-1 {
+			points = append(points, p)
+		}
+	}
+	rows := make([]report.SweepRow, len(points))
+	errs := make([]error, len(points))
+	sem := make(chan struct{}, opts.Parallel)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i, p := range points {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				rows[i] = report.SweepRow{ID: p.ID, Values: p.Values, Stopped: "not run: " + context.Cause(ctx).Error(), Sides: []report.SideDetection{}}
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			dir := filepath.Join(opts.OutDir, p.ID)
+			start := time.Now()
+			res, err := Run(ctx, p.Scenario, RunOptions{OutDir: dir, Exe: opts.Exe})
+			row := report.SweepRow{ID: p.ID, Values: p.Values, Dir: dir, WallS: time.Since(start).Seconds(), Sides: []report.SideDetection{}}
+			if err != nil {
+				row.Error = err.Error()
+				errs[i] = fmt.Errorf("point %s: %w", p.ID, err)
+			}
+			if res != nil {
+				fillRow(&row, p.Scenario, dir, &res.Summary)
+			}
+			rows[i] = row
+			if opts.Progress != nil {
+				opts.Progress("%s %s: %s", p.ID, p.Label(sw.Keys), row.Stopped)
+			}
+		}()
+	}
+	wg.Wait()
+	rep.WallS = time.Since(t0).Seconds()
+	rep.Points = rows
+	for _, r := range rows {
+		rep.LongestPointS = max(rep.LongestPointS, r.WallS)
+	}
+	if err := writeSweep(opts.OutDir, rep); err != nil {
+		return rep, err
+	}
+	return rep, errors.Join(errs...)
+}
+
+func writeSweep(dir string, rep *report.SweepReport) error {
+	if err := report.WriteSweepJSON(filepath.Join(dir, FileSweep), rep); err != nil {
+		return err
+	}
+	var txt, md strings.Builder
+	report.WriteSweepText(&txt, rep)
+	if err := report.WriteSweepMarkdown(&md, rep); err != nil {
+		return err
+	}
+	return errors.Join(os.WriteFile(filepath.Join(dir, FileSweepText), []byte(txt.String()), 0o644),
+		os.WriteFile(filepath.Join(dir, FileSweepMD), []byte(md.String()), 0o644))
+}
+
+// MergeSweeps combines the sweep.json of shards into one report, points in
+// matrix order.
+func MergeSweeps(paths []string) (*report.SweepReport, error) {
+	var out *report.SweepReport
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			p = filepath.Join(p, FileSweep)
+		}
+		r, err := report.ReadSweepJSON(p)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			c := *r
+			c.Points, c.Shard = nil, ""
+			out = &c
+		} else if r.Scenario != out.Scenario || strings.Join(r.Keys, ",") != strings.Join(out.Keys, ",") || r.Total != out.Total {
+			return nil, fmt.Errorf("%s is a shard of another sweep (%s over %v, %d points) than %s (%s over %v, %d points)", p, r.Scenario, r.Keys, r.Total, paths[0], out.Scenario, out.Keys, out.Total)
+		}
+		out.WallS = max(out.WallS, r.WallS)
+		out.LongestPointS = max(out.LongestPointS, r.LongestPointS)
+		for _, row := range r.Points {
+			if seen[row.ID] {
+				return nil, fmt.Errorf("point %s appears in more than one shard", row.ID)
+			}
+			seen[row.ID] = true
+			out.Points = append(out.Points, row)
+		}
+	}
+	if out == nil {
+		return nil, errors.New("no shards given")
+	}
+	sort.Slice(out.Points, func(i, j int) bool { return out.Points[i].ID < out.Points[j].ID })
+	return out, nil
+}
+
+// WriteMergedSweep writes a merged sweep report into dir.
+func WriteMergedSweep(dir string, rep *report.SweepReport) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return writeSweep(dir, rep)
+}
+
+// fillRow puts a point's detection figures into its row: when the failure
+// began, when each side's connection ended after it and with what error,
+// its probes, whether it was busy, and the kernel's rule for it.
+func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary) {
+	row.Stopped, row.Verdict, row.Passed = sum.Meta.Stopped, sum.Verdict.Class, sum.Passed() && row.Error == ""
+	fail := failureStart(s)
+	row.FailureS = fail.Seconds()
+	samples, _ := report.ReadSamples(filepath.Join(dir, FileSamples))
+	firstT := math.Inf(1)
+	for _, side := range []string{peers.RoleSender, peers.RoleReceiver} {
+		if side == peers.RoleReceiver && s.Receiver.Vanish != nil {
+			continue // the vanished side is the failure, not a survivor
+		}
+		d := report.SideDetection{Side: side}
+		for _, x := range sum.Disconnects {
+			if x.Side == side && x.T >= row.FailureS && fail > 0 {
+				d.DetectedS, d.Error = x.T-row.FailureS, x.Error
+				if x.T < firstT {
+					firstT, row.FirstNoticed = x.T, side
+				}
+				break
+			}
+		}
+		var firstRTO time.Duration // first sample showing an RTO backoff
+		for _, x := range samples {
+			if x.Side != side || time.Duration(x.T) < fail {
+				continue
+			}
+			d.Probes = max(d.Probes, int(x.Info.Probes))
+			if time.Duration(x.T) < fail+300*time.Millisecond && time.Duration(x.T) >= fail+100*time.Millisecond && x.Info.Unacked > 0 {
+				d.Busy = true
+			}
+			if firstRTO == 0 && x.Info.Backoff > 0 {
+				firstRTO = time.Duration(x.T) - fail
+			}
+		}
+		so := s.Sender.Socket
+		if side == peers.RoleReceiver {
+			so = s.Receiver.Socket
+		}
+		d.ExpectedS, d.Rule = expectedDetection(so, d.Busy, firstRTO)
+		row.Sides = append(row.Sides, d)
+	}
+}
+
+// failureStart is when the peer or the path failed: the receiver's vanish,
+// or the first partition of the timeline (0: none).
+func failureStart(s *Scenario) time.Duration {
+	var t time.Duration
+	if s.Receiver.Vanish != nil {
+		t = time.Duration(*s.Receiver.Vanish)
+	}
+	for _, e := range s.Timeline {
+		if e.Partition != "" && (t == 0 || time.Duration(e.At) < t) {
+			t = time.Duration(e.At)
+		}
+	}
+	return t
+}
+
+// expectedDetection is the kernel's rule for how long after its peer went
+// dark a socket notices, from its settings and whether it had unacked data:
+//
+//   - busy (data unacknowledged): TCP_USER_TIMEOUT if set, counted from the
+//     first RTO retransmission (firstRTO after the failure, as sampled).
+//     Measured here: while new data keeps going out behind a pending tail
+//     loss probe, each send re-arms the RTO timer, so the first RTO comes
+//     ~0.75 s after the cut, not 0.2 s, and the abort user_timeout after it.
+//     Without a user timeout tcp_retries2 (15 backed-off RTOs: about 15
+//     minutes), which no short run sees;
+//   - idle with keepalive: the first probe after idle, then one every
+//     interval; the connection fails after count unanswered probes
+//     (idle + count × interval), or with TCP_USER_TIMEOUT set, at the first
+//     probe time (at least one probe out) at which user_timeout has passed;
+//   - idle without keepalive: never.
+func expectedDetection(so Socket, busy bool, firstRTO time.Duration) (float64, string) {
+	var ut time.Duration
+	if so.UserTimeout != nil {
+		ut = time.Duration(*so.UserTimeout)
+	}
+	if busy {
+		if ut > 0 {
+			return (firstRTO + ut).Seconds(), fmt.Sprintf("busy: first RTO (+%.2fs) + user_timeout", firstRTO.Seconds())
+		}
+		return 0, "busy: tcp_retries2 (~15 min)"
+	}
+	k := so.Keepalive
+	if k == nil {
+		return 0, "idle, no keepalive: never"
+	}
+	idle, intv := time.Duration(k.Idle), time.Duration(k.Interval)
+	if ut > 0 {
+		for n := 1; ; n++ {
+			if t := idle + time.Duration(n)*intv; t >= ut {
+				return t.Seconds(), "idle: keepalive with user_timeout"
+			}
+		}
+	}
+	return (idle + time.Duration(k.Count)*intv).Seconds(), "idle: keepalive idle + count × interval"
+}
+

@@ -1,0 +1,108 @@
+package scenario
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tcplab/tcplab/report"
+)
+
+// keepaliveSweepSrc: a feed of 100 small messages/s; at 1.5 s the path is
+// cut both ways (no FIN, no RST). The sender has data in flight (busy), so
+// its user timeout decides; the receiver only reads (idle), so its
+// keepalive decides. 2 keepalive counts × 2 user timeouts.
+const keepaliveSweepSrc = `name: ka-sweep
+duration: 7s
+sender:
+  listen: true
+  rate: 80kbit
+  message: { size: 100B }
+  socket: { user_timeout: 2s }
+receiver:
+  socket:
+    keepalive: { idle: 1s, interval: 1s, count: 3 }
+timeline:
+  - { at: 1.5s, partition: both }
+matrix:
+  receiver.socket.keepalive.count: [2, 3]
+  sender.socket.user_timeout: [2s, 3s]
+`
+
+// TestKeepaliveSweep runs a 4-point sweep as two shards at once, merges
+// them, and checks every side's measured detection time against the
+// kernel's rule within one probe interval (1 s).
+func TestKeepaliveSweep(t *testing.T) {
+	requireRoot(t)
+	sw, err := ParseSweep("ka-sweep.yaml", []byte(keepaliveSweepSrc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	var wg sync.WaitGroup
+	reps := make([]*report.SweepReport, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reps[i], errs[i] = RunSweep(context.Background(), sw, SweepOptions{OutDir: filepath.Join(base, "shard", string(rune('1'+i))), Shard: i + 1, Shards: 2})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("shard %d: %v", i+1, err)
+		}
+		if len(reps[i].Points) != 2 || reps[i].Shard == "" {
+			t.Fatalf("shard %d ran %d points", i+1, len(reps[i].Points))
+		}
+	}
+	merged, err := MergeSweeps([]string{filepath.Join(base, "shard", "1"), filepath.Join(base, "shard", "2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(merged.Points) != 4 || merged.Points[0].ID != "p00" || merged.Points[3].ID != "p03" {
+		t.Fatalf("merged %d points", len(merged.Points))
+	}
+	if err := WriteMergedSweep(filepath.Join(base, "merged"), merged); err != nil {
+		t.Fatal(err)
+	}
+	var txt strings.Builder
+	report.WriteSweepText(&txt, merged)
+	t.Logf("\n%s", txt.String())
+	for _, p := range merged.Points {
+		if len(p.Sides) != 2 {
+			t.Fatalf("%s: %d sides", p.ID, len(p.Sides))
+		}
+		for _, s := range p.Sides {
+			wantBusy := s.Side == "sender"
+			if s.Busy != wantBusy || s.ExpectedS == 0 {
+				t.Errorf("%s %s: busy %v expected %.1fs (%s)", p.ID, s.Side, s.Busy, s.ExpectedS, s.Rule)
+			}
+			// Within one probe interval (1 s); the timer-driven ends land
+			// within a sampling interval or two of the rule.
+			if s.DetectedS == 0 || math.Abs(s.DetectedS-s.ExpectedS) > 1.0 {
+				t.Errorf("%s %s: detected after %.2fs, the kernel's rule says %.2fs (%s): more than one probe interval apart", p.ID, s.Side, s.DetectedS, s.ExpectedS, s.Rule)
+			}
+			if !strings.Contains(s.Error, "ETIMEDOUT") {
+				t.Errorf("%s %s: error %q, want ETIMEDOUT", p.ID, s.Side, s.Error)
+			}
+			if s.Side == "receiver" && s.Probes < 1 {
+				t.Errorf("%s receiver: no keepalive probes seen", p.ID)
+			}
+		}
+	}
+	for _, f := range []string{FileSweep, FileSweepText, FileSweepMD} {
+		if _, err := os.Stat(filepath.Join(base, "merged", f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := MergeSweeps([]string{filepath.Join(base, "shard", "1"), filepath.Join(base, "shard", "1")}); err == nil {
+		t.Error("merging a shard with itself was accepted")
+	}
+}
