@@ -285,4 +285,3 @@ func expectedDetection(so Socket, busy bool, firstRTO time.Duration) (float64, s
 	}
 	return (idle + time.Duration(k.Count)*intv).Seconds(), "idle: keepalive idle + count × interval"
 }
-
