@@ -448,3 +448,36 @@ func TestExporter(t *testing.T) {
 		t.Errorf("unknown namespace: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// TestSweepCLI: a file with a matrix runs as a sweep, in shards, and the
+// shards merge; a merge missing a shard says so (exit 2).
+func TestSweepCLI(t *testing.T) {
+	requireRoot(t)
+	f := writeFile(t, "sw.yaml", "name: sw\nduration: 2s\nsender: { listen: true, rate: 1mbit }\nmatrix:\n  sender.rate: [1mbit, 2mbit]\n")
+	v := runTcplab(t, "validate", f)
+	if v.code != 0 || !strings.Contains(v.stdout, "a sweep of 2 points") {
+		t.Fatalf("validate: exit %d\n%s%s", v.code, v.stdout, v.stderr)
+	}
+	base := t.TempDir()
+	for _, sh := range []string{"1/2", "2/2"} {
+		r := runTcplab(t, "run", "-q", f, "--shard", sh, "--out", filepath.Join(base, strings.Replace(sh, "/", "of", 1)))
+		if r.code != 0 || !strings.Contains(r.stdout, "1 points (shard "+sh) {
+			t.Fatalf("shard %s: exit %d\n%s%s", sh, r.code, r.stdout, r.stderr)
+		}
+	}
+	m := runTcplab(t, "report", "merge", filepath.Join(base, "1of2"), filepath.Join(base, "2of2"), "--out", filepath.Join(base, "all"))
+	if m.code != 0 || !strings.Contains(m.stdout, "2 points") || !strings.Contains(m.stdout, "p00 sender.rate=1mbit") || !strings.Contains(m.stdout, "p01 sender.rate=2mbit") {
+		t.Fatalf("merge: exit %d\n%s%s", m.code, m.stdout, m.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(base, "all", "sweep.md")); err != nil {
+		t.Error(err)
+	}
+	half := runTcplab(t, "report", "merge", filepath.Join(base, "1of2"))
+	if half.code != 2 || !strings.Contains(half.stderr, "1 of the sweep's 2 points") {
+		t.Errorf("merge of one shard: exit %d\n%s", half.code, half.stderr)
+	}
+	bad := runTcplab(t, "run", f, "--shard", "3/2")
+	if bad.code != 2 || !strings.Contains(bad.stderr, "1 ≤ i ≤ n") {
+		t.Errorf("--shard 3/2: exit %d\n%s", bad.code, bad.stderr)
+	}
+}
