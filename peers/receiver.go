@@ -189,10 +189,13 @@ func (r *receiver) runClient(ctx context.Context, cl *clientState, ready func())
 			}
 		}
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil && !first {
 				return
 			}
 			if first || rc == nil {
+				if ctx.Err() != nil {
+					err = fmt.Errorf("never connected before the run ended: %w", err)
+				}
 				r.log.emit(Event{Kind: EventError, Client: cl.index, Error: err.Error()})
 				r.mu.Lock()
 				r.fatal = errors.Join(r.fatal, err)

@@ -42,6 +42,23 @@ type SweepOptions struct {
 	Progress func(format string, a ...any)
 }
 
+// sweepStagger spaces the starts of a sweep's parallel points.
+const sweepStagger = 50 * time.Millisecond
+
+func sleepFor(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // ParseShard reads "i/n" (1 ≤ i ≤ n).
 func ParseShard(s string) (i, n int, err error) {
 	a, b, ok := strings.Cut(s, "/")
@@ -90,6 +107,14 @@ func RunSweep(ctx context.Context, sw *Sweep, opts SweepOptions) (*report.SweepR
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Labs starting at the same instant fight for the cores (64 peer
+			// processes and their links); spreading the starts keeps every
+			// handshake well inside its first SYN timeout.
+			if !sleepFor(ctx, time.Duration(i%opts.Parallel)*sweepStagger) {
+				rows[i] = report.SweepRow{ID: p.ID, Values: p.Values, Stopped: "not run: " + context.Cause(ctx).Error(), Sides: []report.SideDetection{}}
+				errs[i] = ctx.Err()
+				return
+			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -227,6 +252,37 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 		}
 		d.ExpectedS, d.Rule = expectedDetection(so, d.Busy, firstRTO)
 		row.Sides = append(row.Sides, d)
+	}
+	peerReset(row, s)
+}
+
+// peerReset applies the one rule that crosses sides: a keepalive abort
+// sends an RST (a retransmission or user-timeout abort does not). When the
+// path is cut one way only and the direction from the aborting side to its
+// peer is still open, the peer learns of the failure from that RST, at the
+// aborting side's time, if that comes before its own rule.
+func peerReset(row *report.SweepRow, s *Scenario) {
+	if len(row.Sides) != 2 || s.Receiver.Vanish != nil {
+		return
+	}
+	part := ""
+	for _, e := range s.Timeline {
+		if e.Partition != "" {
+			part = e.Partition
+			break
+		}
+	}
+	// open[x] says whether packets from side x still reach the other side.
+	open := map[string]bool{peers.RoleSender: part == "up", peers.RoleReceiver: part == "down"}
+	for i := range row.Sides {
+		me, peer := &row.Sides[i], &row.Sides[1-i]
+		if !open[peer.Side] || !strings.HasPrefix(peer.Rule, "idle: keepalive") || peer.ExpectedS == 0 {
+			continue
+		}
+		if me.ExpectedS == 0 || peer.ExpectedS < me.ExpectedS {
+			me.ExpectedS = peer.ExpectedS
+			me.Rule = "the " + peer.Side + "'s keepalive abort RST (" + part + " only is cut)"
+		}
 	}
 }
 
