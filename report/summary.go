@@ -30,6 +30,9 @@ type Meta struct {
 	VanishS float64 `json:"vanish_s,omitempty"`
 	// Link is the link as configured and as it ran.
 	Link *LinkRecord `json:"link,omitempty"`
+	// NetStat holds each namespace's non-zero TCP/IP counters at the end
+	// (nstat names), by side.
+	NetStat map[string]map[string]uint64 `json:"netstat,omitempty"`
 	// Stopped says why the run ended: "completed", "interrupted (SIGINT)", or
 	// the error that ended it.
 	Stopped string `json:"stopped"`

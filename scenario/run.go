@@ -176,6 +176,12 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 	}
 	stopped, runErr := runPeers(ctx, s, topo, dir, exe, note, opts.Live)
 	meta.Stopped = stopped
+	meta.NetStat = map[string]map[string]uint64{}
+	for side, ep := range map[string]*netem.Endpoint{peers.RoleSender: &topo.Sender, peers.RoleReceiver: &topo.Receiver} {
+		if c, err := netem.NetStat(ep); err == nil {
+			meta.NetStat[side] = c
+		}
+	}
 	if st := topo.LinkStats(); st != nil {
 		link.Down.Counters, link.Up.Counters = linkCounters(st[netem.Down]), linkCounters(st[netem.Up])
 	}
