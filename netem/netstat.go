@@ -2,7 +2,10 @@ package netem
 
 import (
 	"bufio"
+
 	"fmt"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 	"os"
 	"strconv"
 	"strings"
@@ -23,6 +26,19 @@ func NetStat(ep *Endpoint) (map[string]uint64, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read counters of %s: %w", ep.Namespace, err)
+	}
+	// The lab interface's own counters: what its driver passed and dropped.
+	if h, err := netlink.NewHandleAt(ep.NS, unix.NETLINK_ROUTE); err == nil {
+		if l, err := h.LinkByName(ep.Link); err == nil && l.Attrs().Statistics != nil {
+			st := l.Attrs().Statistics
+			for k, v := range map[string]uint64{"DevRxPackets": st.RxPackets, "DevTxPackets": st.TxPackets, "DevRxDropped": st.RxDropped,
+				"DevTxDropped": st.TxDropped, "DevRxErrors": st.RxErrors, "DevTxErrors": st.TxErrors} {
+				if v != 0 {
+					out[k] = v
+				}
+			}
+		}
+		h.Close()
 	}
 	return out, nil
 }

@@ -48,14 +48,24 @@ func childMain() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// With no start in the config, the parent sends "start NS" once both
+	// peers are ready: the run's clock starts at the first connect attempt.
+	begin := make(chan int64, 1)
 	// The parent closes stdin to stop us (or dies, which closes it too).
 	go func() {
+		if cfg.Start == 0 {
+			line, err := in.ReadString('\n')
+			var t int64
+			if _, serr := fmt.Sscanf(line, "start %d", &t); err == nil && serr == nil {
+				begin <- t
+			}
+		}
 		io.Copy(io.Discard, in)
 		cancel()
 	}()
 	samples := os.NewFile(fdSamples, "samples.jsonl")
 	events := os.NewFile(fdEvents, "events.jsonl")
-	return Run(ctx, cfg, Outputs{Samples: samples, Events: events, Ready: os.Stdout})
+	return Run(ctx, cfg, Outputs{Samples: samples, Events: events, Ready: os.Stdout, Begin: begin})
 }
 
 // Process is a peer child as the parent sees it.
@@ -113,7 +123,16 @@ func (p *Process) Start() error {
 	return nil
 }
 
-// WaitReady waits until the child listens (or has connected).
+// Begin tells a child started without Config.Start that the run starts at
+// start (Monotonic ns): the connecting side dials now.
+func (p *Process) Begin(start int64) error {
+	if _, err := fmt.Fprintf(p.stdin, "start %d\n", start); err != nil {
+		return fmt.Errorf("start %s peer: %w", p.Config.Role, err)
+	}
+	return nil
+}
+
+// WaitReady waits until the child listens (or, connecting, is ready to).
 func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()

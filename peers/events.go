@@ -27,6 +27,8 @@ const (
 	EventRefuse = "refuse"
 	// EventLag is one second's lag over all of a receiver's clients.
 	EventLag = "lag"
+	// EventConnecting is a client starting its first connect.
+	EventConnecting = "connecting"
 	// EventConnectFailed is a client's connect attempt that failed.
 	EventConnectFailed = "connect_failed"
 )
@@ -167,9 +169,18 @@ type eventLog struct {
 	start int64
 }
 
+func (l *eventLog) setStart(t int64) {
+	l.mu.Lock()
+	l.start = t
+	l.mu.Unlock()
+}
+
 func (l *eventLog) emit(e Event) {
+	l.mu.Lock()
+	start := l.start
+	l.mu.Unlock()
 	if e.T == 0 {
-		e.T = tcpinfo.Monotonic() - l.start
+		e.T = tcpinfo.Monotonic() - start
 	}
 	e.Side = l.side
 	b, err := json.Marshal(e)

@@ -17,6 +17,9 @@ type Outputs struct {
 	Samples io.Writer
 	Events  io.Writer
 	Ready   io.Writer
+	// Begin delivers the run's start when the config has none: the peer
+	// gets ready (listens), says so on Ready, and waits for it.
+	Begin <-chan int64
 }
 
 // Run runs one peer until its deadline or until ctx ends. It returns an error
@@ -24,13 +27,31 @@ type Outputs struct {
 // or connect, corrupt stream); ordinary disconnects are events.
 func Run(ctx context.Context, cfg Config, out Outputs) error {
 	log := &eventLog{w: out.Events, side: cfg.Role, start: cfg.Start}
-	deadline := time.Now().Add(time.Duration(cfg.Deadline() - tcpinfo.Monotonic()))
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
 	if cfg.Role == RoleSender {
 		return runSender(ctx, &cfg, out, log)
 	}
 	return runReceiver(ctx, &cfg, out, log)
+}
+
+// begin waits, if the run's start is not known yet, until the parent says
+// it (after saying ready), and returns ctx bounded by the run's deadline.
+// Listening happens before: the other side's first SYN must find us.
+func begin(ctx context.Context, cfg *Config, out Outputs, log *eventLog) (context.Context, context.CancelFunc, error) {
+	if cfg.Start == 0 {
+		if out.Ready != nil {
+			fmt.Fprintln(out.Ready, "ready")
+		}
+		select {
+		case t := <-out.Begin:
+			cfg.Start = t
+			log.setStart(t)
+		case <-ctx.Done():
+			return ctx, func() {}, fmt.Errorf("stopped before the run started")
+		}
+	}
+	deadline := time.Now().Add(time.Duration(cfg.Deadline() - tcpinfo.Monotonic()))
+	c, cancel := context.WithDeadline(ctx, deadline)
+	return c, cancel, nil
 }
 
 // describe names an error the way a user reads disconnects: EOF, ECONNRESET…

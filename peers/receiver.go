@@ -71,29 +71,40 @@ type clientState struct {
 }
 
 func runReceiver(ctx context.Context, cfg *Config, out Outputs, log *eventLog) error {
-	r := &receiver{cfg: cfg, log: log, samples: newSampleSet(cfg, out.Samples)}
+	r := &receiver{cfg: cfg, log: log}
 	r.series.log = log
 	n := max(cfg.Clients, 1)
 	r.nextID.Store(int64(n))
-	stopSampling := r.samples.launch(ctx, cfg.NoSample)
-	var err error
+	var ln net.Listener
 	if cfg.Listen {
-		err = r.acceptOne(ctx, out)
+		lc := net.ListenConfig{Control: control(cfg.Socket), KeepAlive: -1}
+		var err error
+		if ln, err = lc.Listen(ctx, "tcp", cfg.Addr); err != nil {
+			err = fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+			log.emit(Event{Kind: EventError, Error: err.Error()})
+			return err
+		}
+	}
+	ctx, cancel, err := begin(ctx, cfg, out, log)
+	defer cancel()
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return err
+	}
+	r.samples = newSampleSet(cfg, out.Samples)
+	stopSampling := r.samples.launch(ctx, cfg.NoSample)
+	if cfg.Listen {
+		err = r.acceptOne(ctx, ln)
 	} else {
 		var wg sync.WaitGroup
-		readyOnce := sync.Once{}
 		for i := 0; i < n; i++ {
 			cl := r.newClient(i)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r.runClient(ctx, cl, func() {
-					readyOnce.Do(func() {
-						if out.Ready != nil {
-							fmt.Fprintln(out.Ready, "ready")
-						}
-					})
-				})
+				r.runClient(ctx, cl)
 			}()
 		}
 		wg.Wait()
@@ -140,17 +151,9 @@ func (r *receiver) newClient(i int) *clientState {
 }
 
 // acceptOne serves a sender that connects: one connection.
-func (r *receiver) acceptOne(ctx context.Context, out Outputs) error {
-	lc := net.ListenConfig{Control: control(r.cfg.Socket), KeepAlive: -1}
-	ln, err := lc.Listen(ctx, "tcp", r.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", r.cfg.Addr, err)
-	}
+func (r *receiver) acceptOne(ctx context.Context, ln net.Listener) error {
 	defer ln.Close()
 	r.log.emit(Event{Kind: EventListening, Addr: ln.Addr().String()})
-	if out.Ready != nil {
-		fmt.Fprintln(out.Ready, "ready")
-	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	c, err := ln.Accept()
@@ -167,7 +170,7 @@ func (r *receiver) acceptOne(ctx context.Context, out Outputs) error {
 
 // runClient connects, reads until the connection or the run ends, and
 // reconnects with backoff while the run lasts if the scenario asks.
-func (r *receiver) runClient(ctx context.Context, cl *clientState, ready func()) {
+func (r *receiver) runClient(ctx context.Context, cl *clientState) {
 	cfg := r.cfg
 	rc := cfg.Reconnect
 	failures := 0
@@ -178,7 +181,8 @@ func (r *receiver) runClient(ctx context.Context, cl *clientState, ready func())
 		var err error
 		if first {
 			// The first connection retries while the listener is not up.
-			c, hs, err = dial(ctx, cfg, Outputs{})
+			r.log.emit(Event{Kind: EventConnecting, Client: cl.index, Addr: cfg.Addr})
+			c, hs, err = dial(ctx, cfg)
 		} else {
 			d := net.Dialer{Control: control(cfg.Socket), KeepAlive: -1, Timeout: rc.Timeout}
 			t0 := time.Now()
@@ -212,9 +216,6 @@ func (r *receiver) runClient(ctx context.Context, cl *clientState, ready func())
 		id := cl.index
 		if !first {
 			id = int(r.nextID.Add(1) - 1)
-		}
-		if first {
-			ready()
 		}
 		first, failures = false, 0
 		r.serveConn(ctx, c, id, cl, hs)

@@ -30,19 +30,35 @@ type sender struct {
 
 func runSender(ctx context.Context, cfg *Config, out Outputs, log *eventLog) error {
 	sz := newSizer(cfg)
-	s := &sender{cfg: cfg, log: log, feed: newFeed(cfg.Resume, sz), sizes: sz, samples: newSampleSet(cfg, out.Samples)}
+	s := &sender{cfg: cfg, log: log, feed: newFeed(cfg.Resume, sz), sizes: sz}
 	if len(cfg.Schedule) == 0 {
 		cfg.Schedule = []Phase{{Kind: PhaseRate, Bits: cfg.RateBits}}
 	}
+	var ln *net.TCPListener
+	if cfg.Listen {
+		var err error
+		if ln, err = s.listen(ctx); err != nil {
+			log.emit(Event{Kind: EventError, Error: err.Error()})
+			return err
+		}
+	}
+	ctx, cancel, err := begin(ctx, cfg, out, log)
+	defer cancel()
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return err
+	}
+	s.samples = newSampleSet(cfg, out.Samples)
 	go s.feed.produce(ctx, cfg)
 	stopSampling := s.samples.launch(ctx, cfg.NoSample)
-	var err error
 	if cfg.Listen {
-		err = s.serve(ctx, out)
+		err = s.serve(ctx, ln)
 	} else {
 		var c *net.TCPConn
 		var hs time.Duration
-		c, hs, err = dial(ctx, cfg, out)
+		c, hs, err = dial(ctx, cfg)
 		if err == nil {
 			s.conns.Add(1)
 			s.handle(ctx, c, hs)
@@ -84,16 +100,9 @@ func (s *sender) listen(ctx context.Context) (*net.TCPListener, error) {
 
 // serve accepts connections until the run ends, each served by its own
 // goroutine, and applies the refusal windows.
-func (s *sender) serve(ctx context.Context, out Outputs) error {
-	ln, err := s.listen(ctx)
-	if err != nil {
-		return err
-	}
+func (s *sender) serve(ctx context.Context, ln *net.TCPListener) error {
 	l := &listener{ln: ln}
 	s.log.emit(Event{Kind: EventListening, Addr: ln.Addr().String()})
-	if out.Ready != nil {
-		fmt.Fprintln(out.Ready, "ready")
-	}
 	stop := context.AfterFunc(ctx, func() {
 		l.mu.Lock()
 		if l.ln != nil {
@@ -459,15 +468,12 @@ func (s *sender) policy(fd int, cur *clientCursor, pending int, over *int64, q *
 // dial connects to the receiver (a sender that connects, or a client's
 // first connection): it retries while the listener is not up yet, bounded
 // by the run.
-func dial(ctx context.Context, cfg *Config, out Outputs) (*net.TCPConn, time.Duration, error) {
+func dial(ctx context.Context, cfg *Config) (*net.TCPConn, time.Duration, error) {
 	d := net.Dialer{Control: control(cfg.Socket), KeepAlive: -1}
 	for {
 		t0 := time.Now()
 		c, err := d.DialContext(ctx, "tcp", cfg.Addr)
 		if err == nil {
-			if out.Ready != nil {
-				fmt.Fprintln(out.Ready, "ready")
-			}
 			return c.(*net.TCPConn), time.Since(t0), nil
 		}
 		if !errors.Is(err, syscall.ECONNREFUSED) || ctx.Err() != nil {

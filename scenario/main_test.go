@@ -15,6 +15,7 @@ import (
 // starts, and fails the package if any run left a namespace behind.
 func TestMain(m *testing.M) {
 	peers.MaybeRunChild()
+	MaybeRunPoint()
 	code := testlock.Main(m.Run)
 	// Runs of this process that kept their address slot left something.
 	if runs := netem.RunsOwnedBy(os.Getpid()); len(runs) > 0 {

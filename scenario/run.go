@@ -71,6 +71,9 @@ const (
 	FilePcap     = "link.pcap"
 )
 
+// peerReady bounds how long a peer may take to start and get ready (listen).
+const peerReady = 20 * time.Second
+
 // peerGrace is how long a peer may take past the deadline to flush and exit.
 const peerGrace = 2 * time.Second
 
@@ -211,7 +214,15 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	}
 	defer events.Close()
 
-	start := tcpinfo.Monotonic()
+	// The run's clock starts at the first connect attempt: built-in peers get
+	// ready (the listener listens), then both are told the start at once,
+	// so a lab slow to start (a busy host, a sweep) does not eat into the
+	// timeline. A user's program starts its own clock when it is launched.
+	execMode := s.Sender.Exec != nil || s.Receiver.Exec != nil
+	var start int64
+	if execMode {
+		start = tcpinfo.Monotonic()
+	}
 	base := peers.Config{Start: start, Duration: time.Duration(s.Duration), SampleInterval: time.Duration(s.SampleInterval)}
 	snd, rcv := base, base
 	snd.Role, rcv.Role = peers.RoleSender, peers.RoleReceiver
@@ -352,11 +363,21 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 			return "failed", fmt.Errorf("%w: start %s in %s: %v", ErrSetup, sd.cfg.Role, sd.ep.Namespace, err)
 		}
 		procs = append(procs, p)
-		if sd.cfg.Listen {
-			if err := p.WaitReady(ctx, 3*time.Second); err != nil {
+		if sd.cfg.Listen || !execMode {
+			if err := p.WaitReady(ctx, peerReady); err != nil {
 				stopAll()
 				waitAll(peerGrace)
 				return "failed", fmt.Errorf("%w: %s peer: %v", ErrSetup, sd.cfg.Role, errors.Join(append(errs, err)...))
+			}
+		}
+	}
+	if !execMode {
+		start = tcpinfo.Monotonic()
+		for _, p := range procs {
+			if err := p.(*peers.Process).Begin(start); err != nil {
+				stopAll()
+				waitAll(peerGrace)
+				return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
 			}
 		}
 	}

@@ -37,26 +37,10 @@ type SweepOptions struct {
 	// Shard, Shards: run only the points with index % Shards == Shard-1
 	// (1-based, as --shard i/n).
 	Shard, Shards int
-	// Exe, Progress as in RunOptions.
+	// Exe is the binary run once per point (it must call MaybeRunPoint);
+	// empty means this executable. Progress gets a line per finished point.
 	Exe      string
 	Progress func(format string, a ...any)
-}
-
-// sweepStagger spaces the starts of a sweep's parallel points.
-const sweepStagger = 50 * time.Millisecond
-
-func sleepFor(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // ParseShard reads "i/n" (1 ≤ i ≤ n).
@@ -83,6 +67,13 @@ func RunSweep(ctx context.Context, sw *Sweep, opts SweepOptions) (*report.SweepR
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("%w: create sweep directory: %v", ErrSetup, err)
 	}
+	exe := opts.Exe
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("%w: find own executable for the points: %v", ErrSetup, err)
+		}
+	}
 	name := strings.TrimSuffix(filepath.Base(sw.File), filepath.Ext(sw.File))
 	rep := &report.SweepReport{Schema: report.SweepSchemaVersion, Scenario: name, Keys: sw.Keys,
 		StartedAt: time.Now().UTC().Format(time.RFC3339Nano), Parallel: opts.Parallel, Total: len(sw.Points)}
@@ -107,14 +98,6 @@ func RunSweep(ctx context.Context, sw *Sweep, opts SweepOptions) (*report.SweepR
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Labs starting at the same instant fight for the cores (64 peer
-			// processes and their links); spreading the starts keeps every
-			// handshake well inside its first SYN timeout.
-			if !sleepFor(ctx, time.Duration(i%opts.Parallel)*sweepStagger) {
-				rows[i] = report.SweepRow{ID: p.ID, Values: p.Values, Stopped: "not run: " + context.Cause(ctx).Error(), Sides: []report.SideDetection{}}
-				errs[i] = ctx.Err()
-				return
-			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -125,14 +108,16 @@ func RunSweep(ctx context.Context, sw *Sweep, opts SweepOptions) (*report.SweepR
 			defer func() { <-sem }()
 			dir := filepath.Join(opts.OutDir, p.ID)
 			start := time.Now()
-			res, err := Run(ctx, p.Scenario, RunOptions{OutDir: dir, Exe: opts.Exe})
+			sum, err := runPoint(ctx, exe, p, dir)
 			row := report.SweepRow{ID: p.ID, Values: p.Values, Dir: dir, WallS: time.Since(start).Seconds(), Sides: []report.SideDetection{}}
 			if err != nil {
 				row.Error = err.Error()
 				errs[i] = fmt.Errorf("point %s: %w", p.ID, err)
 			}
-			if res != nil {
-				fillRow(&row, p.Scenario, dir, &res.Summary)
+			if sum != nil {
+				fillRow(&row, p.Scenario, dir, sum)
+			} else {
+				row.Stopped = "failed: " + row.Error
 			}
 			rows[i] = row
 			if opts.Progress != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/scenario"
 )
 
 // ExitCode is what tcplab returns to its caller.
@@ -46,6 +47,7 @@ var version = "dev"
 
 func main() {
 	peers.MaybeRunChild()
+	scenario.MaybeRunPoint()
 	os.Exit(int(run(os.Args[1:])))
 }
 

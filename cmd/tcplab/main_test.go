@@ -20,6 +20,7 @@ import (
 	"github.com/tcplab/tcplab/internal/testlock"
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/scenario"
 )
 
 const asMainEnv = "TCPLAB_TEST_AS_MAIN"
@@ -28,6 +29,7 @@ const asMainEnv = "TCPLAB_TEST_AS_MAIN"
 // set) and as its peer children, so the tests run the real command line.
 func TestMain(m *testing.M) {
 	peers.MaybeRunChild()
+	scenario.MaybeRunPoint()
 	if os.Getenv(asMainEnv) == "1" {
 		os.Exit(int(run(os.Args[1:])))
 	}
