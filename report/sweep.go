@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"os"
 	"strings"
@@ -170,6 +171,100 @@ func WriteSweepMarkdown(w io.Writer, r *SweepReport) error {
 				fmtDetect(s.DetectedS), fmtDetect(s.ExpectedS), mdEscape(s.Rule), s.Probes, mdEscape(orDash(s.Error)), first)
 		}
 	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteSweepHTML writes sweep.html: the table and a chart of detection time
+// per setting — a bar per side (measured) with a tick at the kernel's rule.
+// One self-contained file, inline SVG, no scripts.
+func WriteSweepHTML(w io.Writer, r *SweepReport) error {
+	var b strings.Builder
+	b.WriteString("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n")
+	fmt.Fprintf(&b, "<title>tcplab sweep %s</title>\n", html.EscapeString(r.Scenario))
+	b.WriteString(`<style>body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
+h1{font-size:20px} table{border-collapse:collapse;margin:8px 0} td,th{border:1px solid #ddd;padding:3px 8px}
+.tick{font-size:11px;fill:#555} .label{font-size:12px} .fail{color:#cf222e}</style></head><body>
+`)
+	fmt.Fprintf(&b, "<h1>tcplab sweep %s</h1>\n<p>%d points, %d at a time, %.1f s wall (longest point %.1f s)</p>\n",
+		html.EscapeString(r.Scenario), len(r.Points), r.Parallel, r.WallS, r.LongestPointS)
+	// Chart: one row per point and side.
+	rows := 0
+	maxT := 1.0
+	for _, p := range r.Points {
+		for _, s := range p.Sides {
+			rows++
+			maxT = max(maxT, s.DetectedS, s.ExpectedS)
+		}
+	}
+	maxT = niceCeil(maxT)
+	const left, right, rowH, top = 260, 30, 20, 24
+	width := 960
+	height := top + rows*rowH + 30
+	xOfT := func(t float64) float64 { return left + t/maxT*float64(width-left-right) }
+	fmt.Fprintf(&b, "<svg class=\"chart\" data-chart=\"detection\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n", width, height, width, height)
+	for i := 0; i <= 5; i++ {
+		t := maxT * float64(i) / 5
+		fmt.Fprintf(&b, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#eee\"/><text class=\"tick\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%ss</text>\n",
+			xOfT(t), xOfT(t), top-6, height-24, xOfT(t), height-10, fmtTick(t))
+	}
+	y := top
+	for _, p := range r.Points {
+		for i, s := range p.Sides {
+			label := s.Side
+			if i == 0 {
+				label = p.ID + " " + s.Side
+			}
+			colour := "#4c78a8"
+			if s.Side == "receiver" {
+				colour = "#54a24b"
+			}
+			fmt.Fprintf(&b, "<text class=\"label\" x=\"4\" y=\"%d\">%s</text>\n", y+14, html.EscapeString(label))
+			if s.DetectedS > 0 {
+				fmt.Fprintf(&b, "<path d=\"M%d %dH%.1fV%dH%dZ\" fill=\"%s\"><title>%s %s: detected after %.2fs (%s)</title></path>\n",
+					left, y+4, xOfT(s.DetectedS), y+16, left, colour, p.ID, s.Side, s.DetectedS, html.EscapeString(s.Error))
+			} else {
+				fmt.Fprintf(&b, "<text class=\"tick\" x=\"%d\" y=\"%d\">never</text>\n", left+4, y+14)
+			}
+			if s.ExpectedS > 0 {
+				x := xOfT(s.ExpectedS)
+				fmt.Fprintf(&b, "<path d=\"M%.1f %dV%d\" stroke=\"#e45756\" stroke-width=\"2\"><title>kernel's rule: %.2fs (%s)</title></path>\n", x, y+1, y+19, s.ExpectedS, html.EscapeString(s.Rule))
+			}
+			y += rowH
+		}
+	}
+	b.WriteString("</svg>\n<p>Bars: measured time from the failure to the connection's end; red ticks: the kernel's rule.</p>\n")
+	b.WriteString("<table><tr><th>point</th>")
+	for _, k := range r.Keys {
+		fmt.Fprintf(&b, "<th>%s</th>", html.EscapeString(k))
+	}
+	b.WriteString("<th>side</th><th>state</th><th>detected</th><th>expected</th><th>rule</th><th>probes</th><th>error</th><th>first</th></tr>\n")
+	for _, p := range r.Points {
+		for i, s := range p.Sides {
+			b.WriteString("<tr>")
+			if i == 0 {
+				cls := ""
+				if !p.Passed {
+					cls = " class=\"fail\""
+				}
+				fmt.Fprintf(&b, "<td rowspan=\"%d\"%s>%s</td>", len(p.Sides), cls, p.ID)
+				for _, v := range p.Values {
+					fmt.Fprintf(&b, "<td rowspan=\"%d\">%s</td>", len(p.Sides), html.EscapeString(v))
+				}
+			}
+			state := "idle"
+			if s.Busy {
+				state = "busy"
+			}
+			first := ""
+			if i == 0 {
+				first = p.FirstNoticed
+			}
+			fmt.Fprintf(&b, "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%s</td><td>%s</td></tr>\n",
+				s.Side, state, fmtDetect(s.DetectedS), fmtDetect(s.ExpectedS), html.EscapeString(s.Rule), s.Probes, html.EscapeString(orDash(s.Error)), first)
+		}
+	}
+	b.WriteString("</table>\n</body></html>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }

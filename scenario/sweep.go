@@ -22,6 +22,7 @@ const (
 	FileSweep     = "sweep.json"
 	FileSweepText = "sweep.txt"
 	FileSweepMD   = "sweep.md"
+	FileSweepHTML = "sweep.html"
 )
 
 // DefaultParallel is how many points of a sweep run at once by default:
@@ -141,13 +142,17 @@ func writeSweep(dir string, rep *report.SweepReport) error {
 	if err := report.WriteSweepJSON(filepath.Join(dir, FileSweep), rep); err != nil {
 		return err
 	}
-	var txt, md strings.Builder
+	var txt, md, page strings.Builder
 	report.WriteSweepText(&txt, rep)
 	if err := report.WriteSweepMarkdown(&md, rep); err != nil {
 		return err
 	}
+	if err := report.WriteSweepHTML(&page, rep); err != nil {
+		return err
+	}
 	return errors.Join(os.WriteFile(filepath.Join(dir, FileSweepText), []byte(txt.String()), 0o644),
-		os.WriteFile(filepath.Join(dir, FileSweepMD), []byte(md.String()), 0o644))
+		os.WriteFile(filepath.Join(dir, FileSweepMD), []byte(md.String()), 0o644),
+		os.WriteFile(filepath.Join(dir, FileSweepHTML), []byte(page.String()), 0o644))
 }
 
 // MergeSweeps combines the sweep.json of shards into one report, points in
