@@ -41,6 +41,7 @@ type feed struct {
 type clientCursor struct {
 	next      uint64 // next message to send it
 	keep      uint64 // with resume: kept from here (the connection's first message)
+	counted   uint64 // messages before this are already counted as dropped
 	connected bool
 }
 
@@ -144,16 +145,21 @@ func (f *feed) attach(id int, resumeAt *uint64) (c *clientCursor, dropped uint64
 		}
 		c.next = min(want, f.released)
 	default:
-		// No resume: the client starts at the live end; what it missed is gone.
-		if f.released > c.next {
-			dropped = f.released - c.next
+		// No resume: the client starts at the live end; what it missed is
+		// gone (counted once: what its last connection left is counted at
+		// its detach).
+		if from := max(c.next, c.counted); f.released > from {
+			dropped = f.released - from
 		}
 		c.next = f.released
 	}
 	if c.next < f.base {
-		dropped += f.base - c.next
+		if from := max(c.next, c.counted); f.base > from {
+			dropped += f.base - from
+		}
 		c.next = f.base
 	}
+	c.counted = max(c.counted, c.next)
 	c.connected = true
 	c.keep = c.next
 	return c, dropped
@@ -166,8 +172,10 @@ func (f *feed) detach(c *clientCursor) (dropped uint64) {
 	defer f.mu.Unlock()
 	c.connected = false
 	if !f.resume {
-		dropped = f.released - c.next
-		c.next = f.released
+		if f.released > max(c.next, c.counted) {
+			dropped = f.released - max(c.next, c.counted)
+		}
+		c.next, c.counted = f.released, f.released
 	}
 	f.trim()
 	return dropped

@@ -308,14 +308,26 @@ func (s *sender) handle(ctx context.Context, c *net.TCPConn, handshake time.Dura
 		s.samples.add(h.Conn, fd)
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	werr := s.write(ctx, c, fd, cur, &st)
+	// The server reads its client too (the client sends nothing after its
+	// hello): an idle connection learns of a keepalive abort, an RST or a
+	// FIN from the read, not only at its next write.
+	rerr := make(chan error, 1)
+	go func() {
+		var b [512]byte
+		for {
+			if _, err := c.Read(b[:]); err != nil {
+				rerr <- err
+				return
+			}
+		}
+	}()
+	werr := s.write(ctx, c, fd, cur, &st, rerr)
 	noticed := tcpinfo.Monotonic() - cfg.Start // before our close: who closed first compares these
 	stop()
 	ended := ctx.Err() != nil
 	if !cfg.NoSample {
 		st.Samples = s.samples.remove(h.Conn)
 	}
-	// What was taken but not wholly written goes back to the client's place.
 	// What was taken and not wholly written goes back to the client.
 	s.feed.mu.Lock()
 	cur.next = st.SeqTo
@@ -359,7 +371,7 @@ var errIdleClose = errors.New("closed by the sender: idle (close_idle)")
 // write sends the client's queue: messages taken from the feed in chunks,
 // each write bounded by writeSlice so the reset policy and the idle check
 // keep watching while the socket is full. A chunk cut short stays pending.
-func (s *sender) write(ctx context.Context, c *net.TCPConn, fd int, cur *clientCursor, st *Stats) error {
+func (s *sender) write(ctx context.Context, c *net.TCPConn, fd int, cur *clientCursor, st *Stats, rerr <-chan error) error {
 	cfg := s.cfg
 	mean := s.sizes.mean()
 	perChunk := max(1, sendChunk/mean)
@@ -395,6 +407,8 @@ func (s *sender) write(ctx context.Context, c *net.TCPConn, fd int, cur *clientC
 				case <-ctx.Done():
 				case <-wake:
 				case <-tick.C:
+				case err := <-rerr:
+					return readEnd(err)
 				}
 				continue
 			}
@@ -431,8 +445,22 @@ func (s *sender) write(ctx context.Context, c *net.TCPConn, fd int, cur *clientC
 		if err := s.policy(fd, cur, len(pending), &over, &q, &rd, st); err != nil {
 			return err
 		}
+		select {
+		case err := <-rerr:
+			return readEnd(err)
+		default:
+		}
 	}
 	return nil
+}
+
+// readEnd is what the server's read of its client says about the
+// connection: EOF (the client closed) or the socket's error.
+func readEnd(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil // the run ended
+	}
+	return err
 }
 
 // policy applies reset_slow_client: a client whose unsent backlog (its

@@ -28,6 +28,10 @@ type Meta struct {
 	ReceiverAdr string  `json:"receiver_addr"`
 	// VanishS is when the receiver vanished (0: it did not).
 	VanishS float64 `json:"vanish_s,omitempty"`
+	// FailureS is when the peer or the path failed: the vanish, or the
+	// first partition of the timeline (0: neither). Detection times count
+	// from it.
+	FailureS float64 `json:"failure_s,omitempty"`
 	// Link is the link as configured and as it ran.
 	Link *LinkRecord `json:"link,omitempty"`
 	// NetStat holds each namespace's non-zero TCP/IP counters at the end
@@ -104,8 +108,8 @@ type Disconnect struct {
 	Error  string  `json:"error"` // EOF, ECONNRESET, a policy reset…
 	// ClosedFirst is the side that closed first (its close came earliest).
 	ClosedFirst string `json:"closed_first"`
-	// DetectionS is how long after the receiver vanished this side
-	// noticed (only when the scenario has the receiver vanish).
+	// DetectionS is how long after the failure (the receiver's vanish or
+	// the first partition) this side noticed.
 	DetectionS float64 `json:"detection_s,omitempty"`
 }
 
@@ -319,8 +323,12 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	for _, e := range events {
 		if e.Kind == peers.EventClosed && e.Error != "" && e.T < end {
 			d := Disconnect{Conn: e.Conn, Client: e.Client, T: float64(e.T) / 1e9, Side: e.Side, Error: e.Error, ClosedFirst: firstClose[e.Conn].Side}
-			if meta.VanishS > 0 && d.T >= meta.VanishS {
-				d.DetectionS = d.T - meta.VanishS
+			fail := meta.FailureS
+			if fail == 0 {
+				fail = meta.VanishS
+			}
+			if fail > 0 && d.T >= fail {
+				d.DetectionS = d.T - fail
 			}
 			sum.Disconnects = append(sum.Disconnects, d)
 		}

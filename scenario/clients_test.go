@@ -1,7 +1,9 @@
 package scenario
 
 import (
+	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,6 +35,12 @@ receiver:
 func TestReconnectKnownLoss(t *testing.T) {
 	requireRoot(t)
 	res, dir := runSrc(t, "reconnect", strings.Replace(reconnectSrc, "RESUME", "false", 1), RunOptions{})
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "sender.log"))
+			t.Logf("sender.log:\n%s", b)
+		}
+	}()
 	sum := res.Summary
 	if len(sum.Connections) != 2 {
 		t.Fatalf("%d connections, want 2 (the first and the reconnection): %+v", len(sum.Connections), sum.Connections)
@@ -49,7 +57,10 @@ func TestReconnectKnownLoss(t *testing.T) {
 	inSocket := c0.Sender.SeqTo - 1 - c0.Receiver.LastSeq
 	truth := sum.Messages.Dropped + inSocket
 	if sum.Messages.Lost != truth {
-		t.Errorf("reported lost %d, ground truth %d (dropped %d + %d in the dead connection)", sum.Messages.Lost, truth, sum.Messages.Dropped, inSocket)
+		f := func(st *peers.Stats) string {
+			return fmt.Sprintf("[seq %d..%d first %d last %d dropped %d lost %d connected %.3f closed %.3f]", st.SeqFrom, st.SeqTo, st.FirstSeq, st.LastSeq, st.Dropped, st.Lost, float64(st.ConnectedNs)/1e9, float64(st.ClosedNs)/1e9)
+		}
+		t.Errorf("reported lost %d, ground truth %d (dropped %d + %d in the dead connection); conn 0 sender %s receiver %s; conn 1 sender %s receiver %s", sum.Messages.Lost, truth, sum.Messages.Dropped, inSocket, f(c0.Sender), f(c0.Receiver), f(c1.Sender), f(c1.Receiver))
 	}
 	// The window: the client closed at 1.5 s and was connected again at
 	// c1's connect time.

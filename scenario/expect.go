@@ -27,7 +27,7 @@ var VerdictClasses = []string{"sender-limited", "receiver-limited", "network-lim
 //	client(1).max_backlog < 256KiB         (sizes with their unit)
 //	phase(30s..35s).verdict == receiver-limited  (the windows inside a span of the run)
 //	timeline[0].verdict == network-limited (the windows inside that timeline entry's span)
-//	detection.sender < 10s                 (how long after the receiver vanished the sender noticed)
+//	detection.sender < 10s                 (how long after the failure — vanish or first partition — the sender noticed)
 //	rtt.min <= 51ms, retrans_rate < 1%     (the path as the sending socket measured it)
 //
 // The subjects are listed in expectSubjects (counts, durations, shares) and

@@ -128,17 +128,41 @@ func TestShippedScenariosValid(t *testing.T) {
 	}
 	for _, n := range names {
 		b, _ := scenarios.Read(n)
-		s, err := Parse(n+".yaml", b)
+		sw, err := ParseSweep(n+".yaml", b)
 		if err != nil {
 			t.Errorf("%s: %v", n, err)
 			continue
 		}
-		if s.Name != n {
-			t.Errorf("%s: name %q differs from the file name", n, s.Name)
+		for _, p := range sw.Points {
+			s := p.Scenario
+			if want := n; len(sw.Keys) > 0 {
+				want = n + "-" + p.ID
+				if s.Name != want {
+					t.Errorf("%s: point name %q, want %q", n, s.Name, want)
+				}
+			} else if s.Name != want {
+				t.Errorf("%s: name %q differs from the file name", n, s.Name)
+			}
+			if len(s.Expect) == 0 {
+				t.Errorf("%s: no expect: block", n)
+			}
 		}
-		if len(s.Expect) == 0 {
-			t.Errorf("%s: no expect: block", n)
-		}
+	}
+}
+
+// TestResolvedScheduleLoads: the resolved form of a scheduled sender loads
+// back (no rate default beside the schedule).
+func TestResolvedScheduleLoads(t *testing.T) {
+	s, err := Parse("sch.yaml", []byte("name: sch\nsender:\n  schedule: [ { rate: 10/s, for: 1s }, { off: 1s } ]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := yamlMarshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse("sch-resolved.yaml", b); err != nil {
+		t.Fatalf("resolved scenario does not load back: %v\n%s", err, b)
 	}
 }
 
@@ -183,5 +207,6 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("link: {down: {rate: 1gbit}}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		Parse("fuzz.yaml", b)
+		ParseSweep("fuzz.yaml", b)
 	})
 }

@@ -174,6 +174,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		LinkUp:      s.Link.Resolve("up").String(),
 		Link:        link,
 		VanishS:     vanishS(s),
+		FailureS:    failureStart(s).Seconds(),
 		SenderAddr:  topo.Sender.Addr.Addr().String(),
 		ReceiverAdr: topo.Receiver.Addr.Addr().String(),
 	}
@@ -226,7 +227,9 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	base := peers.Config{Start: start, Duration: time.Duration(s.Duration), SampleInterval: time.Duration(s.SampleInterval)}
 	snd, rcv := base, base
 	snd.Role, rcv.Role = peers.RoleSender, peers.RoleReceiver
-	snd.RateBits = uint64(*s.Sender.Rate)
+	if s.Sender.Rate != nil {
+		snd.RateBits = uint64(*s.Sender.Rate)
+	}
 	snd.MessageSize = int(s.Sender.Message.Size)
 	snd.Socket = socketOptions(s.Sender.Socket)
 	for _, ph := range s.Sender.Schedule {

@@ -223,24 +223,46 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 				break
 			}
 		}
-		var firstRTO time.Duration // first sample showing an RTO backoff
+		var firstRTO time.Duration // first sample after the failure showing an RTO backoff
+		var zeroSince time.Duration = -1 // start of the zero-window stretch the failure found
+		zeroWindow := false
 		for _, x := range samples {
-			if x.Side != side || time.Duration(x.T) < fail {
+			if x.Side != side {
+				continue
+			}
+			t := time.Duration(x.T)
+			zw := x.Info.Has("snd_wnd") && x.Info.SndWnd == 0 && x.Queues.Unsent > 0
+			if t < fail {
+				switch {
+				case zw && zeroSince < 0:
+					zeroSince = t
+				case !zw:
+					zeroSince = -1
+				}
 				continue
 			}
 			d.Probes = max(d.Probes, int(x.Info.Probes))
-			if time.Duration(x.T) < fail+300*time.Millisecond && time.Duration(x.T) >= fail+100*time.Millisecond && x.Info.Unacked > 0 {
-				d.Busy = true
+			if t < fail+300*time.Millisecond && t >= fail+100*time.Millisecond {
+				if x.Info.Unacked > 0 {
+					d.Busy = true
+				}
+				if zw && zeroSince >= 0 {
+					zeroWindow = true
+				}
 			}
-			if firstRTO == 0 && x.Info.Backoff > 0 {
-				firstRTO = time.Duration(x.T) - fail
+			if firstRTO == 0 && x.Info.Backoff > 0 && x.Info.Probes == 0 {
+				firstRTO = t - fail
 			}
 		}
 		so := s.Sender.Socket
 		if side == peers.RoleReceiver {
 			so = s.Receiver.Socket
 		}
-		d.ExpectedS, d.Rule = expectedDetection(so, d.Busy, firstRTO)
+		if zeroWindow {
+			d.ExpectedS, d.Rule = zeroWindowDetection(so, zeroSince-fail)
+		} else {
+			d.ExpectedS, d.Rule = expectedDetection(so, d.Busy, firstRTO)
+		}
 		row.Sides = append(row.Sides, d)
 	}
 	peerReset(row, s)
@@ -274,6 +296,22 @@ func peerReset(row *report.SweepRow, s *Scenario) {
 			me.Rule = "the " + peer.Side + "'s keepalive abort RST (" + part + " only is cut)"
 		}
 	}
+}
+
+// zeroWindowDetection is the rule for a side with data waiting behind its
+// peer's zero window since zeroSince (relative to the failure, negative
+// when it began before): the persist timer probes the window, and — measured
+// on 6.x kernels — TCP_USER_TIMEOUT counts from the first persist probe of
+// the stretch, answered or not (an answered probe does not move snd_una),
+// so the abort comes at the first probe past zeroSince + user_timeout: also
+// when the peer is alive and only slow. Without a user timeout the persist
+// timer gives up after tcp_retries2 unanswered probes (minutes).
+func zeroWindowDetection(so Socket, zeroSince time.Duration) (float64, string) {
+	if so.UserTimeout == nil {
+		return 0, "zero window: persist probes up to tcp_retries2 (minutes)"
+	}
+	ut := time.Duration(*so.UserTimeout)
+	return max(0, (zeroSince + ut).Seconds()), fmt.Sprintf("zero window since %+.2fs: user_timeout from its first persist probe", zeroSince.Seconds())
 }
 
 // failureStart is when the peer or the path failed: the receiver's vanish,

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/scenarios"
 )
 
 // keepaliveSweepSrc: a feed of 100 small messages/s; at 1.5 s the path is
@@ -105,4 +106,56 @@ func TestKeepaliveSweep(t *testing.T) {
 	if _, err := MergeSweeps([]string{filepath.Join(base, "shard", "1"), filepath.Join(base, "shard", "1")}); err == nil {
 		t.Error("merging a shard with itself was accepted")
 	}
+}
+
+// TestShippedSweeps runs the shipped keepalive / user-timeout sweeps (at
+// once: they mostly wait) and holds each to its expectations and to the
+// kernel's rules within one probe interval. keepalive-defaults (170 s) runs
+// as its own .ci/run step.
+func TestShippedSweeps(t *testing.T) {
+	requireRoot(t)
+	names := []string{"busy-connection-blackhole", "zero-window-peer-gone", "keepalive-tuned"}
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := scenarios.Read(name)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			sw, err := ParseSweep(name+".yaml", b)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			rep, err := RunSweep(context.Background(), sw, SweepOptions{OutDir: filepath.Join(t.TempDir(), name)})
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			if rep == nil {
+				return
+			}
+			var txt strings.Builder
+			report.WriteSweepText(&txt, rep)
+			t.Logf("\n%s", txt.String())
+			for _, p := range rep.Points {
+				if !p.Passed {
+					t.Errorf("%s %s failed its expectations", name, p.ID)
+				}
+				for _, s := range p.Sides {
+					// One probe interval: 1 s, or 5 s for the seed's 30/5/3.
+					tol := 1.0
+					if strings.Contains(strings.Join(p.Values, " "), "interval: 5s") {
+						tol = 5
+					}
+					if s.ExpectedS > 0 && (s.DetectedS == 0 || math.Abs(s.DetectedS-s.ExpectedS) > tol) {
+						t.Errorf("%s %s %s: detected %.2fs, rule %.2fs (%s)", name, p.ID, s.Side, s.DetectedS, s.ExpectedS, s.Rule)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

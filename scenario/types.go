@@ -15,7 +15,7 @@ type Scenario struct {
 	Sender         Sender          `yaml:"sender" doc:"The built-in sending peer, in the sender's namespace."`
 	Receiver       Receiver        `yaml:"receiver" doc:"The built-in receiving peer, in the receiver's namespace."`
 	Timeline       []TimelineEntry `yaml:"timeline,omitempty" doc:"Changes to the link during the run, in time order."`
-	Expect         []Expect        `yaml:"expect,omitempty" doc:"Checks on the outcome; any failing one makes tcplab exit 1. Grammar: SUBJECT OP VALUE, like 'verdict == receiver-limited', 'messages.lost == 0', 'lag.p99 < 2s', 'receiver_limited >= 60%', 'client(0).resets == 1'. Subjects: verdict, messages.sent/delivered/lost/duplicated/dropped/undelivered, disconnects, resets, reconnects, connections, lag.p50/p99/max, rtt.min, rtt.srtt, retrans_rate, detection.sender/receiver (after a vanish), receiver_limited/sender_limited/network_limited/mixed (share of windows), client(N).verdict/resets/lost/delivered/connections/disconnects/max_backlog, phase(FROM..TO).verdict (the windows inside that span), timeline[N].verdict (the windows inside that entry's span). OP: == != < <= > >= (verdicts: == !=)."`
+	Expect         []Expect        `yaml:"expect,omitempty" doc:"Checks on the outcome; any failing one makes tcplab exit 1. Grammar: SUBJECT OP VALUE, like 'verdict == receiver-limited', 'messages.lost == 0', 'lag.p99 < 2s', 'receiver_limited >= 60%', 'client(0).resets == 1'. Subjects: verdict, messages.sent/delivered/lost/duplicated/dropped/undelivered, disconnects, resets, reconnects, connections, lag.p50/p99/max, rtt.min, rtt.srtt, retrans_rate, detection.sender/receiver (after a vanish or the first partition), receiver_limited/sender_limited/network_limited/mixed (share of windows), client(N).verdict/resets/lost/delivered/connections/disconnects/max_backlog, phase(FROM..TO).verdict (the windows inside that span), timeline[N].verdict (the windows inside that entry's span). OP: == != < <= > >= (verdicts: == !=)."`
 }
 
 // Link is the path between the two namespaces. "down" carries the sender's
@@ -272,7 +272,7 @@ func (s *Scenario) ApplyDefaults(fileBase string) {
 	if s.Sender.Port == 0 {
 		s.Sender.Port = DefaultPort
 	}
-	if s.Sender.Rate == nil {
+	if s.Sender.Rate == nil && len(s.Sender.Schedule) == 0 {
 		s.Sender.Rate = new(Rate)
 	}
 	if s.Sender.Message.Size == 0 {
