@@ -223,7 +223,7 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 				break
 			}
 		}
-		var firstRTO time.Duration // first sample after the failure showing an RTO backoff
+		var firstRTO time.Duration       // first sample after the failure showing an RTO backoff
 		var zeroSince time.Duration = -1 // start of the zero-window stretch the failure found
 		zeroWindow := false
 		for _, x := range samples {
