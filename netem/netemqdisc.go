@@ -304,6 +304,9 @@ func NetemFor(im impair.Impairment) (NetemOptions, error) {
 	if im.Blackhole {
 		o.Loss, o.GE = math.MaxUint32, nil // a partition: every packet lost
 	}
+	if im.ResetReply {
+		return o, errors.New("answering packets with RSTs (reboot) needs the userspace link: set link.backend: userspace or auto")
+	}
 	return o, nil
 }
 

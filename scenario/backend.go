@@ -45,6 +45,13 @@ func (s *Scenario) chooseBackend() (backend, why string, err error) {
 	switch s.Link.Backend {
 	case "userspace":
 		return netem.Userspace, "link.backend: userspace", nil
+	}
+	for _, e := range s.timeline() {
+		if e.Reboot != "" {
+			return netem.Userspace, "auto: a reboot is answered with RSTs, which only the userspace link makes", nil
+		}
+	}
+	switch s.Link.Backend {
 	case "netem":
 		if need {
 			if perr := netemProbe(); perr != nil {

@@ -210,8 +210,8 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 	samples, _ := report.ReadSamples(filepath.Join(dir, FileSamples))
 	firstT := math.Inf(1)
 	for _, side := range []string{peers.RoleSender, peers.RoleReceiver} {
-		if side == peers.RoleReceiver && s.Receiver.Vanish != nil {
-			continue // the vanished side is the failure, not a survivor
+		if (side == peers.RoleReceiver && s.Receiver.Vanish != nil) || side == rebooted(s) {
+			continue // the vanished or rebooted side is the failure, not a survivor
 		}
 		d := report.SideDetection{Side: side}
 		for _, x := range sum.Disconnects {
@@ -225,6 +225,7 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 		}
 		var firstRTO time.Duration       // first sample after the failure showing an RTO backoff
 		var zeroSince time.Duration = -1 // start of the zero-window stretch the failure found
+		var lastRecv time.Duration = -1  // when the last packet before the failure arrived
 		zeroWindow := false
 		for _, x := range samples {
 			if x.Side != side {
@@ -232,7 +233,11 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 			}
 			t := time.Duration(x.T)
 			zw := x.Info.Has("snd_wnd") && x.Info.SndWnd == 0 && x.Queues.Unsent > 0
+			if t < fail && t >= fail-100*time.Millisecond && x.Info.Unacked > 0 {
+				d.Busy = true // data in flight at the failure
+			}
 			if t < fail {
+				lastRecv = t - time.Duration(min(x.Info.LastAckRecv, x.Info.LastDataRecv))*time.Millisecond
 				switch {
 				case zw && zeroSince < 0:
 					zeroSince = t
@@ -258,10 +263,25 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 		if side == peers.RoleReceiver {
 			so = s.Receiver.Socket
 		}
-		if zeroWindow {
+		// Keepalive counts from the last packet received, which may come
+		// before the failure: shift the idle rules by it.
+		var idleShift time.Duration
+		if lastRecv >= 0 && lastRecv < fail {
+			idleShift = lastRecv - fail
+		}
+		switch {
+		case rebooted(s) != "":
+			d.ExpectedS, d.Rule = rebootDetection(so, d.Busy, zeroWindow)
+		case zeroWindow:
 			d.ExpectedS, d.Rule = zeroWindowDetection(so, zeroSince-fail)
-		} else {
+		default:
 			d.ExpectedS, d.Rule = expectedDetection(so, d.Busy, firstRTO)
+		}
+		if !d.Busy && !zeroWindow && strings.Contains(d.Rule, "keepalive") && d.ExpectedS > 0 {
+			d.ExpectedS = max(0, d.ExpectedS+idleShift.Seconds())
+			if idleShift < -50*time.Millisecond {
+				d.Rule += fmt.Sprintf(", from the last packet received (%+.2fs)", idleShift.Seconds())
+			}
 		}
 		row.Sides = append(row.Sides, d)
 	}
@@ -274,7 +294,7 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 // peer is still open, the peer learns of the failure from that RST, at the
 // aborting side's time, if that comes before its own rule.
 func peerReset(row *report.SweepRow, s *Scenario) {
-	if len(row.Sides) != 2 || s.Receiver.Vanish != nil {
+	if len(row.Sides) != 2 || s.Receiver.Vanish != nil || rebooted(s) != "" {
 		return
 	}
 	part := ""
@@ -296,6 +316,23 @@ func peerReset(row *report.SweepRow, s *Scenario) {
 			me.Rule = "the " + peer.Side + "'s keepalive abort RST (" + part + " only is cut)"
 		}
 	}
+}
+
+// rebootDetection is the rule when the peer rebooted: its new kernel
+// answers the next packet with an RST. A busy side sends at once (its next
+// data or retransmission: within an RTO); an idle side with keepalive
+// learns at its first probe, idle after the last packet it received; an
+// idle side without keepalive never sends, so never learns.
+func rebootDetection(so Socket, busy, zeroWindow bool) (float64, string) {
+	switch {
+	case busy:
+		return 0.2, "peer rebooted: RST to the next retransmission (within an RTO)"
+	case zeroWindow:
+		return 0.2, "peer rebooted: RST to the next persist probe"
+	case so.Keepalive != nil:
+		return time.Duration(so.Keepalive.Idle).Seconds(), "peer rebooted: RST to the first keepalive probe (idle)"
+	}
+	return 0, "peer rebooted, idle, no keepalive: never"
 }
 
 // zeroWindowDetection is the rule for a side with data waiting behind its
@@ -322,11 +359,21 @@ func failureStart(s *Scenario) time.Duration {
 		t = time.Duration(*s.Receiver.Vanish)
 	}
 	for _, e := range s.Timeline {
-		if e.Partition != "" && (t == 0 || time.Duration(e.At) < t) {
+		if (e.Partition != "" || e.Reboot != "") && (t == 0 || time.Duration(e.At) < t) {
 			t = time.Duration(e.At)
 		}
 	}
 	return t
+}
+
+// rebooted is the side that reboots in the timeline ("" if none).
+func rebooted(s *Scenario) string {
+	for _, e := range s.Timeline {
+		if e.Reboot != "" {
+			return e.Reboot
+		}
+	}
+	return ""
 }
 
 // expectedDetection is the kernel's rule for how long after its peer went

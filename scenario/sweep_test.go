@@ -159,3 +159,52 @@ func TestShippedSweeps(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestRebootRST: the client reboots at 2 s — its new kernel answers with RSTs.
+// A busy server learns within an RTO (ECONNRESET); an idle server with
+// keepalive learns at its first probe (idle after the last packet); the
+// userspace link counts the RSTs it sent.
+func TestRebootRST(t *testing.T) {
+	requireRoot(t)
+	src := `name: reboot
+duration: 6s
+sender:
+  listen: true
+  message: { size: 100B }
+  schedule: [ { rate: 100/s } ]
+  socket: { keepalive: { idle: 2s, interval: 1s, count: 3 } }
+timeline:
+  - { at: 2s, reboot: receiver }
+matrix:
+  sender.schedule: [ [ { rate: 100/s } ], [ { rate: 100/s, for: 1s }, { off: 5s } ] ]
+`
+	sw, err := ParseSweep("reboot.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunSweep(context.Background(), sw, SweepOptions{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt strings.Builder
+	report.WriteSweepText(&txt, rep)
+	t.Logf("\n%s", txt.String())
+	for i, p := range rep.Points {
+		if len(p.Sides) != 1 {
+			t.Fatalf("%s: %d sides, want the survivor only", p.ID, len(p.Sides))
+		}
+		s := p.Sides[0]
+		if !strings.Contains(s.Error, "ECONNRESET") {
+			t.Errorf("%s: the server saw %q, want ECONNRESET (the rebooted client's RST)", p.ID, s.Error)
+		}
+		// Busy: within an RTO or two. Idle: the first keepalive probe, 2 s
+		// after the last packet (up to 1 s before the reboot).
+		lo, hi := 0.0, 0.6
+		if i == 1 {
+			lo, hi = 0.9, 2.2
+		}
+		if s.DetectedS < lo || s.DetectedS > hi {
+			t.Errorf("%s: detected after %.2fs, want %.1f..%.1fs (%s)", p.ID, s.DetectedS, lo, hi, s.Rule)
+		}
+	}
+}

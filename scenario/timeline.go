@@ -29,13 +29,14 @@ func (s *Scenario) timeline() []TimelineEntry {
 type linkState struct {
 	link       Link
 	blackholes map[string]bool // "down", "up"
+	resets     map[string]bool // directions answered with RSTs (a reboot)
 	linkDown   bool
 }
 
 // stateAt computes the link with the given timeline entries active (in
 // their order in the file).
 func (s *Scenario) stateAt(active []int) linkState {
-	st := linkState{link: s.Link, blackholes: map[string]bool{}}
+	st := linkState{link: s.Link, blackholes: map[string]bool{}, resets: map[string]bool{}}
 	for _, i := range active {
 		e := s.timeline()[i]
 		if e.Link != nil {
@@ -48,6 +49,12 @@ func (s *Scenario) stateAt(active []int) linkState {
 			st.blackholes[e.Partition] = true
 		case "link-down":
 			st.linkDown = true
+		}
+		switch e.Reboot {
+		case "receiver": // packets to it get RSTs; its own go nowhere
+			st.resets["down"], st.blackholes["up"] = true, true
+		case "sender":
+			st.resets["up"], st.blackholes["down"] = true, true
 		}
 	}
 	return st
@@ -124,6 +131,8 @@ func applyState(topo *netem.Topology, prev, next linkState) error {
 	nd, nu := next.link.Impairments()
 	pd.Blackhole, pu.Blackhole = prev.blackholes["down"], prev.blackholes["up"]
 	nd.Blackhole, nu.Blackhole = next.blackholes["down"], next.blackholes["up"]
+	pd.ResetReply, pu.ResetReply = prev.resets["down"], prev.resets["up"]
+	nd.ResetReply, nu.ResetReply = next.resets["down"], next.resets["up"]
 	if fmt.Sprint(pd) != fmt.Sprint(nd) {
 		if err := topo.SetImpairment(netem.Down, nd); err != nil {
 			return err
@@ -141,6 +150,9 @@ func describeEntry(e TimelineEntry) string {
 	var parts []string
 	if e.Partition != "" {
 		parts = append(parts, "partition "+e.Partition)
+	}
+	if e.Reboot != "" {
+		parts = append(parts, "reboot "+e.Reboot)
 	}
 	if c := e.Link; c != nil {
 		for _, d := range []struct {

@@ -70,7 +70,11 @@ type TimelineEntry struct {
 	For       *Duration `yaml:"for,omitempty" doc:"How long; afterwards the change is undone. Unset: until the end."`
 	Link      *Change   `yaml:"link,omitempty" doc:"Link settings laid over the current ones (same fields as link.both/down/up)."`
 	Partition string    `yaml:"partition,omitempty" doc:"Cut the path: down, up or both (blackhole: packets vanish, no FIN, no RST), or link-down (both interfaces down)."`
+	Reboot    string    `yaml:"reboot,omitempty" doc:"The receiver or the sender reboots: from then on every packet to it is answered with an RST (its new kernel has no connection) and it sends nothing. Needs the userspace link (auto picks it)."`
 }
+
+// RebootSides are the accepted values of a timeline entry's reboot.
+var RebootSides = []string{"receiver", "sender"}
 
 // Change is a timeline's link change.
 type Change struct {

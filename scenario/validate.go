@@ -75,8 +75,20 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 		if e.For != nil && *e.For <= 0 {
 			bad(p+".for", "must be above 0")
 		}
-		if (e.Link == nil) == (e.Partition == "") {
-			bad(p, "give exactly one of link or partition")
+		set := 0
+		for _, x := range []bool{e.Link != nil, e.Partition != "", e.Reboot != ""} {
+			if x {
+				set++
+			}
+		}
+		if set != 1 {
+			bad(p, "give exactly one of link, partition or reboot")
+		}
+		if e.Reboot != "" && !oneOf(e.Reboot, RebootSides) {
+			bad(p+".reboot", "unknown side %q; accepted: %s", e.Reboot, strings.Join(RebootSides, ", "))
+		}
+		if e.Reboot != "" && s.Link.Backend == "netem" {
+			bad(p+".reboot", "answering with RSTs needs the userspace link; set link.backend: userspace or auto")
 		}
 		if e.Partition != "" && !oneOf(e.Partition, Partitions) {
 			bad(p+".partition", "unknown partition %q; accepted: %s", e.Partition, strings.Join(Partitions, ", "))

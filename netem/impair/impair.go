@@ -72,6 +72,10 @@ type Impairment struct {
 	Seed uint64
 	// Blackhole drops everything (a partition of this direction).
 	Blackhole bool
+	// ResetReply drops everything and answers each TCP packet with an RST
+	// to its sender, as a host that rebooted and lost its connections does
+	// (userspace link only).
+	ResetReply bool
 }
 
 // DefaultLimit is netem's default queue limit in packets.
@@ -88,7 +92,7 @@ func (im *Impairment) QueueLimit() uint32 {
 // IsZero reports whether the impairment does nothing.
 func (im *Impairment) IsZero() bool {
 	return im.Delay == 0 && im.Jitter == 0 && im.Loss == 0 && im.GE == nil && im.Duplicate == 0 &&
-		im.Reorder == nil && im.Corrupt == 0 && im.RateBits == 0 && !im.Blackhole
+		im.Reorder == nil && im.Corrupt == 0 && im.RateBits == 0 && !im.Blackhole && !im.ResetReply
 }
 
 // Validate checks ranges and combinations.

@@ -1,6 +1,7 @@
 package userspace
 
 import (
+	"golang.org/x/sys/unix"
 	"math"
 	"sync"
 	"time"
@@ -26,12 +27,14 @@ type slot struct {
 // Counters of one direction. Segments are counted: a super-packet of 40
 // TCP segments forwarded whole counts 40.
 type Counters struct {
-	Packets     uint64 `json:"packets"` // units read from the TUN
-	Forwarded   uint64 `json:"forwarded"`
-	Bytes       uint64 `json:"bytes"`
-	DropLoss    uint64 `json:"dropped_loss"`
-	DropQueue   uint64 `json:"dropped_queue"`
-	DropBlack   uint64 `json:"dropped_partition"`
+	Packets   uint64 `json:"packets"` // units read from the TUN
+	Forwarded uint64 `json:"forwarded"`
+	Bytes     uint64 `json:"bytes"`
+	DropLoss  uint64 `json:"dropped_loss"`
+	DropQueue uint64 `json:"dropped_queue"`
+	DropBlack uint64 `json:"dropped_partition"`
+	// Resets counts RSTs sent back for a rebooted host (ResetReply).
+	Resets      uint64 `json:"resets_sent,omitempty"`
 	Duplicated  uint64 `json:"duplicated"`
 	Reordered   uint64 `json:"reordered"`
 	Corrupted   uint64 `json:"corrupted"`
@@ -45,6 +48,10 @@ type direction struct {
 	name string
 	mu   sync.Mutex
 	im   impair.Impairment
+	// back is the TUN fd packets of this direction come from: RSTs for a
+	// rebooted host are written there, into the sender's namespace.
+	back int
+	rst  [vnetHdrLen + 40]byte
 
 	rnd                                   *impair.Rand
 	delayCor, lossCor, dupCor, corruptCor impair.Correlated
@@ -145,6 +152,17 @@ func (d *direction) handle(s *slot, now int64) {
 	p := pkt(s.buf[:s.n])
 	l := parse(p)
 	d.c.Packets++
+	if d.im.ResetReply {
+		// A rebooted host: the packet goes nowhere, its sender gets an RST.
+		d.c.DropBlack += uint64(l.segments)
+		if n := rstFor(p, &l, d.rst[:]); n > 0 && d.back >= 0 {
+			if _, err := unix.Write(d.back, d.rst[:n]); err == nil {
+				d.c.Resets++
+			}
+		}
+		d.putSlot(s)
+		return
+	}
 	if d.im.Blackhole {
 		d.c.DropBlack += uint64(l.segments)
 		d.putSlot(s)

@@ -62,7 +62,7 @@ func Start(senderFD, receiverFD int, down, up impair.Impairment) (*Link, error) 
 			return nil, errors.Join(fmt.Errorf("timerfd: %w", err), l.closeFDs())
 		}
 		cl[i] = clocks{wake, timer}
-		d := &direction{name: names[i]}
+		d := &direction{name: names[i], back: l.fds[i]}
 		d.wake = func() { signal(wake) }
 		d.set(ims[i])
 		l.dirs[i] = d

@@ -155,3 +155,59 @@ func finishChecksum(p pkt) {
 	binary.BigEndian.PutUint16(ip[start+off:], c)
 	p[0] &^= vnetFlagNeedsCsum
 }
+
+// TCP flag bits.
+const (
+	tcpFIN = 0x01
+	tcpSYN = 0x02
+	tcpRST = 0x04
+	tcpACK = 0x10
+)
+
+// rstFor writes into out (vnet header + IPv4 + TCP, 50 bytes) the RST a host
+// without the connection answers p with (RFC 793: seq = the segment's ack
+// if it has one, else 0 with ack = its seq + length), and returns its
+// length; 0 when p is not TCP/IPv4 or is itself an RST.
+func rstFor(p pkt, l *layout, out []byte) int {
+	if !l.ok {
+		return 0
+	}
+	ip := p.ip()
+	tcp := ip[l.ipHL:]
+	flags := tcp[13]
+	if flags&tcpRST != 0 || len(out) < vnetHdrLen+40 {
+		return 0
+	}
+	for i := range out[:vnetHdrLen+40] {
+		out[i] = 0
+	}
+	rip := out[vnetHdrLen : vnetHdrLen+20]
+	rtcp := out[vnetHdrLen+20 : vnetHdrLen+40]
+	rip[0] = 0x45
+	binary.BigEndian.PutUint16(rip[2:], 40)
+	rip[6] = 0x40 // don't fragment
+	rip[8] = 64
+	rip[9] = 6
+	copy(rip[12:16], ip[16:20]) // from the packet's destination
+	copy(rip[16:20], ip[12:16]) // to its source
+	binary.BigEndian.PutUint16(rip[10:], ^fold(sum(rip, 0)))
+	copy(rtcp[0:2], tcp[2:4]) // ports swapped
+	copy(rtcp[2:4], tcp[0:2])
+	if flags&tcpACK != 0 {
+		copy(rtcp[4:8], tcp[8:12]) // seq = their ack
+		rtcp[13] = tcpRST
+	} else {
+		seqLen := uint32(l.payload)
+		if flags&tcpSYN != 0 {
+			seqLen++
+		}
+		if flags&tcpFIN != 0 {
+			seqLen++
+		}
+		binary.BigEndian.PutUint32(rtcp[8:], binary.BigEndian.Uint32(tcp[4:8])+seqLen)
+		rtcp[13] = tcpRST | tcpACK
+	}
+	rtcp[12] = 5 << 4
+	binary.BigEndian.PutUint16(rtcp[16:], ^fold(sum(rtcp, pseudo(rip, 20, 20))))
+	return vnetHdrLen + 40
+}

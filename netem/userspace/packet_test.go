@@ -202,3 +202,56 @@ func TestQueueLimit(t *testing.T) {
 		t.Errorf("queued %d, queue drops %d segments; want 10 queued and 10 segments dropped", d.queue.Len(), d.c.DropQueue)
 	}
 }
+
+// TestRSTFor: the RST a rebooted host sends back swaps addresses and ports,
+// takes its seq from the segment's ack (or acks a SYN's seq + 1), and carries
+// valid IPv4 and TCP checksums; an RST gets no answer.
+func TestRSTFor(t *testing.T) {
+	mk := func(flags byte, payload int) pkt {
+		b := make([]byte, vnetHdrLen+40+payload)
+		ip := b[vnetHdrLen:]
+		ip[0], ip[9] = 0x45, 6
+		binary.BigEndian.PutUint16(ip[2:], uint16(40+payload))
+		copy(ip[12:16], []byte{198, 18, 0, 1})
+		copy(ip[16:20], []byte{198, 18, 0, 2})
+		tcp := ip[20:]
+		binary.BigEndian.PutUint16(tcp[0:], 5001)
+		binary.BigEndian.PutUint16(tcp[2:], 40000)
+		binary.BigEndian.PutUint32(tcp[4:], 1000)
+		binary.BigEndian.PutUint32(tcp[8:], 7777)
+		tcp[12], tcp[13] = 5<<4, flags
+		return b
+	}
+	var out [vnetHdrLen + 40]byte
+	p := mk(tcpACK, 100)
+	l := parse(p)
+	n := rstFor(p, &l, out[:])
+	if n != vnetHdrLen+40 {
+		t.Fatalf("length %d", n)
+	}
+	ip := out[vnetHdrLen:]
+	tcp := ip[20:]
+	if fold(sum(ip[:20], 0)) != 0xffff {
+		t.Error("bad IPv4 checksum")
+	}
+	if fold(sum(tcp[:20], pseudo(ip, 20, 20))) != 0xffff {
+		t.Error("bad TCP checksum")
+	}
+	if [4]byte(ip[12:16]) != [4]byte{198, 18, 0, 2} || binary.BigEndian.Uint16(tcp[0:]) != 40000 || binary.BigEndian.Uint16(tcp[2:]) != 5001 {
+		t.Errorf("addresses or ports not swapped: % x", ip[:24])
+	}
+	if binary.BigEndian.Uint32(tcp[4:]) != 7777 || tcp[13] != tcpRST {
+		t.Errorf("RST to an ACK: seq %d flags %#x, want 7777 RST", binary.BigEndian.Uint32(tcp[4:]), tcp[13])
+	}
+	syn := mk(tcpSYN, 0)
+	l = parse(syn)
+	rstFor(syn, &l, out[:])
+	if binary.BigEndian.Uint32(tcp[8:]) != 1001 || tcp[13] != tcpRST|tcpACK {
+		t.Errorf("RST to a SYN: ack %d flags %#x, want 1001 RST|ACK", binary.BigEndian.Uint32(tcp[8:]), tcp[13])
+	}
+	rst := mk(tcpRST, 0)
+	l = parse(rst)
+	if rstFor(rst, &l, out[:]) != 0 {
+		t.Error("an RST was answered")
+	}
+}
