@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"syscall"
 	"time"
 
@@ -31,6 +32,36 @@ func Run(ctx context.Context, cfg Config, out Outputs) error {
 		return runSender(ctx, &cfg, out, log)
 	}
 	return runReceiver(ctx, &cfg, out, log)
+}
+
+// listenAndBegin listens when this peer is the listening side — before the
+// run starts, so that the other side's first SYN finds it — and then waits
+// for the run's start (begin). It returns the listener (nil when this peer
+// connects) and ctx bounded by the run's deadline.
+func listenAndBegin(ctx context.Context, cfg *Config, out Outputs, log *eventLog) (*net.TCPListener, context.Context, context.CancelFunc, error) {
+	var ln *net.TCPListener
+	if cfg.Listen {
+		var err error
+		if ln, err = listenTCP(ctx, cfg); err != nil {
+			log.emit(Event{Kind: EventError, Error: err.Error()})
+			return nil, ctx, func() {}, err
+		}
+	}
+	rctx, cancel, err := begin(ctx, cfg, out, log)
+	if err != nil && ln != nil {
+		ln.Close()
+	}
+	return ln, rctx, cancel, err
+}
+
+// listenTCP listens on cfg.Addr with the peer's socket options.
+func listenTCP(ctx context.Context, cfg *Config) (*net.TCPListener, error) {
+	lc := net.ListenConfig{Control: control(cfg.Socket), KeepAlive: -1}
+	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	return ln.(*net.TCPListener), nil
 }
 
 // begin waits, if the run's start is not known yet, until the parent says

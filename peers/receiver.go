@@ -75,22 +75,9 @@ func runReceiver(ctx context.Context, cfg *Config, out Outputs, log *eventLog) e
 	r.series.log = log
 	n := max(cfg.Clients, 1)
 	r.nextID.Store(int64(n))
-	var ln net.Listener
-	if cfg.Listen {
-		lc := net.ListenConfig{Control: control(cfg.Socket), KeepAlive: -1}
-		var err error
-		if ln, err = lc.Listen(ctx, "tcp", cfg.Addr); err != nil {
-			err = fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-			log.emit(Event{Kind: EventError, Error: err.Error()})
-			return err
-		}
-	}
-	ctx, cancel, err := begin(ctx, cfg, out, log)
+	ln, ctx, cancel, err := listenAndBegin(ctx, cfg, out, log)
 	defer cancel()
 	if err != nil {
-		if ln != nil {
-			ln.Close()
-		}
 		return err
 	}
 	r.samples = newSampleSet(cfg, out.Samples)
@@ -151,7 +138,7 @@ func (r *receiver) newClient(i int) *clientState {
 }
 
 // acceptOne serves a sender that connects: one connection.
-func (r *receiver) acceptOne(ctx context.Context, ln net.Listener) error {
+func (r *receiver) acceptOne(ctx context.Context, ln *net.TCPListener) error {
 	defer ln.Close()
 	r.log.emit(Event{Kind: EventListening, Addr: ln.Addr().String()})
 	stop := context.AfterFunc(ctx, func() { ln.Close() })

@@ -34,20 +34,9 @@ func runSender(ctx context.Context, cfg *Config, out Outputs, log *eventLog) err
 	if len(cfg.Schedule) == 0 {
 		cfg.Schedule = []Phase{{Kind: PhaseRate, Bits: cfg.RateBits}}
 	}
-	var ln *net.TCPListener
-	if cfg.Listen {
-		var err error
-		if ln, err = s.listen(ctx); err != nil {
-			log.emit(Event{Kind: EventError, Error: err.Error()})
-			return err
-		}
-	}
-	ctx, cancel, err := begin(ctx, cfg, out, log)
+	ln, ctx, cancel, err := listenAndBegin(ctx, cfg, out, log)
 	defer cancel()
 	if err != nil {
-		if ln != nil {
-			ln.Close()
-		}
 		return err
 	}
 	s.samples = newSampleSet(cfg, out.Samples)
@@ -87,15 +76,6 @@ type listener struct {
 	reopen chan struct{} // closed when a closed listener is open again
 	paused chan struct{} // non-nil while accepting is paused; closed at the end
 	dummy  string        // local address of the connection that fills the queue
-}
-
-func (s *sender) listen(ctx context.Context) (*net.TCPListener, error) {
-	lc := net.ListenConfig{Control: control(s.cfg.Socket), KeepAlive: -1}
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
-	}
-	return ln.(*net.TCPListener), nil
 }
 
 // serve accepts connections until the run ends, each served by its own
@@ -179,7 +159,7 @@ func (s *sender) refuse(ctx context.Context, l *listener, r Refusal) {
 		l.mu.Unlock()
 		err := ln.Close()
 		undo = func() error {
-			nl, err := s.listen(ctx)
+			nl, err := listenTCP(ctx, s.cfg)
 			l.mu.Lock()
 			l.ln = nl
 			close(l.reopen)
