@@ -146,6 +146,9 @@ func (p *Process) WaitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// Signal sends sig to the child (a timeline's freeze or kill).
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
 // Exited is closed when the child has exited.
 func (p *Process) Exited() <-chan struct{} { return p.exited }
 

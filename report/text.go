@@ -147,7 +147,7 @@ func WriteTextColour(w io.Writer, s *Summary, colour bool) {
 	for _, d := range s.Disconnects {
 		fmt.Fprintf(w, "disconnect at %.3fs (conn %d, client %d), noticed by the %s: %s (closed first: %s)", d.T, d.Conn, d.Client, d.Side, d.Error, d.ClosedFirst)
 		if d.DetectionS > 0 {
-			fmt.Fprintf(w, ", %.3fs after the receiver vanished", d.DetectionS)
+			fmt.Fprintf(w, ", %.3fs after the failure", d.DetectionS)
 		}
 		fmt.Fprintln(w)
 	}

@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,6 +25,7 @@ type peerProc interface {
 	Stop()
 	Wait(grace time.Duration) error
 	Exited() <-chan struct{}
+	Signal(sig os.Signal) error
 }
 
 // execProc runs a scenario's exec peer: only commands written in the
@@ -166,3 +168,14 @@ func (p *execProc) Wait(grace time.Duration) error {
 
 // Exited is closed when the command has exited.
 func (p *execProc) Exited() <-chan struct{} { return p.exited }
+
+// Signal sends sig to the program's process group.
+func (p *execProc) Signal(sig os.Signal) error {
+	if p.cmd.Process == nil {
+		return errors.New("not started")
+	}
+	if s, ok := sig.(syscall.Signal); ok {
+		return syscall.Kill(-p.cmd.Process.Pid, s)
+	}
+	return p.cmd.Process.Signal(sig)
+}

@@ -58,7 +58,7 @@ func TestMalformed(t *testing.T) {
 		{"percent without sign", "link:\n  down: { loss: 0.5 }\n", "2:17", []string{"link.down.loss", "needs a % sign"}},
 		{"timeline past the end", "duration: 5s\ntimeline:\n  - { at: 6s, partition: both }\n", "3:11", []string{"timeline[0].at", "not before the end"}},
 		{"timeline bad partition", "timeline:\n  - { at: 1s, partition: sideways }\n", "2:26", []string{"timeline[0].partition", "down, up, both, link-down"}},
-		{"timeline two changes", "timeline:\n  - { at: 1s, partition: both, link: { down: { loss: 1% } } }\n", "2:5", []string{"timeline[0]", "exactly one of link, partition or reboot"}},
+		{"timeline two changes", "timeline:\n  - { at: 1s, partition: both, link: { down: { loss: 1% } } }\n", "2:5", []string{"timeline[0]", "exactly one of link, partition, reboot, freeze or kill"}},
 		{"exec with built-in fields", "sender:\n  rate: 5mbit\n  exec: { command: [./client] }\n", "2:9", []string{"sender.rate", "no effect with sender.exec"}},
 		{"exec without command", "receiver:\n  exec: { dir: /tmp }\n", "2:9", []string{"receiver.exec.command", "give the program"}},
 		{"keepalive in milliseconds", "sender:\n  socket: { keepalive: { idle: 1500ms, interval: 1s, count: 3 } }\n", "2:32", []string{"sender.socket.keepalive.idle", "whole seconds"}},

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tcplab/tcplab/netem"
@@ -316,7 +317,17 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	execFor := map[string]*Exec{peers.RoleSender: s.Sender.Exec, peers.RoleReceiver: s.Receiver.Exec}
 
 	var procs []peerProc
+	var roles []string
 	var stderrs []*bytes.Buffer
+	// killedMu guards killed: roles the timeline kills on purpose, whose
+	// exit neither ends the run nor fails it.
+	var killedMu sync.Mutex
+	killed := map[string]bool{}
+	isKilled := func(role string) bool {
+		killedMu.Lock()
+		defer killedMu.Unlock()
+		return killed[role]
+	}
 	stopAll := func() {
 		for _, p := range procs {
 			p.Stop()
@@ -325,7 +336,7 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	var errs []error
 	waitAll := func(grace time.Duration) {
 		for i, p := range procs {
-			if err := p.Wait(grace); err != nil {
+			if err := p.Wait(grace); err != nil && !isKilled(roles[i]) {
 				msg := strings.TrimSpace(stderrs[i].String())
 				if msg != "" {
 					err = fmt.Errorf("%w: %s", err, msg)
@@ -366,6 +377,7 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 			return "failed", fmt.Errorf("%w: start %s in %s: %v", ErrSetup, sd.cfg.Role, sd.ep.Namespace, err)
 		}
 		procs = append(procs, p)
+		roles = append(roles, sd.cfg.Role)
 		if sd.cfg.Listen || !execMode {
 			if err := p.WaitReady(ctx, peerReady); err != nil {
 				stopAll()
@@ -409,7 +421,21 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	}
 	tlCtx, tlCancel := context.WithCancel(ctx)
 	tlDone := make(chan error, 1)
-	go func() { tlDone <- s.runTimeline(tlCtx, topo, start, events, &eventsMu) }()
+	signal := func(role string, sig syscall.Signal) error {
+		for i, p := range procs {
+			if roles[i] != role {
+				continue
+			}
+			if sig == syscall.SIGKILL {
+				killedMu.Lock()
+				killed[role] = true
+				killedMu.Unlock()
+			}
+			return p.Signal(sig)
+		}
+		return fmt.Errorf("no %s process", role)
+	}
+	go func() { tlDone <- s.runTimeline(tlCtx, topo, start, events, &eventsMu, signal) }()
 	stopTimeline := sync.OnceValue(func() error {
 		tlCancel()
 		return <-tlDone
@@ -425,10 +451,13 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	early := make(chan struct{})
 	watching := make(chan struct{})
 	defer close(watching)
-	for _, p := range procs {
+	for i, p := range procs {
 		go func() {
 			select {
 			case <-p.Exited():
+				if isKilled(roles[i]) {
+					return // the timeline killed it: the run goes on
+				}
 				select {
 				case early <- struct{}{}:
 				default:
@@ -444,6 +473,12 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 	case <-ctx.Done():
 		stopped = "interrupted: " + context.Cause(ctx).Error()
 		stopAll()
+	}
+	// A process the timeline froze must run again to finish.
+	for i, p := range procs {
+		if !isKilled(roles[i]) {
+			p.Signal(syscall.SIGCONT)
+		}
 	}
 	waitAll(peerGrace)
 	if err := stopTimeline(); err != nil {

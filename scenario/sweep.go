@@ -210,7 +210,7 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 	samples, _ := report.ReadSamples(filepath.Join(dir, FileSamples))
 	firstT := math.Inf(1)
 	for _, side := range []string{peers.RoleSender, peers.RoleReceiver} {
-		if (side == peers.RoleReceiver && s.Receiver.Vanish != nil) || side == rebooted(s) {
+		if k, _ := killedSide(s); (side == peers.RoleReceiver && s.Receiver.Vanish != nil) || side == rebooted(s) || side == k {
 			continue // the vanished or rebooted side is the failure, not a survivor
 		}
 		d := report.SideDetection{Side: side}
@@ -269,7 +269,12 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 		if lastRecv >= 0 && lastRecv < fail {
 			idleShift = lastRecv - fail
 		}
+		_, how := killedSide(s)
 		switch {
+		case how == "kill":
+			d.ExpectedS, d.Rule = 0.05, "peer killed: its kernel closes the connection (FIN, or RST with unread data) at once"
+		case how == "freeze":
+			d.ExpectedS, d.Rule = 0, "peer frozen: its kernel still answers; only a user_timeout behind its closed window ends the connection"
 		case rebooted(s) != "":
 			d.ExpectedS, d.Rule = rebootDetection(so, d.Busy, zeroWindow)
 		case zeroWindow:
@@ -359,7 +364,7 @@ func failureStart(s *Scenario) time.Duration {
 		t = time.Duration(*s.Receiver.Vanish)
 	}
 	for _, e := range s.Timeline {
-		if (e.Partition != "" || e.Reboot != "") && (t == 0 || time.Duration(e.At) < t) {
+		if (e.Partition != "" || e.Reboot != "" || e.Kill != "" || e.Freeze != "") && (t == 0 || time.Duration(e.At) < t) {
 			t = time.Duration(e.At)
 		}
 	}
@@ -374,6 +379,19 @@ func rebooted(s *Scenario) string {
 		}
 	}
 	return ""
+}
+
+// killedSide is the side whose process the timeline kills or freezes ("" if none).
+func killedSide(s *Scenario) (side, how string) {
+	for _, e := range s.Timeline {
+		if e.Kill != "" {
+			return e.Kill, "kill"
+		}
+		if e.Freeze != "" {
+			return e.Freeze, "freeze"
+		}
+	}
+	return "", ""
 }
 
 // expectedDetection is the kernel's rule for how long after its peer went

@@ -208,3 +208,55 @@ matrix:
 		}
 	}
 }
+
+// TestKillAndFreeze: a killed client's kernel closes its connection, so the
+// server learns at once; a frozen client's kernel keeps answering, and only
+// the user timeout behind its closed window ends the connection — the run
+// completes in both cases (a process the timeline stops is not a failure).
+func TestKillAndFreeze(t *testing.T) {
+	requireRoot(t)
+	kill := `name: kill
+duration: 4s
+sender: { listen: true, rate: 80kbit, message: { size: 100B } }
+timeline:
+  - { at: 2s, kill: receiver }
+`
+	res, _ := runSrc(t, "kill", kill, RunOptions{})
+	if res.Summary.Meta.Stopped != "completed" {
+		t.Errorf("stopped %q: a killed peer must not end the run", res.Summary.Meta.Stopped)
+	}
+	var got bool
+	for _, d := range res.Summary.Disconnects {
+		if d.Side == "sender" && (strings.Contains(d.Error, "EOF") || strings.Contains(d.Error, "ECONNRESET")) && d.DetectionS < 0.5 {
+			got = true
+		}
+	}
+	if !got {
+		t.Errorf("the server did not see the killed client's FIN/RST at once: %+v", res.Summary.Disconnects)
+	}
+	freeze := `name: freeze
+duration: 6s
+sender:
+  listen: true
+  rate: 8mbit
+  message: { size: 1KiB }
+  socket: { user_timeout: 2s }
+receiver:
+  socket: { rcvbuf: 64KiB }
+timeline:
+  - { at: 1s, freeze: receiver }
+`
+	res, _ = runSrc(t, "freeze", freeze, RunOptions{})
+	if res.Summary.Meta.Stopped != "completed" {
+		t.Errorf("stopped %q: a frozen peer must not end the run", res.Summary.Meta.Stopped)
+	}
+	got = false
+	for _, d := range res.Summary.Disconnects {
+		if d.Side == "sender" && strings.Contains(d.Error, "ETIMEDOUT") && d.DetectionS > 1.5 && d.DetectionS < 3.5 {
+			got = true
+		}
+	}
+	if !got {
+		t.Errorf("the server's user timeout behind the frozen client's window: %+v", res.Summary.Disconnects)
+	}
+}

@@ -3,12 +3,14 @@ package scenario
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tcplab/tcplab/netem"
@@ -68,7 +70,7 @@ type timelineStep struct {
 
 // runTimeline applies the scenario's timeline to topo at its times, from
 // start (monotonic ns) until ctx ends, recording each change in events.
-func (s *Scenario) runTimeline(ctx context.Context, topo *netem.Topology, start int64, events io.Writer, mu *sync.Mutex) error {
+func (s *Scenario) runTimeline(ctx context.Context, topo *netem.Topology, start int64, events io.Writer, mu *sync.Mutex, signal func(role string, sig syscall.Signal) error) error {
 	var steps []timelineStep
 	tl := s.timeline()
 	for i, e := range tl {
@@ -100,6 +102,18 @@ func (s *Scenario) runTimeline(ctx context.Context, topo *netem.Topology, start 
 		}
 		next := s.stateAt(idx)
 		err := applyState(topo, prev, next)
+		if e := tl[st.entry]; signal != nil && (e.Freeze != "" || e.Kill != "") {
+			var serr error
+			switch {
+			case e.Kill != "" && st.start:
+				serr = signal(e.Kill, syscall.SIGKILL)
+			case e.Freeze != "" && st.start:
+				serr = signal(e.Freeze, syscall.SIGSTOP)
+			case e.Freeze != "":
+				serr = signal(e.Freeze, syscall.SIGCONT)
+			}
+			err = errors.Join(err, serr)
+		}
 		prev = next
 		verb := "start"
 		if !st.start {
@@ -153,6 +167,12 @@ func describeEntry(e TimelineEntry) string {
 	}
 	if e.Reboot != "" {
 		parts = append(parts, "reboot "+e.Reboot)
+	}
+	if e.Freeze != "" {
+		parts = append(parts, "freeze "+e.Freeze+" (SIGSTOP)")
+	}
+	if e.Kill != "" {
+		parts = append(parts, "kill "+e.Kill+" (SIGKILL)")
 	}
 	if c := e.Link; c != nil {
 		for _, d := range []struct {

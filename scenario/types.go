@@ -71,6 +71,8 @@ type TimelineEntry struct {
 	Link      *Change   `yaml:"link,omitempty" doc:"Link settings laid over the current ones (same fields as link.both/down/up)."`
 	Partition string    `yaml:"partition,omitempty" doc:"Cut the path: down, up or both (blackhole: packets vanish, no FIN, no RST), or link-down (both interfaces down)."`
 	Reboot    string    `yaml:"reboot,omitempty" doc:"The receiver or the sender reboots: from then on every packet to it is answered with an RST (its new kernel has no connection) and it sends nothing. Needs the userspace link (auto picks it)."`
+	Freeze    string    `yaml:"freeze,omitempty" doc:"Freeze the receiver's or sender's process (SIGSTOP; SIGCONT after for): its kernel still answers, its application does nothing."`
+	Kill      string    `yaml:"kill,omitempty" doc:"Kill the receiver's or sender's process (SIGKILL): its kernel closes the connection (FIN, or RST with unread data)."`
 }
 
 // RebootSides are the accepted values of a timeline entry's reboot.

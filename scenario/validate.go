@@ -76,13 +76,21 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			bad(p+".for", "must be above 0")
 		}
 		set := 0
-		for _, x := range []bool{e.Link != nil, e.Partition != "", e.Reboot != ""} {
+		for _, x := range []bool{e.Link != nil, e.Partition != "", e.Reboot != "", e.Freeze != "", e.Kill != ""} {
 			if x {
 				set++
 			}
 		}
 		if set != 1 {
-			bad(p, "give exactly one of link, partition or reboot")
+			bad(p, "give exactly one of link, partition, reboot, freeze or kill")
+		}
+		for f, v := range map[string]string{"freeze": e.Freeze, "kill": e.Kill} {
+			if v != "" && !oneOf(v, RebootSides) {
+				bad(p+"."+f, "unknown side %q; accepted: %s", v, strings.Join(RebootSides, ", "))
+			}
+		}
+		if e.Kill != "" && e.For != nil {
+			bad(p+".for", "a killed process does not come back; remove for")
 		}
 		if e.Reboot != "" && !oneOf(e.Reboot, RebootSides) {
 			bad(p+".reboot", "unknown side %q; accepted: %s", e.Reboot, strings.Join(RebootSides, ", "))
