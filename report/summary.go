@@ -164,6 +164,18 @@ type Summary struct {
 	Expectations []ExpectResult `json:"expectations"`
 }
 
+// EndedEarly counts the connections (of one client, or all with client -1)
+// that ended before the run did, once each whichever side noticed.
+func (s *Summary) EndedEarly(client int) int {
+	seen := map[int]bool{}
+	for _, d := range s.Disconnects {
+		if client < 0 || d.Client == client {
+			seen[d.Conn] = true
+		}
+	}
+	return len(seen)
+}
+
 // Passed reports whether every expectation held.
 func (s *Summary) Passed() bool {
 	for _, e := range s.Expectations {
@@ -307,9 +319,9 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 			c.Verdict = Unknown
 		}
 		if st := c.Sender; st != nil {
-			c.Lifecycle = lifecycle(st, c.Receiver)
+			c.Lifecycle = lifecycle(st)
 		} else if st := c.Receiver; st != nil {
-			c.Lifecycle = lifecycle(st, nil)
+			c.Lifecycle = lifecycle(st)
 		}
 		if c.Lifecycle != nil {
 			c.Lifecycle.HandshakeMs = handshake[id]
@@ -384,7 +396,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 			p.Stats = first
 		}
 		if first != nil && first.ClosedNs > 0 {
-			p.Lifecycle = lifecycle(first, nil)
+			p.Lifecycle = lifecycle(first)
 			p.Lifecycle.HandshakeMs = p.HandshakeMs
 			if p.Stats != nil && p.Stats.Connections > 0 {
 				p.Lifecycle.Connections = p.Stats.Connections
@@ -408,7 +420,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 }
 
 // lifecycle is a connection's life from one end's figures.
-func lifecycle(st, _ *peers.Stats) *Lifecycle {
+func lifecycle(st *peers.Stats) *Lifecycle {
 	if st.ClosedNs == 0 {
 		return nil
 	}

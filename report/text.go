@@ -127,21 +127,8 @@ func WriteTextColour(w io.Writer, s *Summary, colour bool) {
 				fmt.Fprintf(w, "  … %d more in report.json\n", len(s.Connections)-maxLines)
 				break
 			}
-			var sent, got, lost uint64
-			if c.Sender != nil {
-				sent = c.Sender.Messages
-			}
-			if c.Receiver != nil {
-				got, lost = c.Receiver.Messages, c.Receiver.Lost
-			}
-			end := "open to the end"
-			switch {
-			case c.Reset:
-				end = "reset by policy"
-			case c.SenderClosed != "" || c.ReceiverClosed != "":
-				end = strings.TrimSpace(c.SenderClosed + " " + c.ReceiverClosed)
-			}
-			fmt.Fprintf(w, "  %4d %4d: %-17s %d → %d, lost %d, %s\n", c.Conn, c.Client, c.Verdict, sent, got, lost, end)
+			sent, got, lost := connCounts(&c)
+			fmt.Fprintf(w, "  %4d %4d: %-17s %d → %d, lost %d, %s\n", c.Conn, c.Client, c.Verdict, sent, got, lost, connEnd(&c))
 		}
 	}
 	for _, d := range s.Disconnects {
@@ -240,7 +227,7 @@ func WriteCompare(w io.Writer, a, b *Summary) {
 	row("messages sent", n(a.Messages.Sent), n(b.Messages.Sent))
 	row("messages delivered", n(a.Messages.Delivered), n(b.Messages.Delivered))
 	row("messages lost", n(a.Messages.Lost), n(b.Messages.Lost))
-	row("connections ended early", fmt.Sprint(endedEarly(a)), fmt.Sprint(endedEarly(b)))
+	row("connections ended early", fmt.Sprint(a.EndedEarly(-1)), fmt.Sprint(b.EndedEarly(-1)))
 	row("resets", fmt.Sprint(a.Messages.Resets), fmt.Sprint(b.Messages.Resets))
 	ms := func(v float64) string { return fmt.Sprintf("%.1f ms", v) }
 	row("lag p99", ms(a.Messages.LagP99Ms), ms(b.Messages.LagP99Ms))
@@ -264,13 +251,4 @@ func verdictText(v *Verdict) string {
 		return v.Class + " (" + v.SubCause + ")"
 	}
 	return v.Class
-}
-
-// endedEarly counts the connections that ended before the run did.
-func endedEarly(s *Summary) int {
-	seen := map[int]bool{}
-	for _, d := range s.Disconnects {
-		seen[d.Conn] = true
-	}
-	return len(seen)
 }

@@ -261,7 +261,7 @@ func runValue(sum *report.Summary, subject string) (string, float64) {
 	case "messages.undelivered":
 		return "", float64(m.Undelivered)
 	case "disconnects":
-		return "", float64(countDisconnects(sum, -1))
+		return "", float64(sum.EndedEarly(-1))
 	case "resets":
 		return "", float64(m.Resets)
 	case "reconnects":
@@ -292,18 +292,6 @@ func runValue(sum *report.Summary, subject string) (string, float64) {
 		return "", sum.Verdict.ClassShares[strings.ReplaceAll(subject, "_", "-")]
 	}
 	return "", 0
-}
-
-// countDisconnects counts connections (of one client, or all with -1) that
-// ended before the run did, once each whichever side noticed.
-func countDisconnects(sum *report.Summary, client int) int {
-	seen := map[int]bool{}
-	for _, d := range sum.Disconnects {
-		if client < 0 || d.Client == client {
-			seen[d.Conn] = true
-		}
-	}
-	return len(seen)
 }
 
 func clientValue(sum *report.Summary, client int, subject string) (string, float64) {
@@ -341,7 +329,7 @@ func clientValue(sum *report.Summary, client int, subject string) (string, float
 	case "connections":
 		return "", conns
 	case "disconnects":
-		return "", float64(countDisconnects(sum, client))
+		return "", float64(sum.EndedEarly(client))
 	case "max_backlog":
 		return "", backlog
 	}
