@@ -101,6 +101,8 @@ type Stats struct {
 	// Sender: the messages wholly written are [SeqFrom, SeqTo).
 	SeqFrom uint64 `json:"seq_from,omitempty"`
 	SeqTo   uint64 `json:"seq_to,omitempty"`
+	// MaxMessage is the largest message read (receiver).
+	MaxMessage uint32 `json:"max_message,omitempty"`
 	// Receiver: the first and last sequence number read (Messages > 0).
 	FirstSeq uint64 `json:"first_seq,omitempty"`
 	LastSeq  uint64 `json:"last_seq,omitempty"`
@@ -128,6 +130,7 @@ func (s *Stats) add(o *Stats) {
 	s.Lost += o.Lost
 	s.Duplicated += o.Duplicated
 	s.Samples += o.Samples
+	s.MaxMessage = max(s.MaxMessage, o.MaxMessage)
 	s.Connections++
 	if s.Connections == 1 || o.ConnectedNs < s.ConnectedNs {
 		s.ConnectedNs = o.ConnectedNs

@@ -332,6 +332,7 @@ func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, 
 			st.FirstSeq = m.Seq
 		}
 		st.LastSeq = max(st.LastSeq, m.Seq)
+		st.MaxMessage = max(st.MaxMessage, m.Size)
 		switch {
 		case !cl.seen || m.Seq == cl.next:
 		case m.Seq > cl.next:

@@ -246,3 +246,48 @@ receiver:
 			p.Side, p.Stats.CPUUserS, p.Stats.CPUSysS, sum.Meta.DurationS, float64(p.Stats.MaxRSSKiB)/1024, p.Stats.Samples)
 	}
 }
+
+// TestRepeatAndSizeDistribution: a repeated on/off schedule (500 ms at
+// 1000/s, 500 ms off) produces half the messages of a steady feed, and
+// exponential message sizes arrive with their mean, nothing lost.
+func TestRepeatAndSizeDistribution(t *testing.T) {
+	requireRoot(t)
+	src := `name: repeat
+duration: 4s
+sender:
+  listen: true
+  message: { size: 500B, distribution: exponential, max: 8KiB }
+  repeat: true
+  schedule:
+    - { rate: 1000/s, for: 500ms }
+    - { off: 500ms }
+`
+	res, _ := runSrc(t, "repeat", src, RunOptions{})
+	snd, rcv := res.Summary.Peers[0].Stats, res.Summary.Peers[1].Stats
+	if snd == nil || rcv == nil {
+		t.Fatal("no stats")
+	}
+	if snd.Messages < 1800 || snd.Messages > 2100 {
+		t.Errorf("sent %d messages, want about 2000 (4 on/off cycles of 500 at 1000/s)", snd.Messages)
+	}
+	if rcv.Lost != 0 || rcv.Messages+20 < snd.Messages {
+		t.Errorf("receiver %d messages, %d lost, of %d sent", rcv.Messages, rcv.Lost, snd.Messages)
+	}
+	if mean := float64(rcv.Bytes) / float64(rcv.Messages); mean < 440 || mean > 560 {
+		t.Errorf("mean message size %.0f B, want about 500 (exponential)", mean)
+	}
+	// Exponential, not fixed: about 2% of the messages are above 4 × the mean.
+	if rcv.MaxMessage < 2000 {
+		t.Errorf("largest message %d B: sizes do not follow the distribution", rcv.MaxMessage)
+	}
+	// Every second holds one on half and one off half: about 500 each.
+	idle := 0
+	for _, l := range res.Summary.LagOverTime {
+		if l.Messages < 400 || l.Messages > 600 {
+			idle++
+		}
+	}
+	if idle > 1 {
+		t.Errorf("per-second counts %+v: want about 500 each second (half on, half off)", res.Summary.LagOverTime)
+	}
+}
