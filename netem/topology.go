@@ -42,6 +42,9 @@ type Config struct {
 	// backend only), cut at CaptureSnaplen bytes per packet.
 	Capture        io.Writer
 	CaptureSnaplen int
+	// Middlebox, when its idle timeout is set, puts a NAT or firewall that
+	// forgets idle flows on the link (userspace backend only).
+	Middlebox userspace.Middlebox
 }
 
 // Endpoint is one side of the lab: its namespace and its end of the veth pair.
@@ -147,6 +150,7 @@ func Build(cfg Config) (t *Topology, err error) {
 		if err := t.wireTUN(cfg.Down, cfg.Up); err != nil {
 			return t, err
 		}
+		t.link.SetMiddlebox(cfg.Middlebox)
 		if cfg.Capture != nil {
 			if err := t.link.Capture(cfg.Capture, cfg.CaptureSnaplen); err != nil {
 				return t, fmt.Errorf("start capture: %w", err)
@@ -154,6 +158,9 @@ func Build(cfg Config) (t *Topology, err error) {
 		}
 	default:
 		return t, fmt.Errorf("unknown backend %q (accepted: %s, %s)", cfg.Backend, Kernel, Userspace)
+	}
+	if cfg.Middlebox.IdleTimeout > 0 && t.link == nil {
+		return t, fmt.Errorf("a middlebox that forgets idle flows needs the userspace backend (link.backend: userspace)")
 	}
 	if cfg.Capture != nil && t.link == nil {
 		return t, fmt.Errorf("a capture of the link needs the userspace backend (link.backend: userspace)")
@@ -262,6 +269,15 @@ func (t *Topology) SetImpairment(dir string, im impair.Impairment) error {
 	}
 	_, err := t.applyKernel(ep, im)
 	return err
+}
+
+// MiddleboxExpiries returns the flows the link's middlebox forgot so far
+// (nil for the kernel backend).
+func (t *Topology) MiddleboxExpiries() []userspace.Expiry {
+	if t.link == nil {
+		return nil
+	}
+	return t.link.Expiries()
 }
 
 // LinkStats returns the userspace link's counters per direction (nil for

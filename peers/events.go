@@ -31,6 +31,9 @@ const (
 	EventConnecting = "connecting"
 	// EventConnectFailed is a client's connect attempt that failed.
 	EventConnectFailed = "connect_failed"
+	// EventMiddlebox is the link's NAT or firewall forgetting an idle
+	// connection (side "link"), at the time it forgot.
+	EventMiddlebox = "middlebox"
 )
 
 // Event is one line of events.jsonl.

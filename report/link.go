@@ -22,6 +22,16 @@ type LinkCounters struct {
 	LatenessP99 float64 `json:"lateness_p99_ms"`
 	LatenessMax float64 `json:"lateness_max_ms"`
 	WriteErrors uint64  `json:"write_errors"`
+	// Resets are the RSTs a rebooted host's stand-in sent back.
+	Resets uint64 `json:"resets_sent,omitempty"`
+	// DropNAT are segments of connections the NAT forgot, dropped or
+	// answered with NATResets RSTs.
+	DropNAT   uint64 `json:"dropped_nat,omitempty"`
+	NATResets uint64 `json:"nat_resets,omitempty"`
+	// KeepaliveProbes and WindowProbes are the probes that entered the
+	// link in this direction (sent by this direction's sending side).
+	KeepaliveProbes uint64 `json:"keepalive_probes,omitempty"`
+	WindowProbes    uint64 `json:"window_probes,omitempty"`
 }
 
 // LinkDirection is one direction's configuration and, for the userspace
@@ -42,6 +52,8 @@ type LinkRecord struct {
 	Down     LinkDirection `json:"down"`
 	Up       LinkDirection `json:"up"`
 	Timeline bool          `json:"timeline"` // the link changed during the run
+	// NAT describes the middlebox that forgets idle connections, if any.
+	NAT string `json:"nat,omitempty"`
 }
 
 // Check is one line of the link's self-check: configured beside measured.

@@ -353,15 +353,20 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	}
 	sort.SliceStable(sum.LagOverTime, func(i, j int) bool { return sum.LagOverTime[i].T < sum.LagOverTime[j].T })
 	sum.Timeline = []string{}
+	var lineT []int64
 	for _, e := range events {
-		if e.Kind == peers.EventTimeline || e.Kind == peers.EventRefuse {
+		if e.Kind == peers.EventTimeline || e.Kind == peers.EventRefuse || e.Kind == peers.EventMiddlebox {
 			line := fmt.Sprintf("%7.3fs %s", float64(e.T)/1e9, e.Detail)
 			if e.Error != "" {
 				line += " (failed: " + e.Error + ")"
 			}
 			sum.Timeline = append(sum.Timeline, line)
+			lineT = append(lineT, e.T)
 		}
 	}
+	// A middlebox's forgetting is written when noticed, stamped when it
+	// happened: keep the lines in time order.
+	sort.Stable(byTime{sum.Timeline, lineT})
 	for _, side := range []string{peers.RoleSender, peers.RoleReceiver} {
 		p := Peer{Side: side}
 		var first *peers.Stats
@@ -479,4 +484,17 @@ func readLines(path string, fn func([]byte) error) error {
 		}
 	}
 	return sc.Err()
+}
+
+// byTime sorts lines by their times.
+type byTime struct {
+	lines []string
+	t     []int64
+}
+
+func (b byTime) Len() int           { return len(b.lines) }
+func (b byTime) Less(i, j int) bool { return b.t[i] < b.t[j] }
+func (b byTime) Swap(i, j int) {
+	b.lines[i], b.lines[j] = b.lines[j], b.lines[i]
+	b.t[i], b.t[j] = b.t[j], b.t[i]
 }

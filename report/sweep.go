@@ -56,12 +56,30 @@ type SideDetection struct {
 	// Probes is the most unanswered keepalive / zero-window probes the
 	// socket had out (tcpi_probes).
 	Probes int `json:"probes"`
+	// WireProbes are the probes this side sent that the userspace link saw
+	// (over the whole run; nil with the kernel backend).
+	WireProbes *WireProbes `json:"wire_probes,omitempty"`
 	// Busy: the socket had unacknowledged data just after the failure.
 	Busy bool `json:"busy"`
 	// ExpectedS is the kernel's rule for this side (0: the rule says it
 	// does not notice within the run); Rule says which rule.
 	ExpectedS float64 `json:"expected_s"`
 	Rule      string  `json:"rule"`
+}
+
+// WireProbes counts probes seen on the link: keepalive probes, and window
+// probes (the persist timer's, behind a zero window).
+type WireProbes struct {
+	Keepalive uint64 `json:"keepalive"`
+	Window    uint64 `json:"window"`
+}
+
+// String is like "3 keepalive + 0 window", or "—" when not counted.
+func (w *WireProbes) String() string {
+	if w == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%d keepalive + %d window", w.Keepalive, w.Window)
 }
 
 // WriteSweepJSON writes sweep.json.
@@ -120,8 +138,8 @@ func WriteSweepText(w io.Writer, r *SweepReport) {
 			if s.Busy {
 				busy = "busy"
 			}
-			fmt.Fprintf(w, "     %-8s %-4s detected %-8s expected %-8s (%s), %d probes, %s\n",
-				s.Side, busy, fmtDetect(s.DetectedS), fmtDetect(s.ExpectedS), s.Rule, s.Probes, orDash(s.Error))
+			fmt.Fprintf(w, "     %-8s %-4s detected %-8s expected %-8s (%s), %d probes out, on the wire %s, %s\n",
+				s.Side, busy, fmtDetect(s.DetectedS), fmtDetect(s.ExpectedS), s.Rule, s.Probes, s.WireProbes, orDash(s.Error))
 		}
 		if p.FirstNoticed != "" {
 			fmt.Fprintf(w, "     first to notice: %s\n", p.FirstNoticed)
@@ -147,9 +165,9 @@ func WriteSweepMarkdown(w io.Writer, r *SweepReport) error {
 	for _, k := range r.Keys {
 		fmt.Fprintf(&b, " %s |", mdEscape(k))
 	}
-	b.WriteString(" side | state | detected | expected | rule | probes | error | first |\n|---|")
+	b.WriteString(" side | state | detected | expected | rule | probes out | probes on the wire | error | first |\n|---|")
 	b.WriteString(strings.Repeat("---|", len(r.Keys)))
-	b.WriteString("---|---|---:|---:|---|---:|---|---|\n")
+	b.WriteString("---|---|---:|---:|---|---:|---|---|---|\n")
 	for _, p := range r.Points {
 		for i, s := range p.Sides {
 			id, first := "", ""
@@ -167,8 +185,8 @@ func WriteSweepMarkdown(w io.Writer, r *SweepReport) error {
 			if s.Busy {
 				state = "busy"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", id, strings.Join(vals, " | "), s.Side, state,
-				fmtDetect(s.DetectedS), fmtDetect(s.ExpectedS), mdEscape(s.Rule), s.Probes, mdEscape(orDash(s.Error)), first)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s |\n", id, strings.Join(vals, " | "), s.Side, state,
+				fmtDetect(s.DetectedS), fmtDetect(s.ExpectedS), mdEscape(s.Rule), s.Probes, s.WireProbes, mdEscape(orDash(s.Error)), first)
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -238,7 +256,7 @@ h1{font-size:20px} table{border-collapse:collapse;margin:8px 0} td,th{border:1px
 	for _, k := range r.Keys {
 		fmt.Fprintf(&b, "<th>%s</th>", html.EscapeString(k))
 	}
-	b.WriteString("<th>side</th><th>state</th><th>detected</th><th>expected</th><th>rule</th><th>probes</th><th>error</th><th>first</th></tr>\n")
+	b.WriteString("<th>side</th><th>state</th><th>detected</th><th>expected</th><th>rule</th><th>probes out</th><th>probes on the wire</th><th>error</th><th>first</th></tr>\n")
 	for _, p := range r.Points {
 		for i, s := range p.Sides {
 			b.WriteString("<tr>")
@@ -260,8 +278,8 @@ h1{font-size:20px} table{border-collapse:collapse;margin:8px 0} td,th{border:1px
 			if i == 0 {
 				first = p.FirstNoticed
 			}
-			fmt.Fprintf(&b, "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%s</td><td>%s</td></tr>\n",
-				s.Side, state, fmtDetect(s.DetectedS), fmtDetect(s.ExpectedS), html.EscapeString(s.Rule), s.Probes, html.EscapeString(orDash(s.Error)), first)
+			fmt.Fprintf(&b, "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+				s.Side, state, fmtDetect(s.DetectedS), fmtDetect(s.ExpectedS), html.EscapeString(s.Rule), s.Probes, s.WireProbes, html.EscapeString(orDash(s.Error)), first)
 		}
 	}
 	b.WriteString("</table>\n</body></html>\n")

@@ -145,6 +145,9 @@ func WriteTextColour(w io.Writer, s *Summary, colour bool) {
 		}
 	}
 	if l := m.Link; l != nil {
+		if l.NAT != "" {
+			fmt.Fprintf(w, "\nnat: %s", l.NAT)
+		}
 		for _, d := range []struct {
 			n string
 			c *LinkCounters
@@ -152,6 +155,14 @@ func WriteTextColour(w io.Writer, s *Summary, colour bool) {
 			if c := d.c; c != nil {
 				fmt.Fprintf(w, "\nlink %-4s forwarded %d, lost %d, queue drops %d, partition drops %d, duplicated %d, reordered %d, corrupted %d; release lateness p50 %.3f ms p99 %.3f ms",
 					d.n, c.Forwarded, c.DropLoss, c.DropQueue, c.DropBlack, c.Duplicated, c.Reordered, c.Corrupted, c.LatenessP50, c.LatenessP99)
+				for _, x := range []struct {
+					n string
+					v uint64
+				}{{"keepalive probes", c.KeepaliveProbes}, {"window probes", c.WindowProbes}, {"nat drops", c.DropNAT}, {"nat RSTs", c.NATResets}, {"reboot RSTs", c.Resets}} {
+					if x.v > 0 {
+						fmt.Fprintf(w, "; %s %d", x.n, x.v)
+					}
+				}
 			}
 		}
 		if l.Down.Counters != nil {

@@ -46,6 +46,9 @@ func (s *Scenario) chooseBackend() (backend, why string, err error) {
 	case "userspace":
 		return netem.Userspace, "link.backend: userspace", nil
 	}
+	if s.Link.NAT != nil {
+		return netem.Userspace, "auto: a NAT that forgets idle connections is made by the userspace link only", nil
+	}
 	for _, e := range s.timeline() {
 		if e.Reboot != "" {
 			return netem.Userspace, "auto: a reboot is answered with RSTs, which only the userspace link makes", nil

@@ -29,6 +29,8 @@ var VerdictClasses = []string{"sender-limited", "receiver-limited", "network-lim
 //	timeline[0].verdict == network-limited (the windows inside that timeline entry's span)
 //	detection.sender < 10s                 (how long after the failure — vanish or first partition — the sender noticed)
 //	rtt.min <= 51ms, retrans_rate < 1%     (the path as the sending socket measured it)
+//	disconnects == 0 if sender.socket.keepalive.idle=3s
+//	                                       (in a sweep: only the points where the matrix key has that value)
 //
 // The subjects are listed in expectSubjects (counts, durations, shares) and
 // clientSubjects.
@@ -117,6 +119,9 @@ func subjectList() string {
 // ParseExpect parses one expectation.
 func ParseExpect(s string) (Expect, error) {
 	src := strings.TrimSpace(s)
+	if _, cond, ok := strings.Cut(src, " if "); ok {
+		return Expect{}, fmt.Errorf("%q holds only where %s: a condition picks points of a sweep, and this file has no matrix", src, strings.TrimSpace(cond))
+	}
 	f := strings.Fields(src)
 	if len(f) != 3 {
 		return Expect{}, fmt.Errorf("cannot read expectation %q: write SUBJECT OP VALUE, like 'verdict == receiver-limited' or 'messages.lost == 0'", src)

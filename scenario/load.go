@@ -150,6 +150,20 @@ func parseYAML(file string, data []byte) (*yaml.Node, error) {
 	return root, nil
 }
 
+// mappingValue returns the value node of the key called name in a mapping
+// node (nil if none).
+func mappingValue(n *yaml.Node, name string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == name {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
 // mappingKey returns the key node called name in a mapping node (nil if none).
 func mappingKey(n *yaml.Node, name string) *yaml.Node {
 	if n.Kind != yaml.MappingNode {

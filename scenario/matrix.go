@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -122,6 +123,10 @@ func ParseSweep(file string, data []byte) (*Sweep, error) {
 			}
 		}
 	}
+	conds, err := expectConditions(file, base, keys, values)
+	if err != nil {
+		return nil, err
+	}
 	idx := make([]int, len(keys))
 	for p := 0; p < total; p++ {
 		doc := deepCopy(base)
@@ -136,6 +141,7 @@ func ParseSweep(file string, data []byte) (*Sweep, error) {
 				return nil, bad(k, "matrix."+k.Value, "%v", err)
 			}
 		}
+		keepExpect(doc, conds, pt.Values)
 		setScalar(doc, "name", name+"-"+pt.ID)
 		s, err := parseNode(file, doc)
 		if err != nil {
@@ -262,4 +268,87 @@ func nodeText(n *yaml.Node) string {
 		return "?"
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// expectCondition is the condition of one expect entry of a sweep
+// ("STATEMENT if KEY=VALUE, KEY=VALUE"): the entry holds at the points
+// where every key has its value. Entries without one hold everywhere.
+type expectCondition struct {
+	statement string
+	keys      []int // indexes into the matrix keys
+	values    []string
+}
+
+// expectConditions reads the conditions of the expect entries in base and
+// checks each names a matrix key and one of its values.
+func expectConditions(file string, base *yaml.Node, keys []*yaml.Node, values [][]*yaml.Node) ([]*expectCondition, error) {
+	list := mappingValue(base, "expect")
+	if list == nil || list.Kind != yaml.SequenceNode {
+		return nil, nil // parseNode reports a malformed expect
+	}
+	var names []string
+	for _, k := range keys {
+		names = append(names, k.Value)
+	}
+	conds := make([]*expectCondition, len(list.Content))
+	for i, item := range list.Content {
+		if item.Kind != yaml.ScalarNode {
+			continue
+		}
+		stmt, cond, ok := strings.Cut(item.Value, " if ")
+		if !ok {
+			continue
+		}
+		c := &expectCondition{statement: strings.TrimSpace(stmt)}
+		path := fmt.Sprintf("expect[%d]", i)
+		for _, part := range strings.Split(cond, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+			if !ok || k == "" || v == "" {
+				return nil, Errors{{Pos: Pos{file, item.Line, item.Column}, Path: path, Msg: fmt.Sprintf("cannot read condition %q: write STATEMENT if KEY=VALUE (a matrix key and one of its values), like 'disconnects == 0 if %s=%s'", strings.TrimSpace(part), names[0], nodeText(values[0][0]))}}
+			}
+			ki := slices.Index(names, k)
+			if ki < 0 {
+				return nil, Errors{{Pos: Pos{file, item.Line, item.Column}, Path: path, Msg: fmt.Sprintf("condition key %q is not a matrix key; the matrix's keys: %s", k, strings.Join(names, ", "))}}
+			}
+			var accepted []string
+			for _, n := range values[ki] {
+				accepted = append(accepted, nodeText(n))
+			}
+			if !slices.Contains(accepted, v) {
+				return nil, Errors{{Pos: Pos{file, item.Line, item.Column}, Path: path, Msg: fmt.Sprintf("condition %s=%s: the matrix gives %s the values %s", k, v, k, strings.Join(accepted, ", "))}}
+			}
+			c.keys, c.values = append(c.keys, ki), append(c.values, v)
+		}
+		conds[i] = c
+	}
+	return conds, nil
+}
+
+// keepExpect rewrites doc's expect list for a point with the given matrix
+// values: conditional entries that hold there lose their condition, the
+// others are left out.
+func keepExpect(doc *yaml.Node, conds []*expectCondition, point []string) {
+	list := mappingValue(doc, "expect")
+	if list == nil || list.Kind != yaml.SequenceNode || len(conds) != len(list.Content) {
+		return
+	}
+	var kept []*yaml.Node
+	for i, item := range list.Content {
+		c := conds[i]
+		if c == nil {
+			kept = append(kept, item)
+			continue
+		}
+		holds := true
+		for j, ki := range c.keys {
+			holds = holds && point[ki] == c.values[j]
+		}
+		if holds {
+			n := *item
+			n.Value = c.statement
+			kept = append(kept, &n)
+		}
+	}
+	list.Content = kept
 }

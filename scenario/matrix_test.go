@@ -72,3 +72,54 @@ func TestMatrixErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestMatrixConditionalExpect: an expect entry with "if KEY=VALUE" holds at
+// the points where the matrix key has that value, without its condition;
+// conditions naming no matrix key or none of its values are errors with
+// the entry's position; a file without a matrix refuses them.
+func TestMatrixConditionalExpect(t *testing.T) {
+	src := `duration: 4s
+matrix:
+  sender.port: [5001, 5002]
+  receiver.read.size: [1KiB, 4KiB]
+expect:
+  - messages.lost == 0
+  - disconnects == 0 if sender.port=5001
+  - resets == 0 if sender.port=5002, receiver.read.size=4KiB
+`
+	sw, err := ParseSweep("c.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range sw.Points {
+		var srcs []string
+		for _, e := range p.Scenario.Expect {
+			srcs = append(srcs, e.Source)
+		}
+		got = append(got, strings.Join(srcs, "; "))
+	}
+	want := []string{
+		"messages.lost == 0; disconnects == 0",
+		"messages.lost == 0; disconnects == 0",
+		"messages.lost == 0",
+		"messages.lost == 0; resets == 0",
+	}
+	if strings.Join(got, " | ") != strings.Join(want, " | ") {
+		t.Errorf("expectations per point:\n%q\nwant\n%q", got, want)
+	}
+	for _, c := range []struct{ cond, want string }{
+		{"sender.prt=5001", `c.yaml:7:5: expect[1]: condition key "sender.prt" is not a matrix key; the matrix's keys: sender.port, receiver.read.size`},
+		{"sender.port=6000", "c.yaml:7:5: expect[1]: condition sender.port=6000: the matrix gives sender.port the values 5001, 5002"},
+		{"sender.port", "cannot read condition"},
+	} {
+		_, err := ParseSweep("c.yaml", []byte(strings.Replace(src, "sender.port=5001", c.cond, 1)))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("condition %q: error %v, want %q", c.cond, err, c.want)
+		}
+	}
+	_, err = Parse("plain.yaml", []byte("duration: 4s\nexpect:\n  - disconnects == 0 if sender.port=5001\n"))
+	if err == nil || !strings.Contains(err.Error(), "this file has no matrix") {
+		t.Errorf("a condition without a matrix: %v", err)
+	}
+}

@@ -124,6 +124,9 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 
 	down, up := s.Link.Impairments()
 	cfg := netem.Config{Backend: backend, Down: down, Up: up}
+	if n := s.Link.NAT; n != nil {
+		cfg.Middlebox = userspace.Middlebox{IdleTimeout: time.Duration(n.IdleTimeout), Reset: n.Expired == "rst"}
+	}
 	if opts.Pcap {
 		if backend != netem.Userspace {
 			return nil, fmt.Errorf("%w: --pcap records what crosses the userspace link; this run uses the %s backend (%s): set link.backend: userspace", ErrSetup, backend, why)
@@ -163,6 +166,9 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 	note("lab %s: %s (%s) ⇄ %s (%s), %s backend", topo.RunID, topo.Sender.Namespace, topo.Sender.Addr.Addr(), topo.Receiver.Namespace, topo.Receiver.Addr.Addr(), topo.Backend)
 	link := &report.LinkRecord{Backend: topo.Backend, Why: why, Applied: topo.Applied, Timeline: len(s.Timeline) > 0,
 		Down: linkDirection(s.Link.Resolve("down"), down), Up: linkDirection(s.Link.Resolve("up"), up)}
+	if n := s.Link.NAT; n != nil {
+		link.NAT = fmt.Sprintf("forgets a connection idle for %v; then %s", time.Duration(n.IdleTimeout), map[string]string{"drop": "drops its packets", "rst": "answers its packets with an RST"}[n.Expired])
+	}
 
 	meta := report.Meta{
 		Scenario:    s.Name,
@@ -179,7 +185,11 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		SenderAddr:  topo.Sender.Addr.Addr().String(),
 		ReceiverAdr: topo.Receiver.Addr.Addr().String(),
 	}
-	stopped, runErr := runPeers(ctx, s, topo, dir, exe, note, opts.Live)
+	stopped, forgot, runErr := runPeers(ctx, s, topo, dir, exe, note, opts.Live)
+	if forgot >= 0 && (meta.FailureS == 0 || forgot.Seconds() < meta.FailureS) {
+		// The NAT forgetting the connection is the failure its ends must notice.
+		meta.FailureS = forgot.Seconds()
+	}
 	meta.Stopped = stopped
 	meta.NetStat = map[string]map[string]uint64{}
 	for side, ep := range map[string]*netem.Endpoint{peers.RoleSender: &topo.Sender, peers.RoleReceiver: &topo.Receiver} {
@@ -203,8 +213,15 @@ func openAppend(path string) (*os.File, error) {
 }
 
 // runPeers starts the listening peer, then the connecting one, waits for both
-// and says how the run ended.
-func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe string, note func(string, ...any), live io.Writer) (string, error) {
+// and says how the run ended, and when the link's NAT first forgot a
+// connection (-1: never).
+func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe string, note func(string, ...any), live io.Writer) (stopped string, forgot time.Duration, err error) {
+	forgot = -1
+	stopped, err = runPeersWatched(ctx, s, topo, dir, exe, note, live, &forgot)
+	return stopped, forgot, err
+}
+
+func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe string, note func(string, ...any), live io.Writer, forgot *time.Duration) (string, error) {
 	samples, err := openAppend(filepath.Join(dir, FileSamples))
 	if err != nil {
 		return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
@@ -436,6 +453,10 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe s
 		return fmt.Errorf("no %s process", role)
 	}
 	go func() { tlDone <- s.runTimeline(tlCtx, topo, start, events, &eventsMu, signal) }()
+	if s.Link.NAT != nil {
+		stopWatch := watchMiddlebox(s, topo, start, events, &eventsMu)
+		defer func() { *forgot = stopWatch() }()
+	}
 	stopTimeline := sync.OnceValue(func() error {
 		tlCancel()
 		return <-tlDone
@@ -588,6 +609,7 @@ func linkCounters(st userspace.Stats) *report.LinkCounters {
 	return &report.LinkCounters{
 		Packets: st.Packets, Forwarded: st.Forwarded, Bytes: st.Bytes, DropLoss: st.DropLoss, DropQueue: st.DropQueue,
 		DropBlack: st.DropBlack, Duplicated: st.Duplicated, Reordered: st.Reordered, Corrupted: st.Corrupted, WriteErrors: st.WriteErrors,
+		Resets: st.Resets, DropNAT: st.DropMiddlebox, NATResets: st.MiddleboxResets, KeepaliveProbes: st.KeepaliveProbes, WindowProbes: st.WindowProbes,
 		LatenessP50: float64(st.LatenessP50) / 1e6, LatenessP99: float64(st.LatenessP99) / 1e6, LatenessMax: float64(st.LatenessMax) / 1e6,
 	}
 }

@@ -205,8 +205,10 @@ func WriteMergedSweep(dir string, rep *report.SweepReport) error {
 // its probes, whether it was busy, and the kernel's rule for it.
 func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary) {
 	row.Stopped, row.Verdict, row.Passed = sum.Meta.Stopped, sum.Verdict.Class, sum.Passed() && row.Error == ""
-	fail := failureStart(s)
-	row.FailureS = fail.Seconds()
+	// The failure: a vanish, the timeline's first partition, reboot, kill or
+	// freeze, or the NAT forgetting the connection (as the run recorded it).
+	fail := time.Duration(sum.Meta.FailureS * 1e9)
+	row.FailureS = sum.Meta.FailureS
 	samples, _ := report.ReadSamples(filepath.Join(dir, FileSamples))
 	firstT := math.Inf(1)
 	for _, side := range []string{peers.RoleSender, peers.RoleReceiver} {
@@ -233,6 +235,9 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 			}
 			t := time.Duration(x.T)
 			zw := x.Info.Has("snd_wnd") && x.Info.SndWnd == 0 && x.Queues.Unsent > 0
+			if fail == 0 {
+				continue // no failure: nothing to be busy or idle at
+			}
 			if t < fail && t >= fail-100*time.Millisecond && x.Info.Unacked > 0 {
 				d.Busy = true // data in flight at the failure
 			}
@@ -269,8 +274,19 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 		if lastRecv >= 0 && lastRecv < fail {
 			idleShift = lastRecv - fail
 		}
+		if l := sum.Meta.Link; l != nil {
+			c := l.Down.Counters
+			if side == peers.RoleReceiver {
+				c = l.Up.Counters
+			}
+			if c != nil {
+				d.WireProbes = &report.WireProbes{Keepalive: c.KeepaliveProbes, Window: c.WindowProbes}
+			}
+		}
 		_, how := killedSide(s)
 		switch {
+		case s.Link.NAT != nil && failureStart(s) == 0:
+			d.ExpectedS, d.Rule = natDetection(so, s.Link.NAT, fail > 0)
 		case how == "kill":
 			d.ExpectedS, d.Rule = 0.05, "peer killed: its kernel closes the connection (FIN, or RST with unread data) at once"
 		case how == "freeze":
@@ -321,6 +337,29 @@ func peerReset(row *report.SweepRow, s *Scenario) {
 			me.Rule = "the " + peer.Side + "'s keepalive abort RST (" + part + " only is cut)"
 		}
 	}
+}
+
+// natDetection is the rule for an idle connection through a NAT that
+// forgets it after idle_timeout. Keepalive probes sent more often than that
+// keep it alive; otherwise the first probe after the NAT forgot meets a
+// dropped path (the keepalive rule: idle + count × interval, from the last
+// packet received) or an RST (at idle). A side without keepalive sends
+// nothing and notices nothing.
+func natDetection(so Socket, nat *NAT, forgot bool) (float64, string) {
+	k := so.Keepalive
+	timeout := time.Duration(nat.IdleTimeout)
+	switch {
+	case !forgot && k != nil && time.Duration(k.Idle) < timeout:
+		return 0, fmt.Sprintf("kept alive: keepalive idle %v < nat idle_timeout %v", time.Duration(k.Idle), timeout)
+	case !forgot:
+		return 0, "the nat did not forget the connection within the run"
+	case k == nil:
+		return 0, "nat forgot the idle connection; no keepalive: never"
+	case nat.Expired == "rst":
+		return time.Duration(k.Idle).Seconds(), "nat forgot: RST to the first keepalive probe (idle)"
+	}
+	t, rule := expectedDetection(so, false, 0)
+	return t, "nat forgot, probes dropped: " + strings.TrimPrefix(rule, "idle: ")
 }
 
 // rebootDetection is the rule when the peer rebooted: its new kernel

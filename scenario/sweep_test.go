@@ -96,6 +96,15 @@ func TestKeepaliveSweep(t *testing.T) {
 			if s.Side == "receiver" && s.Probes < 1 {
 				t.Errorf("%s receiver: no keepalive probes seen", p.ID)
 			}
+			// On the wire: the receiver's count unanswered keepalive probes
+			// (into the partition); the busy sender sends none.
+			want := uint64(0)
+			if s.Side == "receiver" {
+				want = uint64(p.Values[0][0] - '0')
+			}
+			if s.WireProbes == nil || s.WireProbes.Keepalive != want {
+				t.Errorf("%s %s: keepalive probes on the wire %s, want %d", p.ID, s.Side, s.WireProbes, want)
+			}
 		}
 	}
 	for _, f := range []string{FileSweep, FileSweepText, FileSweepMD} {
@@ -114,7 +123,7 @@ func TestKeepaliveSweep(t *testing.T) {
 // as its own .ci/run step.
 func TestShippedSweeps(t *testing.T) {
 	requireRoot(t)
-	names := []string{"busy-connection-blackhole", "zero-window-peer-gone", "keepalive-tuned"}
+	names := []string{"busy-connection-blackhole", "zero-window-peer-gone", "keepalive-tuned", "nat-idle-timeout"}
 	var wg sync.WaitGroup
 	for _, name := range names {
 		wg.Add(1)
@@ -153,11 +162,50 @@ func TestShippedSweeps(t *testing.T) {
 					if s.ExpectedS > 0 && (s.DetectedS == 0 || math.Abs(s.DetectedS-s.ExpectedS) > tol) {
 						t.Errorf("%s %s %s: detected %.2fs, rule %.2fs (%s)", name, p.ID, s.Side, s.DetectedS, s.ExpectedS, s.Rule)
 					}
+					if s.ExpectedS == 0 && s.DetectedS != 0 {
+						t.Errorf("%s %s %s: detected %.2fs where the rule says never (%s)", name, p.ID, s.Side, s.DetectedS, s.Rule)
+					}
 				}
+			}
+			if name == "nat-idle-timeout" {
+				checkNATSweep(t, rep)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// checkNATSweep holds the nat-idle-timeout sweep to its story: keepalive
+// every 3 s keeps the connection through a NAT that forgets after 5 s idle
+// (no failure, probes on the wire); every 8 s loses it, and the server
+// learns from the dropped probes (ETIMEDOUT) or the NAT's RST (ECONNRESET)
+// while the client without keepalive never does.
+func checkNATSweep(t *testing.T, rep *report.SweepReport) {
+	t.Helper()
+	for _, p := range rep.Points {
+		label := strings.Join(p.Values, " ")
+		kept := p.Values[0] == "3s"
+		if kept != (p.FailureS == 0) {
+			t.Errorf("nat %s (%s): the NAT forgot at %.2fs; keepalive %s should %s", p.ID, label, p.FailureS, p.Values[0], map[bool]string{true: "keep it", false: "lose it"}[kept])
+		}
+		for _, s := range p.Sides {
+			if s.WireProbes == nil {
+				t.Errorf("nat %s %s: no probes counted on the wire", p.ID, s.Side)
+				continue
+			}
+			switch {
+			case s.Side == "receiver" && (s.WireProbes.Keepalive != 0 || s.DetectedS != 0):
+				t.Errorf("nat %s receiver: %d probes, detected %.2fs; it has no keepalive", p.ID, s.WireProbes.Keepalive, s.DetectedS)
+			case s.Side == "receiver":
+			case kept && s.WireProbes.Keepalive < 2:
+				t.Errorf("nat %s sender: %d keepalive probes on the wire; keeping alive over 11.5 s quiet takes 3", p.ID, s.WireProbes.Keepalive)
+			case !kept && p.Values[1] == "drop" && (!strings.Contains(s.Error, "ETIMEDOUT") || s.WireProbes.Keepalive != 3):
+				t.Errorf("nat %s sender: %q after %d probes, want ETIMEDOUT after 3 dropped probes", p.ID, s.Error, s.WireProbes.Keepalive)
+			case !kept && p.Values[1] == "rst" && (!strings.Contains(s.Error, "ECONNRESET") || s.WireProbes.Keepalive != 1):
+				t.Errorf("nat %s sender: %q after %d probes, want ECONNRESET at the first probe", p.ID, s.Error, s.WireProbes.Keepalive)
+			}
+		}
+	}
 }
 
 // TestRebootRST: the client reboots at 2 s — its new kernel answers with RSTs.

@@ -15,7 +15,7 @@ type Scenario struct {
 	Sender         Sender          `yaml:"sender" doc:"The built-in sending peer, in the sender's namespace."`
 	Receiver       Receiver        `yaml:"receiver" doc:"The built-in receiving peer, in the receiver's namespace."`
 	Timeline       []TimelineEntry `yaml:"timeline,omitempty" doc:"Changes to the link during the run, in time order."`
-	Expect         []Expect        `yaml:"expect,omitempty" doc:"Checks on the outcome; any failing one makes tcplab exit 1. Grammar: SUBJECT OP VALUE, like 'verdict == receiver-limited', 'messages.lost == 0', 'lag.p99 < 2s', 'receiver_limited >= 60%', 'client(0).resets == 1'. Subjects: verdict, messages.sent/delivered/lost/duplicated/dropped/undelivered, disconnects, resets, reconnects, connections, lag.p50/p99/max, rtt.min, rtt.srtt, retrans_rate, detection.sender/receiver (after a vanish or the first partition), receiver_limited/sender_limited/network_limited/mixed (share of windows), client(N).verdict/resets/lost/delivered/connections/disconnects/max_backlog, phase(FROM..TO).verdict (the windows inside that span), timeline[N].verdict (the windows inside that entry's span). OP: == != < <= > >= (verdicts: == !=)."`
+	Expect         []Expect        `yaml:"expect,omitempty" doc:"Checks on the outcome; any failing one makes tcplab exit 1. Grammar: SUBJECT OP VALUE, like 'verdict == receiver-limited', 'messages.lost == 0', 'lag.p99 < 2s', 'receiver_limited >= 60%', 'client(0).resets == 1'. Subjects: verdict, messages.sent/delivered/lost/duplicated/dropped/undelivered, disconnects, resets, reconnects, connections, lag.p50/p99/max, rtt.min, rtt.srtt, retrans_rate, detection.sender/receiver (after the failure: a vanish, the first partition, reboot, kill or freeze, or the NAT forgetting the connection), receiver_limited/sender_limited/network_limited/mixed (share of windows), client(N).verdict/resets/lost/delivered/connections/disconnects/max_backlog, phase(FROM..TO).verdict (the windows inside that span), timeline[N].verdict (the windows inside that entry's span). OP: == != < <= > >= (verdicts: == !=). In a sweep, 'STATEMENT if KEY=VALUE[, KEY=VALUE]' holds only at the points where those matrix keys have those values."`
 }
 
 // Link is the path between the two namespaces. "down" carries the sender's
@@ -27,7 +27,18 @@ type Link struct {
 	Both    *Direction `yaml:"both,omitempty" doc:"Settings for both directions."`
 	Down    *Direction `yaml:"down,omitempty" doc:"Sender → receiver (data). Overrides both."`
 	Up      *Direction `yaml:"up,omitempty" doc:"Receiver → sender (ACKs). Overrides both."`
+	NAT     *NAT       `yaml:"nat,omitempty" doc:"A NAT or stateful firewall on the path that forgets a connection after it has been idle (no packet either way) for idle_timeout. Needs the userspace link (auto picks it)."`
 }
+
+// NAT is a middlebox that forgets idle flows, as home routers, carrier-grade
+// NATs, cloud load balancers and firewalls do.
+type NAT struct {
+	IdleTimeout Duration `yaml:"idle_timeout" doc:"How long a connection may be idle before the middlebox forgets it. 1s..1h."`
+	Expired     string   `yaml:"expired,omitempty" doc:"What happens to a forgotten connection's packets: drop (silently, as most NATs and firewalls do) or rst (answered with an RST to their sender, as some firewalls and load balancers do). A new connection (SYN) is let through either way." default:"drop"`
+}
+
+// NATExpired are the accepted values of link.nat.expired.
+var NATExpired = []string{"drop", "rst"}
 
 // Direction is the impairment of one direction, with netem's meaning.
 type Direction struct {
@@ -270,6 +281,9 @@ func (s *Scenario) ApplyDefaults(fileBase string) {
 	}
 	if s.Window == 0 {
 		s.Window = DefaultWindow
+	}
+	if s.Link.NAT != nil && s.Link.NAT.Expired == "" {
+		s.Link.NAT.Expired = "drop"
 	}
 	if s.Sender.Listen == nil {
 		f := false

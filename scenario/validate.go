@@ -56,6 +56,17 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 	}{{"link.both", s.Link.Both}, {"link.down", s.Link.Down}, {"link.up", s.Link.Up}} {
 		validateDirection(d.name, d.dir, bad)
 	}
+	if n := s.Link.NAT; n != nil {
+		if d := time.Duration(n.IdleTimeout); d < time.Second || d > time.Hour {
+			bad("link.nat.idle_timeout", "%v is outside 1s..1h", d)
+		}
+		if !oneOf(n.Expired, NATExpired) {
+			bad("link.nat.expired", "unknown value %q; accepted: %s", n.Expired, strings.Join(NATExpired, ", "))
+		}
+		if s.Link.Backend == "netem" {
+			bad("link.nat", "a middlebox that forgets idle connections needs the userspace link; set link.backend: userspace or auto")
+		}
+	}
 	for _, dir := range []string{"down", "up"} {
 		im := s.Link.Resolve(dir).Impairment(1)
 		if err := im.Validate(); err != nil {

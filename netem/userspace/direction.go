@@ -34,11 +34,20 @@ type Counters struct {
 	DropQueue uint64 `json:"dropped_queue"`
 	DropBlack uint64 `json:"dropped_partition"`
 	// Resets counts RSTs sent back for a rebooted host (ResetReply).
-	Resets      uint64 `json:"resets_sent,omitempty"`
-	Duplicated  uint64 `json:"duplicated"`
-	Reordered   uint64 `json:"reordered"`
-	Corrupted   uint64 `json:"corrupted"`
-	WriteErrors uint64 `json:"write_errors"`
+	Resets uint64 `json:"resets_sent,omitempty"`
+	// DropMiddlebox counts segments of flows the middlebox forgot, dropped;
+	// MiddleboxResets the RSTs it answered them with instead.
+	DropMiddlebox   uint64 `json:"dropped_middlebox,omitempty"`
+	MiddleboxResets uint64 `json:"middlebox_resets,omitempty"`
+	// KeepaliveProbes and WindowProbes count the probes that entered the
+	// link in this direction: bare ACKs one below what the peer acknowledged,
+	// window probes when the peer's window was zero.
+	KeepaliveProbes uint64 `json:"keepalive_probes"`
+	WindowProbes    uint64 `json:"window_probes"`
+	Duplicated      uint64 `json:"duplicated"`
+	Reordered       uint64 `json:"reordered"`
+	Corrupted       uint64 `json:"corrupted"`
+	WriteErrors     uint64 `json:"write_errors"`
 }
 
 // direction schedules one direction of the link. handle runs on the reader
@@ -46,8 +55,12 @@ type Counters struct {
 // impairment state.
 type direction struct {
 	name string
+	idx  int // Down or Up
 	mu   sync.Mutex
 	im   impair.Impairment
+	// flows is the link's flow table (shared by both directions; nil in
+	// unit tests of the scheduler alone).
+	flows *flowTable
 	// back is the TUN fd packets of this direction come from: RSTs for a
 	// rebooted host are written there, into the sender's namespace.
 	back int
@@ -152,25 +165,53 @@ func (d *direction) handle(s *slot, now int64) {
 	p := pkt(s.buf[:s.n])
 	l := parse(p)
 	d.c.Packets++
-	if d.im.ResetReply {
+	verdict := passFlow
+	if d.flows != nil {
+		var probe int
+		verdict, probe = d.flows.observe(d.idx, p, &l, now, !d.im.ResetReply && !d.im.Blackhole)
+		switch probe {
+		case keepaliveProbe:
+			d.c.KeepaliveProbes++
+		case windowProbe:
+			d.c.WindowProbes++
+		}
+	}
+	switch {
+	case d.im.ResetReply:
 		// A rebooted host: the packet goes nowhere, its sender gets an RST.
 		d.c.DropBlack += uint64(l.segments)
-		if n := rstFor(p, &l, d.rst[:]); n > 0 && d.back >= 0 {
-			if _, err := unix.Write(d.back, d.rst[:n]); err == nil {
-				d.c.Resets++
-			}
-		}
-		d.putSlot(s)
-		return
-	}
-	if d.im.Blackhole {
+		d.c.Resets += d.answerRST(p, &l)
+	case d.im.Blackhole:
 		d.c.DropBlack += uint64(l.segments)
-		d.putSlot(s)
+	case verdict == dropFlow:
+		d.c.DropMiddlebox += uint64(l.segments)
+	case verdict == resetFlow:
+		d.c.DropMiddlebox += uint64(l.segments)
+		d.c.MiddleboxResets += d.answerRST(p, &l)
+	default:
+		d.forward(s, p, &l, now)
 		return
 	}
+	d.putSlot(s)
+}
+
+// answerRST writes the RST answering p back to its sender and returns 1,
+// or 0 when none was written.
+func (d *direction) answerRST(p pkt, l *layout) uint64 {
+	if n := rstFor(p, l, d.rst[:]); n > 0 && d.back >= 0 {
+		if _, err := unix.Write(d.back, d.rst[:n]); err == nil {
+			return 1
+		}
+	}
+	return 0
+}
+
+// forward applies the per-segment impairments to a packet that crosses
+// and queues what is to be sent.
+func (d *direction) forward(s *slot, p pkt, l *layout, now int64) {
 	if !d.anyPerSegment() {
 		s.segs = l.segments
-		d.enqueue(s, &l, 0, l.segments, now)
+		d.enqueue(s, l, 0, l.segments, now)
 		return
 	}
 	if cap(d.keep) < l.segments {
@@ -204,7 +245,7 @@ func (d *direction) handle(s *slot, now int64) {
 	}
 	if whole {
 		s.segs = l.segments
-		d.enqueue(s, &l, 0, l.segments, now)
+		d.enqueue(s, l, 0, l.segments, now)
 		return
 	}
 	// Cut the packet into runs: consecutive plain segments travel together;
@@ -219,14 +260,14 @@ func (d *direction) handle(s *slot, now int64) {
 			for b < len(keep) && keep[b] == 1 {
 				b++
 			}
-			d.emit(p, &l, a, b, false, now)
+			d.emit(p, l, a, b, false, now)
 			a = b
 		case 2:
-			d.emit(p, &l, a, a+1, false, now)
-			d.emit(p, &l, a, a+1, false, now)
+			d.emit(p, l, a, a+1, false, now)
+			d.emit(p, l, a, a+1, false, now)
 			a++
 		case -1:
-			d.emit(p, &l, a, a+1, true, now)
+			d.emit(p, l, a, a+1, true, now)
 			a++
 		}
 	}

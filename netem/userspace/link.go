@@ -16,6 +16,7 @@ import (
 // TUN and writes the receiver's, Up the reverse.
 type Link struct {
 	dirs   [2]*direction
+	flows  *flowTable
 	fds    [2]int // sender TUN, receiver TUN
 	stopFD int    // eventfd: readable when the link stops
 	wg     sync.WaitGroup
@@ -46,7 +47,7 @@ func Start(senderFD, receiverFD int, down, up impair.Impairment) (*Link, error) 
 	if err != nil {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	l := &Link{fds: [2]int{senderFD, receiverFD}, stopFD: stop}
+	l := &Link{fds: [2]int{senderFD, receiverFD}, stopFD: stop, flows: newFlowTable()}
 	names := [2]string{"down", "up"}
 	ims := [2]impair.Impairment{down, up}
 	type clocks struct{ wake, timer int }
@@ -62,7 +63,7 @@ func Start(senderFD, receiverFD int, down, up impair.Impairment) (*Link, error) 
 			return nil, errors.Join(fmt.Errorf("timerfd: %w", err), l.closeFDs())
 		}
 		cl[i] = clocks{wake, timer}
-		d := &direction{name: names[i], back: l.fds[i]}
+		d := &direction{name: names[i], idx: i, back: l.fds[i], flows: l.flows}
 		d.wake = func() { signal(wake) }
 		d.set(ims[i])
 		l.dirs[i] = d
@@ -116,6 +117,16 @@ func (l *Link) Set(dir int, im impair.Impairment) error {
 	l.dirs[dir].set(im)
 	return nil
 }
+
+// SetMiddlebox puts a stateful middlebox (NAT, firewall) on the link, or
+// with the zero Middlebox takes it away. Flows it already forgot stay
+// forgotten.
+func (l *Link) SetMiddlebox(m Middlebox) { l.flows.setMiddlebox(m) }
+
+// Expiries returns the flows the middlebox has forgotten so far (at most
+// 4096), marking first every flow idle past its timeout, also one nothing
+// crosses any more.
+func (l *Link) Expiries() []Expiry { return l.flows.sweep(monotonic(), nil) }
 
 // Impairment returns a direction's current impairment.
 func (l *Link) Impairment(dir int) impair.Impairment {

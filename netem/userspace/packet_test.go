@@ -155,7 +155,7 @@ func BenchmarkForward(b *testing.B) {
 		im   impair.Impairment
 	}{{"plain", impair.Impairment{}}, {"delay+rate", impair.Impairment{Delay: time.Millisecond, RateBits: 2e9}}, {"loss1%", impair.Impairment{Loss: 0.01}}} {
 		b.Run(c.name, func(b *testing.B) {
-			d := &direction{name: "bench", wake: func() {}}
+			d := &direction{name: "bench", wake: func() {}, flows: newFlowTable()}
 			d.set(c.im)
 			src := gsoPacket(45, 1448, 1448)
 			out := make([]*slot, 0, 64)
