@@ -227,7 +227,7 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 		}
 		var firstRTO time.Duration       // first sample after the failure showing an RTO backoff
 		var zeroSince time.Duration = -1 // start of the zero-window stretch the failure found
-		var lastRecv time.Duration = -1  // when the last packet before the failure arrived
+		var lastRecv time.Duration = -1  // when the last packet arrived (after the failure too, when one direction still carries it)
 		zeroWindow := false
 		for _, x := range samples {
 			if x.Side != side {
@@ -251,6 +251,9 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 				}
 				continue
 			}
+			if r := t - time.Duration(min(x.Info.LastAckRecv, x.Info.LastDataRecv))*time.Millisecond; r > lastRecv && (d.DetectedS == 0 || t.Seconds() < row.FailureS+d.DetectedS) {
+				lastRecv = r // a path cut one way still delivers the other way's retransmissions
+			}
 			d.Probes = max(d.Probes, int(x.Info.Probes))
 			if t < fail+300*time.Millisecond && t >= fail+100*time.Millisecond {
 				if x.Info.Unacked > 0 {
@@ -269,9 +272,10 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 			so = s.Receiver.Socket
 		}
 		// Keepalive counts from the last packet received, which may come
-		// before the failure: shift the idle rules by it.
+		// before the failure — or after it, when the path is cut one way
+		// and retransmissions still arrive: shift the idle rules by it.
 		var idleShift time.Duration
-		if lastRecv >= 0 && lastRecv < fail {
+		if lastRecv >= 0 {
 			idleShift = lastRecv - fail
 		}
 		if l := sum.Meta.Link; l != nil {
@@ -300,7 +304,7 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 		}
 		if !d.Busy && !zeroWindow && strings.Contains(d.Rule, "keepalive") && d.ExpectedS > 0 {
 			d.ExpectedS = max(0, d.ExpectedS+idleShift.Seconds())
-			if idleShift < -50*time.Millisecond {
+			if idleShift < -50*time.Millisecond || idleShift > 50*time.Millisecond {
 				d.Rule += fmt.Sprintf(", from the last packet received (%+.2fs)", idleShift.Seconds())
 			}
 		}

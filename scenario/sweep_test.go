@@ -208,6 +208,58 @@ func checkNATSweep(t *testing.T, rep *report.SweepReport) {
 	}
 }
 
+// TestOneWayBlackhole: the path is cut one way at 1.5 s. A busy server
+// (user timeout 2 s) and an idle client (keepalive 1 s / 1 s / 3) each
+// notice by their own rule within one probe interval: cut down, the client
+// hears nothing and its keepalive ends it; cut up, the server's first
+// retransmission still reaches the client after the cut, and the client's
+// keepalive counts from it (the kernel's receive timestamps, as sampled).
+func TestOneWayBlackhole(t *testing.T) {
+	requireRoot(t)
+	src := `name: one-way
+duration: 9s
+sender:
+  listen: true
+  rate: 80kbit
+  message: { size: 100B }
+  socket: { user_timeout: 2s }
+receiver:
+  socket:
+    keepalive: { idle: 1s, interval: 1s, count: 3 }
+timeline:
+  - { at: 1.5s, partition: down }
+matrix:
+  timeline[0].partition: [down, up]
+`
+	sw, err := ParseSweep("one-way.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunSweep(context.Background(), sw, SweepOptions{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt strings.Builder
+	report.WriteSweepText(&txt, rep)
+	t.Logf("\n%s", txt.String())
+	for _, p := range rep.Points {
+		if len(p.Sides) != 2 {
+			t.Fatalf("%s: %d sides", p.ID, len(p.Sides))
+		}
+		for _, s := range p.Sides {
+			if s.ExpectedS == 0 || s.DetectedS == 0 || math.Abs(s.DetectedS-s.ExpectedS) > 1.0 {
+				t.Errorf("%s %s: detected %.2fs, rule %.2fs (%s): more than one probe interval apart", p.ID, s.Side, s.DetectedS, s.ExpectedS, s.Rule)
+			}
+			if !strings.Contains(s.Error, "ETIMEDOUT") {
+				t.Errorf("%s %s: error %q, want ETIMEDOUT", p.ID, s.Side, s.Error)
+			}
+		}
+		if rcv := p.Sides[1]; p.Values[0] == "up" && rcv.ExpectedS < 4.1 {
+			t.Errorf("%s: the client's rule %.2fs (%s) does not count from the retransmissions it still received", p.ID, rcv.ExpectedS, rcv.Rule)
+		}
+	}
+}
+
 // TestRebootRST: the client reboots at 2 s — its new kernel answers with RSTs.
 // A busy server learns within an RTO (ECONNRESET); an idle server with
 // keepalive learns at its first probe (idle after the last packet); the
