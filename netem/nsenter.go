@@ -11,7 +11,7 @@ import (
 )
 
 // NetnsDir is where named network namespaces are bind-mounted, as iproute2 does.
-const NetnsDir = "/run/netns"
+var NetnsDir = "/run/netns"
 
 // Do runs fn on a fresh OS thread that has entered the network namespace
 // target, then restores the thread's namespace. This is the only place in

@@ -76,6 +76,9 @@ func privDetail(err error) string {
 	if err != nil {
 		return ""
 	}
+	if os.Geteuid() == 0 && Rootless() {
+		return "root of its own user namespace (rootless)"
+	}
 	if os.Geteuid() == 0 {
 		return "root"
 	}

@@ -51,13 +51,17 @@ func newRunCmd() *cobra.Command {
 		Long: `Run a scenario and write its run directory: the resolved scenario,
 samples.jsonl, events.jsonl, meta.json, and the reports: report.json,
 report.txt, summary.md (for $GITHUB_STEP_SUMMARY), junit.xml and report.html.
-Needs root. With no FILE, runs the embedded quickstart scenario.
+With no FILE, runs the embedded quickstart scenario. Needs root, or, where
+the host allows unprivileged user namespaces, runs rootless: tcplab runs
+itself again inside a new user + network namespace where it is root (see
+tcplab doctor).
 
 A file with a matrix: is a sweep: every point runs in its own lab, --parallel
 at a time, each in DIR/<point>, and DIR/sweep.json, sweep.txt and sweep.md
 hold the table of detection times per setting. --shard i/n runs every n-th
 point (for a CI matrix); tcplab report merge combines the shards.`,
 		Example: `  sudo tcplab run
+  tcplab run          # rootless, where user namespaces are allowed
   sudo tcplab run scenarios/network-limited.yaml --out /tmp/run1
   sudo tcplab run sweep.yaml --out /tmp/sweep --parallel 16 --shard 1/4`,
 		Args: cobra.MaximumNArgs(1),
@@ -74,6 +78,9 @@ point (for a CI matrix); tcplab report merge combines the shards.`,
 				var sw *scenario.Sweep
 				sw, err = scenario.LoadSweep(args[0])
 				if err == nil && len(sw.Keys) > 0 {
+					if err := maybeRootless(metrics); err != nil {
+						return err
+					}
 					return runSweep(cmd, sw, out, parallel, shard, quiet)
 				}
 				if err == nil {
@@ -85,6 +92,9 @@ point (for a CI matrix); tcplab report merge combines the shards.`,
 			}
 			if shard != "" {
 				return withCode(ExitSetup, errors.New("--shard splits a sweep; this scenario has no matrix"))
+			}
+			if err := maybeRootless(metrics); err != nil {
+				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -381,4 +391,22 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// maybeRootless re-runs this command inside a new user + network namespace
+// when tcplab is not root, and exits with its code; as root (or already
+// inside) it returns nil and the run goes on here.
+func maybeRootless(metrics string) error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	if metrics != "" {
+		return withCode(ExitSetup, errors.New("--metrics needs root: a rootless run serves from inside its own network namespace, which the host cannot reach"))
+	}
+	code, err := netem.RunRootless(os.Args[1:])
+	if err != nil {
+		return withCode(ExitSetup, fmt.Errorf("tcplab run needs root, and a rootless run is not possible here: %w", err))
+	}
+	os.Exit(code)
+	return nil
 }

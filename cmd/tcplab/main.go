@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/scenario"
 )
@@ -46,6 +47,7 @@ func withCode(code ExitCode, err error) error {
 var version = "dev"
 
 func main() {
+	netem.EnterRootless()
 	peers.MaybeRunChild()
 	scenario.MaybeRunPoint()
 	os.Exit(int(run(os.Args[1:])))

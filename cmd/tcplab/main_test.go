@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -28,6 +29,7 @@ const asMainEnv = "TCPLAB_TEST_AS_MAIN"
 // TestMain makes this test binary act as tcplab itself (when asMainEnv is
 // set) and as its peer children, so the tests run the real command line.
 func TestMain(m *testing.M) {
+	netem.EnterRootless()
 	peers.MaybeRunChild()
 	scenario.MaybeRunPoint()
 	if os.Getenv(asMainEnv) == "1" {
@@ -281,14 +283,83 @@ func TestValidateWithoutRoot(t *testing.T) {
 	if !strings.Contains(string(out), "s.yaml: ok") {
 		t.Errorf("output: %s", out)
 	}
-	// And run without root says what to do.
-	cmd = exec.Command(exe, "run", f)
+	// A rootless run cannot serve --metrics to the host: it says so.
+	cmd = exec.Command(exe, "run", f, "--metrics", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), asMainEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err = cmd.CombinedOutput()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "needs root") {
-		t.Errorf("run as uid 65534: %v\n%s", err, out)
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "--metrics needs root") {
+		t.Errorf("run --metrics as uid 65534: %v\n%s", err, out)
+	}
+}
+
+// TestRootlessQuickstart: an unprivileged user (created for the test) runs
+// the quickstart without sudo: tcplab runs itself inside a new user +
+// network namespace, the run passes, its files belong to the user, and
+// nothing is left in the host's namespaces or /tmp.
+func TestRootlessQuickstart(t *testing.T) {
+	requireRoot(t)
+	if err := netem.RootlessCheck(); err != nil {
+		t.Skipf("the host forbids unprivileged user namespaces: %v", err)
+	}
+	uid, gid := 65534, 65534
+	const name = "tcplab-rootless"
+	if _, err := exec.LookPath("useradd"); err == nil {
+		if _, err := user.Lookup(name); err != nil {
+			if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
+				t.Fatalf("useradd: %v\n%s", err, out)
+			}
+			t.Cleanup(func() { exec.Command("userdel", name).Run() })
+		}
+		u, err := user.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+	} else {
+		t.Logf("no useradd here: running as nobody (65534)")
+	}
+	dir, err := os.MkdirTemp("", "tcplab-rootless-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	exe := filepath.Join(dir, "tcplab.test")
+	self, _ := os.ReadFile(os.Args[0])
+	if err := os.WriteFile(exe, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	work := filepath.Join(dir, "work")
+	os.Mkdir(work, 0o755)
+	os.Chown(work, uid, gid)
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "tcplab-rootless-*"))
+	cmd := exec.Command(exe, "run", "-q", "--out", filepath.Join(work, "q"))
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), asMainEnv+"=1", "HOME="+work)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("quickstart as uid %d: %v\n%s", uid, err, out)
+	}
+	if !strings.Contains(string(out), "PASS  verdict == receiver-limited") {
+		t.Errorf("quickstart as uid %d did not pass its expectation:\n%s", uid, out)
+	}
+	fi, err := os.Stat(filepath.Join(work, "q", "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != uid {
+		t.Errorf("report.json belongs to uid %d, want the user's %d", st.Uid, uid)
+	}
+	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "tcplab-rootless-*"))
+	if len(after) > len(before) {
+		t.Errorf("private state directories left behind: %v", after)
+	}
+	if left, _ := filepath.Glob(filepath.Join(netem.NetnsDir, netem.Prefix+"*")); len(left) > 0 {
+		t.Errorf("namespaces in the host's %s after a rootless run: %v", netem.NetnsDir, left)
 	}
 }
 

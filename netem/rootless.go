@@ -1,0 +1,126 @@
+package netem
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// RootlessEnv, set in a process's environment, says it runs inside the
+// user + mount + network namespace RunRootless made, and names the private
+// directory holding its namespace files and address slots.
+const RootlessEnv = "TCPLAB_ROOTLESS"
+
+// Rootless reports whether this process runs inside RunRootless's
+// namespaces.
+func Rootless() bool { return os.Getenv(RootlessEnv) != "" }
+
+// EnterRootless points the lab's state at the private directory when this
+// process runs inside RunRootless's namespaces (its children inherit the
+// environment and call it too). Outside, it does nothing.
+func EnterRootless() {
+	dir := os.Getenv(RootlessEnv)
+	if dir == "" {
+		return
+	}
+	NetnsDir = filepath.Join(dir, "netns")
+	StateDir = filepath.Join(dir, "state")
+}
+
+// RootlessCheck says whether this host lets an unprivileged user create a
+// user namespace with a network namespace in it, and if not, why and what
+// to do. It starts a short-lived child in such namespaces to be sure.
+func RootlessCheck() error {
+	for _, k := range []struct{ file, bad, fix string }{
+		{"/proc/sys/kernel/unprivileged_userns_clone", "0", "sudo sysctl -w kernel.unprivileged_userns_clone=1"},
+		{"/proc/sys/user/max_user_namespaces", "0", "sudo sysctl -w user.max_user_namespaces=15000"},
+		{"/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1", "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile for tcplab allowing userns)"},
+	} {
+		b, err := os.ReadFile(k.file)
+		if err == nil && strings.TrimSpace(string(b)) == k.bad {
+			return fmt.Errorf("%s is %s: unprivileged user namespaces are off; to allow them: %s — or run tcplab as root (sudo)", k.file, k.bad, k.fix)
+		}
+	}
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		return fmt.Errorf("find true(1) to try a user namespace: %w", err)
+	}
+	cmd := exec.Command(truePath)
+	cmd.SysProcAttr = userNSAttr()
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("cannot create a user namespace with a network namespace in it (%v): the host forbids it (a container without CLONE_NEWUSER, seccomp, or a sysctl); run tcplab as root (sudo)", err)
+	}
+	return nil
+}
+
+func userNSAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{
+		Cloneflags:                 unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWNET,
+		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+		GidMappingsEnableSetgroups: false,
+		Pdeathsig:                  unix.SIGKILL,
+	}
+}
+
+// RunRootless runs this executable again with args inside a new user,
+// mount and network namespace, in which this unprivileged user is root: the
+// lab's namespaces live inside it, its namespace files in a private
+// directory removed afterwards, and everything goes when the child exits
+// (also when it is killed). SIGINT and SIGTERM are passed on. It returns
+// the child's exit code.
+func RunRootless(args []string) (int, error) {
+	if err := RootlessCheck(); err != nil {
+		return 2, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return 2, fmt.Errorf("find own executable: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "tcplab-rootless-")
+	if err != nil {
+		return 2, fmt.Errorf("private state directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	cmd := exec.Command(exe, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), RootlessEnv+"="+dir)
+	cmd.SysProcAttr = userNSAttr()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return 2, fmt.Errorf("start tcplab in a user namespace: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				cmd.Process.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(done)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ee.ExitCode(), nil
+	}
+	if err != nil {
+		return 2, err
+	}
+	return 0, nil
+}
