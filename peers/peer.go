@@ -64,14 +64,16 @@ func listenTCP(ctx context.Context, cfg *Config) (*net.TCPListener, error) {
 	return ln.(*net.TCPListener), nil
 }
 
-// begin waits, if the run's start is not known yet, until the parent says
-// it (after saying ready), and returns ctx bounded by the run's deadline.
+// begin says ready, waits, if the run's start is not known yet, until the
+// parent says it, and returns ctx bounded by the run's deadline.
 // Listening happens before: the other side's first SYN must find us.
 func begin(ctx context.Context, cfg *Config, out Outputs, log *eventLog) (context.Context, context.CancelFunc, error) {
+	if out.Ready != nil {
+		// Also when the start is known (a run with a user's program): the
+		// parent waits for a listening built-in peer either way.
+		fmt.Fprintln(out.Ready, "ready")
+	}
 	if cfg.Start == 0 {
-		if out.Ready != nil {
-			fmt.Fprintln(out.Ready, "ready")
-		}
 		select {
 		case t := <-out.Begin:
 			cfg.Start = t

@@ -727,3 +727,27 @@ receiver:
 		t.Errorf("sender detected the vanished receiver after %.3fs, want about 2 s (user_timeout): %+v", det, res.Summary.Disconnects)
 	}
 }
+
+// TestBuiltinSenderExecReceiver: a built-in listening sender with a user's
+// program as the client (bash reading the stream through /dev/tcp): the
+// built-in peer says ready although the run's clock started at launch, the
+// program connects, and the sock_diag samples classify the paced sender.
+func TestBuiltinSenderExecReceiver(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash for its /dev/tcp client")
+	}
+	src := `name: mixed-peers
+duration: 3s
+sender:
+  listen: true
+  rate: 2mbit
+receiver:
+  exec:
+    command: [bash, -c, 'exec 3<>/dev/tcp/$TCPLAB_SENDER_ADDR/$TCPLAB_PORT && cat <&3 >/dev/null']
+`
+	res, _ := runSrc(t, "mixed-peers", src, RunOptions{})
+	if res.Summary.Messages.Connections != 1 || res.Summary.Verdict.Class != "sender-limited" {
+		t.Errorf("%d connections, verdict %s; want 1 and sender-limited", res.Summary.Messages.Connections, res.Summary.Verdict.Class)
+	}
+}

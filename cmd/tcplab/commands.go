@@ -36,7 +36,7 @@ Exit codes: 0 every expectation held, 1 an expectation failed,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newReportCmd(), newDoctorCmd(), newCleanupCmd(), newVersionCmd(), newExporterCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newReportCmd(), newScenariosCmd(), newInitCmd(), newSchemaCmd(), newDoctorCmd(), newCleanupCmd(), newVersionCmd(), newExporterCmd())
 	return root
 }
 
@@ -46,12 +46,13 @@ func newRunCmd() *cobra.Command {
 	var metrics, output, shard string
 	var parallel int
 	c := &cobra.Command{
-		Use:   "run [FILE]",
+		Use:   "run [FILE | NAME]",
 		Short: "Run a scenario (the embedded quickstart when no FILE is given)",
 		Long: `Run a scenario and write its run directory: the resolved scenario,
 samples.jsonl, events.jsonl, meta.json, and the reports: report.json,
 report.txt, summary.md (for $GITHUB_STEP_SUMMARY), junit.xml and report.html.
-With no FILE, runs the embedded quickstart scenario. Needs root, or, where
+With no FILE, runs the embedded quickstart scenario; with the NAME of an
+embedded scenario (tcplab scenarios), that one. Needs root, or, where
 the host allows unprivileged user namespaces, runs rootless: tcplab runs
 itself again inside a new user + network namespace where it is root (see
 tcplab doctor).
@@ -76,7 +77,7 @@ point (for a CI matrix); tcplab report merge combines the shards.`,
 				s, err = scenario.Parse("quickstart.yaml (embedded)", b)
 			} else {
 				var sw *scenario.Sweep
-				sw, err = scenario.LoadSweep(args[0])
+				sw, err = loadSweepOrEmbedded(args[0])
 				if err == nil && len(sw.Keys) > 0 {
 					if err := maybeRootless(metrics); err != nil {
 						return err
@@ -409,4 +410,15 @@ func maybeRootless(metrics string) error {
 	}
 	os.Exit(code)
 	return nil
+}
+
+// loadSweepOrEmbedded reads a scenario file, or, when no such file exists
+// and arg names an embedded scenario (tcplab scenarios), that one.
+func loadSweepOrEmbedded(arg string) (*scenario.Sweep, error) {
+	if _, err := os.Stat(arg); os.IsNotExist(err) && !strings.ContainsAny(arg, "/.") {
+		if b, rerr := scenarios.Read(arg); rerr == nil {
+			return scenario.ParseSweep(arg+".yaml (embedded)", b)
+		}
+	}
+	return scenario.LoadSweep(arg)
 }

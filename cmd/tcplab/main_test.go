@@ -22,6 +22,7 @@ import (
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/scenario"
+	"github.com/tcplab/tcplab/scenarios"
 )
 
 const asMainEnv = "TCPLAB_TEST_AS_MAIN"
@@ -454,7 +455,7 @@ func TestDoctor(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	for _, want := range []string{"privileges", "network namespaces", "veth", "tun", "tbf (sch_tbf)", "netem (sch_netem)", "kernel", "tcp_info length", "link backend for auto: "} {
+	for _, want := range []string{"rootless", "privileges", "network namespaces", "veth", "tun", "tbf (sch_tbf)", "netem (sch_netem)", "kernel", "tcp_info length", "link backend for auto: "} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("doctor does not report %q", want)
 		}
@@ -552,5 +553,60 @@ func TestSweepCLI(t *testing.T) {
 	bad := runTcplab(t, "run", f, "--shard", "3/2")
 	if bad.code != 2 || !strings.Contains(bad.stderr, "1 ≤ i ≤ n") {
 		t.Errorf("--shard 3/2: exit %d\n%s", bad.code, bad.stderr)
+	}
+}
+
+// TestLibraryCommands: tcplab scenarios lists every embedded scenario with
+// its description and prints one by name; tcplab init writes a starter that
+// validates, refuses to overwrite, and starts from an embedded one with
+// --from; tcplab schema prints the schema the docs hold.
+func TestLibraryCommands(t *testing.T) {
+	r := runTcplab(t, "scenarios")
+	if r.code != 0 {
+		t.Fatalf("scenarios: exit %d: %s", r.code, r.stderr)
+	}
+	for _, name := range scenarios.Names() {
+		b, _ := scenarios.Read(name)
+		s, err := scenario.ParseSweep(name+".yaml", b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(r.stdout, name) || !strings.Contains(r.stdout, s.Points[0].Scenario.Description) {
+			t.Errorf("tcplab scenarios lacks %s or its description", name)
+		}
+		if name == "nat-idle-timeout" && !strings.Contains(r.stdout, "14s × 4 points") {
+			t.Errorf("a sweep's length is not shown:\n%s", r.stdout)
+		}
+	}
+	r = runTcplab(t, "scenarios", "lossy-long-path")
+	if b, _ := scenarios.Read("lossy-long-path"); r.code != 0 || r.stdout != string(b) {
+		t.Errorf("tcplab scenarios lossy-long-path: exit %d, output differs from the embedded file", r.code)
+	}
+	if r = runTcplab(t, "scenarios", "nope"); r.code != 2 || !strings.Contains(r.stderr, "embedded: busy-connection-blackhole") {
+		t.Errorf("unknown name: exit %d: %s", r.code, r.stderr)
+	}
+	dir := t.TempDir()
+	f := filepath.Join(dir, "s.yaml")
+	if r = runTcplab(t, "init", f); r.code != 0 {
+		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := scenario.Load(f); err != nil {
+		t.Errorf("the starter does not validate: %v", err)
+	}
+	if b, _ := os.ReadFile(f); !strings.HasPrefix(string(b), "# yaml-language-server: $schema="+scenario.SchemaURL) {
+		t.Errorf("the starter lacks the schema modeline")
+	}
+	if r = runTcplab(t, "init", f); r.code != 2 || !strings.Contains(r.stderr, "exists") {
+		t.Errorf("init over an existing file: exit %d: %s", r.code, r.stderr)
+	}
+	if r = runTcplab(t, "init", f, "--force", "--from", "nat-idle-timeout"); r.code != 0 {
+		t.Fatalf("init --from: exit %d: %s", r.code, r.stderr)
+	}
+	if sw, err := scenario.LoadSweep(f); err != nil || len(sw.Points) != 4 {
+		t.Errorf("init --from nat-idle-timeout: %v", err)
+	}
+	r = runTcplab(t, "schema")
+	if docs, _ := os.ReadFile("../../docs/scenario.schema.json"); r.code != 0 || r.stdout != string(docs) {
+		t.Errorf("tcplab schema differs from docs/scenario.schema.json (exit %d)", r.code)
 	}
 }
