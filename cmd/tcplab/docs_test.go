@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// shBlocks returns the ```sh blocks of a Markdown file.
+func shBlocks(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// TestDocumentedCommands runs every ```sh block of the README and docs/ as
+// shown, in order, one fresh directory per file, with `tcplab` being this
+// build and `sudo` a pass-through (the test runs as root): a command that
+// fails, or a scenario whose expectations fail, fails the test. The
+// README's `go run ./cmd/tcplab` is tcplab; its `go test` line is the command
+// running this test.
+func TestDocumentedCommands(t *testing.T) {
+	requireRoot(t)
+	bin := t.TempDir()
+	wrapper := "#!/bin/sh\n" + asMainEnv + "=1 exec " + shellQuote(os.Args[0]) + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "tcplab"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte("#!/bin/sh\nexec \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("../../docs/*.md")
+	files = append([]string{"../../README.md"}, files...)
+	ran := 0
+	for _, f := range files {
+		blocks := shBlocks(t, f)
+		if len(blocks) == 0 {
+			continue
+		}
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			work := t.TempDir()
+			if out, err := exec.Command("cp", "-r", "../../scenarios", work).CombinedOutput(); err != nil {
+				t.Fatalf("copy scenarios: %v\n%s", err, out)
+			}
+			for i, block := range blocks {
+				script := strings.ReplaceAll(block, "go run ./cmd/tcplab", "tcplab")
+				script = regexp.MustCompile(`(?m)^go test .*$`).ReplaceAllString(script, ": the test command, running now")
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+				cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
+				cmd.Dir = work
+				cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+				out, err := cmd.CombinedOutput()
+				cancel()
+				if err != nil {
+					t.Errorf("%s, block %d failed: %v\n--- block\n%s--- output\n%s", f, i+1, err, block, out)
+					return
+				}
+				ran++
+			}
+		})
+	}
+	if ran < 8 {
+		t.Errorf("ran %d documented blocks; the README and docs hold more", ran)
+	}
+	// The README starts with the two commands: the quickstart and the tests.
+	first := shBlocks(t, "../../README.md")[0]
+	if !strings.Contains(first, "go run ./cmd/tcplab run ") || !strings.Contains(first, "go test -count=1 ./...") {
+		t.Errorf("the README's first block is not the two commands:\n%s", first)
+	}
+	// .ci/run calls that same test command.
+	if ci, _ := os.ReadFile("../../.ci/run"); !strings.Contains(string(ci), "\ngo test -count=1 ./...\n") {
+		t.Error(".ci/run does not run the README's test command")
+	}
+	// The workflow in the recipes is the example workflow file.
+	rec, _ := os.ReadFile("../../docs/recipes.md")
+	wf, err := os.ReadFile("../../.github/workflows/example.yml")
+	if err != nil || !strings.Contains(string(rec), "```yaml\n"+string(wf)+"```") {
+		t.Errorf(".github/workflows/example.yml differs from the workflow in docs/recipes.md (%v)", err)
+	}
+	// Completion, shown as a text block (it writes to /etc).
+	if r := runTcplab(t, "completion", "bash"); r.code != 0 || !strings.Contains(r.stdout, "__start_tcplab") {
+		t.Errorf("tcplab completion bash: exit %d, %d bytes", r.code, len(r.stdout))
+	}
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
