@@ -83,6 +83,10 @@ type Config struct {
 	// CloseAt, when set, is when the receiver's clients close their
 	// connection themselves (FIN).
 	CloseAt time.Duration `json:"close_at,omitempty"`
+	// CloseEvery, when set, closes each connection of each client (FIN)
+	// this long after it opened; with Reconnect the client connects again:
+	// connection churn.
+	CloseEvery time.Duration `json:"close_every,omitempty"`
 	// Resume: the sender keeps what it produced so a client that reconnects
 	// asking to resume gets every message from its resume point (backfill).
 	Resume bool `json:"resume,omitempty"`

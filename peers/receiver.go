@@ -67,7 +67,10 @@ type clientState struct {
 	readRate uint64
 	stalls   []Stall
 	closeAt  time.Duration
-	rng      *rand.Rand
+	// closeThis is when the current connection closes itself (close_at,
+	// or close_every after it opened; 0: it does not).
+	closeThis time.Duration
+	rng       *rand.Rand
 }
 
 func runReceiver(ctx context.Context, cfg *Config, out Outputs, log *eventLog) error {
@@ -256,9 +259,16 @@ func (r *receiver) serveConn(ctx context.Context, c *net.TCPConn, id int, cl *cl
 	if !cfg.NoSample {
 		r.samples.add(id, fd)
 	}
-	if cl.closeAt > 0 && time.Duration(connectedAt) < cl.closeAt {
-		// The client closes this connection at close_at: a read deadline.
-		c.SetReadDeadline(time.Now().Add(cl.closeAt - time.Duration(connectedAt)))
+	cl.closeThis = 0
+	switch {
+	case cl.closeAt > 0 && time.Duration(connectedAt) < cl.closeAt:
+		cl.closeThis = cl.closeAt
+	case cfg.CloseEvery > 0:
+		cl.closeThis = time.Duration(connectedAt) + cfg.CloseEvery
+	}
+	if cl.closeThis > 0 {
+		// The client closes this connection itself then: a read deadline.
+		c.SetReadDeadline(time.Now().Add(cl.closeThis - time.Duration(connectedAt)))
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	st := Stats{conn: id, Client: cl.index, ConnectedNs: connectedAt}
@@ -310,7 +320,7 @@ const readSlack = 20 * time.Millisecond
 
 var (
 	errVanished    = errors.New("vanished")
-	errClientClose = errors.New("closed by the receiver (close_at)")
+	errClientClose = errors.New("closed by the receiver (close_at, close_every)")
 )
 
 // receive reads one connection at the client's read pattern, counting
@@ -366,7 +376,7 @@ func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, 
 		if cfg.VanishAt > 0 && t >= cfg.VanishAt {
 			return errVanished
 		}
-		if cl.closeAt > 0 && t >= cl.closeAt && st.ConnectedNs < int64(cl.closeAt) {
+		if cl.closeThis > 0 && t >= cl.closeThis {
 			return errClientClose
 		}
 		// A stall window: the application does not read.
@@ -396,7 +406,7 @@ func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, 
 			if ctx.Err() != nil {
 				return nil
 			}
-			if cl.closeAt > 0 && time.Duration(tcpinfo.Monotonic()-cfg.Start) >= cl.closeAt && st.ConnectedNs < int64(cl.closeAt) {
+			if cl.closeThis > 0 && time.Duration(tcpinfo.Monotonic()-cfg.Start) >= cl.closeThis {
 				return errClientClose
 			}
 			return err

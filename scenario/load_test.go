@@ -56,6 +56,7 @@ func TestMalformed(t *testing.T) {
 		{"loss and gilbert-elliott", "link:\n  down: { loss: 1%, gilbert_elliott: { p: 1%, r: 10% } }\n", "2:38", []string{"link.down.gilbert_elliott", "not both"}},
 		{"reorder without delay", "link:\n  up: { reorder: { probability: 5% } }\n", "2:7", []string{"link.up", "reorder needs a delay"}},
 		{"percent without sign", "link:\n  down: { loss: 0.5 }\n", "2:17", []string{"link.down.loss", "needs a % sign"}},
+		{"close_every without reconnect", "sender: { listen: true }\nreceiver:\n  close_every: 1s\n", "3:16", []string{"receiver.close_every", "set receiver.reconnect"}},
 		{"nat unknown expiry", "link:\n  nat: { idle_timeout: 5s, expired: reject }\n", "2:37", []string{"link.nat.expired", "drop, rst"}},
 		{"nat timeout too short", "link:\n  nat: { idle_timeout: 500ms }\n", "2:24", []string{"link.nat.idle_timeout", "outside 1s..1h"}},
 		{"nat with netem", "link:\n  backend: netem\n  nat: { idle_timeout: 5s }\n", "3:8", []string{"link.nat", "needs the userspace link"}},

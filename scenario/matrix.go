@@ -24,7 +24,7 @@ const MaxSweepPoints = 1024
 //	  timeline[0].partition: [both, down]
 //
 // Keys are field paths (names joined by dots, list entries by [N]); values
-// are what the field would take in the file. Points are numbered in the
+// are what the field would take in the file, or ~ (null) to leave it unset. Points are numbered in the
 // order of the product, the last key varying fastest.
 type Sweep struct {
 	File   string
@@ -211,14 +211,23 @@ func setPath(doc *yaml.Node, key, value *yaml.Node) error {
 			return fmt.Errorf("%s: %s is not a mapping in the scenario", key.Value, st.name)
 		}
 		var next *yaml.Node
+		unset := last && value.Kind == yaml.ScalarNode && value.Tag == "!!null"
 		for j := 0; j+1 < len(n.Content); j += 2 {
 			if n.Content[j].Value == st.name {
+				if unset {
+					// ~ (null) leaves the field unset: its default.
+					n.Content = append(n.Content[:j], n.Content[j+2:]...)
+					return nil
+				}
 				if last {
 					n.Content[j+1] = value
 					return nil
 				}
 				next = n.Content[j+1]
 			}
+		}
+		if unset {
+			return nil
 		}
 		if next == nil {
 			k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: st.name, Line: key.Line, Column: key.Column}

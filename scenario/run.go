@@ -276,6 +276,9 @@ func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, dir
 	if rc.CloseAt != nil {
 		rcv.CloseAt = time.Duration(*rc.CloseAt)
 	}
+	if rc.CloseEvery != nil {
+		rcv.CloseEvery = time.Duration(*rc.CloseEvery)
+	}
 	if r := rc.Reconnect; r != nil {
 		rcv.Reconnect = &peers.Reconnect{Min: time.Duration(r.Initial), Max: time.Duration(r.Max), Jitter: float64(*r.Jitter) / 100, Resume: r.Resume, Timeout: time.Duration(r.ConnectTimeout)}
 	}

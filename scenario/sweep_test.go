@@ -123,7 +123,7 @@ func TestKeepaliveSweep(t *testing.T) {
 // as its own .ci/run step.
 func TestShippedSweeps(t *testing.T) {
 	requireRoot(t)
-	names := []string{"busy-connection-blackhole", "zero-window-peer-gone", "keepalive-tuned", "nat-idle-timeout"}
+	names := []string{"busy-connection-blackhole", "zero-window-peer-gone", "keepalive-tuned", "nat-idle-timeout", "connection-churn-vs-reuse"}
 	var wg sync.WaitGroup
 	for _, name := range names {
 		wg.Add(1)
@@ -358,5 +358,52 @@ timeline:
 	}
 	if !got {
 		t.Errorf("the server's user timeout behind the frozen client's window: %+v", res.Summary.Disconnects)
+	}
+}
+
+// shippedRunBy names, for every shipped scenario, the test (or .ci/run
+// step) that runs it whole and holds it to its expectations.
+var shippedRunBy = map[string]string{
+	"quickstart":                "cmd/tcplab TestQuickstartNoFile, TestRootlessQuickstart, TestDocumentedCommands",
+	"receiver-limited":          "TestShippedVerdicts (3 s, cubic and bbr), TestDocumentedCommands",
+	"network-limited":           "TestShippedVerdicts, TestDocumentedCommands",
+	"sender-limited":            "TestShippedVerdicts",
+	"lossy-long-path":           "TestLossyLongPath",
+	"high-rtt-lossy-path":       "TestShippedExpectations, TestDocumentedCommands",
+	"slow-consumer-reset":       "TestShippedExpectations, TestDocumentedCommands",
+	"fanout-one-slow-client":    "TestShippedExpectations",
+	"vendor-maintenance-replay": "TestShippedExpectations",
+	"busy-connection-blackhole": "TestShippedSweeps",
+	"zero-window-peer-gone":     "TestShippedSweeps",
+	"keepalive-tuned":           "TestShippedSweeps",
+	"nat-idle-timeout":          "TestShippedSweeps, TestDocumentedCommands",
+	"connection-churn-vs-reuse": "TestShippedSweeps",
+	"keepalive-defaults":        ".ci/run (its own step: 170 s)",
+}
+
+// TestEveryShippedScenarioRuns: every shipped scenario is run by some test
+// (listed above), carries expectations, and a header comment with its story
+// and what to look at in the report.
+func TestEveryShippedScenarioRuns(t *testing.T) {
+	for _, name := range scenarios.Names() {
+		if shippedRunBy[name] == "" {
+			t.Errorf("%s.yaml is shipped but no test runs it; add it to a test and to shippedRunBy", name)
+		}
+		b, _ := scenarios.Read(name)
+		sw, err := ParseSweep(name+".yaml", b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sw.Points[0].Scenario.Expect) == 0 && !strings.Contains(string(b), "\nexpect:") {
+			t.Errorf("%s.yaml has no expect: block", name)
+		}
+		if !strings.Contains(strings.ToLower(string(b)), "what to look at") {
+			t.Errorf("%s.yaml's header does not say what to look at in the report", name)
+		}
+	}
+	for name := range shippedRunBy {
+		if _, err := scenarios.Read(name); err != nil {
+			t.Errorf("shippedRunBy lists %s, which is not shipped", name)
+		}
 	}
 }

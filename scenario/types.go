@@ -196,10 +196,11 @@ type Receiver struct {
 	Socket Socket    `yaml:"socket,omitempty" doc:"Socket options of the receiver's socket."`
 	Exec   *Exec     `yaml:"exec,omitempty" doc:"Run this command in the receiver's namespace instead of the built-in receiver."`
 	// Clients and the rest need the receiver to connect (sender.listen).
-	Clients   int              `yaml:"clients,omitempty" doc:"Client connections open at once, each served from its own queue at the sender (fan-out) and sampled on both ends. Needs sender.listen. 1..5000." default:"1"`
-	Overrides []ClientOverride `yaml:"client_overrides,omitempty" doc:"A different read pattern for some clients (one slow client among fast ones)."`
-	CloseAt   *Duration        `yaml:"close_at,omitempty" doc:"The client closes its connection itself (FIN) at this time; with reconnect it then connects again."`
-	Reconnect *Reconnect       `yaml:"reconnect,omitempty" doc:"Connect again after a connection ends (reset, EOF, timeout, close_at), with exponential backoff and jitter, while the run lasts. Needs sender.listen."`
+	Clients    int              `yaml:"clients,omitempty" doc:"Client connections open at once, each served from its own queue at the sender (fan-out) and sampled on both ends. Needs sender.listen. 1..5000." default:"1"`
+	Overrides  []ClientOverride `yaml:"client_overrides,omitempty" doc:"A different read pattern for some clients (one slow client among fast ones)."`
+	CloseAt    *Duration        `yaml:"close_at,omitempty" doc:"The client closes its connection itself (FIN) at this time; with reconnect it then connects again."`
+	CloseEvery *Duration        `yaml:"close_every,omitempty" doc:"Each client closes each of its connections (FIN) this long after it opened and connects again (needs reconnect): connection churn, like a client that opens a connection per request."`
+	Reconnect  *Reconnect       `yaml:"reconnect,omitempty" doc:"Connect again after a connection ends (reset, EOF, timeout, close_at), with exponential backoff and jitter, while the run lasts. Needs sender.listen."`
 }
 
 // ClientOverride changes some clients' read pattern.

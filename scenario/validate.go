@@ -232,6 +232,14 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 	if v := rc.CloseAt; v != nil && (*v <= 0 || *v >= s.Duration) {
 		bad("receiver.close_at", "%v is outside the run (0..%v)", *v, s.Duration)
 	}
+	if v := rc.CloseEvery; v != nil {
+		switch {
+		case *v < Duration(10*time.Millisecond) || *v >= s.Duration:
+			bad("receiver.close_every", "%v is outside 10ms..duration (%v)", *v, s.Duration)
+		case rc.Reconnect == nil:
+			bad("receiver.close_every", "a client that closes its connections must connect again: set receiver.reconnect (like { initial: 10ms })")
+		}
+	}
 	for i, o := range rc.Overrides {
 		p := fmt.Sprintf("receiver.client_overrides[%d]", i)
 		if len(o.Clients) == 0 {
