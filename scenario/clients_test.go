@@ -181,7 +181,71 @@ receiver:
 			if !strings.Contains(sum.Connections[0].SenderClosed, "idle") {
 				t.Errorf("first connection closed with %q, want the sender's idle close", sum.Connections[0].SenderClosed)
 			}
+			if mode != "rst" {
+				return
+			}
+			// Refused at once, so the failures are spaced by the backoff:
+			// doubling from 100 ms (jitter 0%), capped at max 400 ms.
+			var gaps []float64
+			for i := 1; i < len(fails); i++ {
+				gaps = append(gaps, float64(fails[i].T-fails[i-1].T)/1e6)
+			}
+			capped := false
+			for i, g := range gaps {
+				if g > 450 || (i > 0 && g < gaps[i-1]-30) {
+					t.Errorf("gaps between refused connects %v ms: want doubling up to 400 ms", gaps)
+					break
+				}
+				capped = capped || g > 370
+			}
+			if len(gaps) < 3 || gaps[0] > 230 || !capped {
+				t.Errorf("gaps between refused connects %v ms: want 200 (100 doubled), 400, 400, …", gaps)
+			}
 		})
+	}
+}
+
+// TestClientOverrides: in a fan-out of three, client 1 stalls from 1 s to
+// 2 s and client 2 closes its connection at 1.5 s (no reconnect), as their
+// overrides say; client 0 is untouched.
+func TestClientOverrides(t *testing.T) {
+	requireRoot(t)
+	src := `name: overrides
+duration: 3s
+sender:
+  listen: true
+  message: { size: 200B }
+  schedule: [ { rate: 200/s } ]
+receiver:
+  clients: 3
+  socket: { rcvbuf: 16KiB }
+  client_overrides:
+    - { clients: [1], stalls: [ { at: 1s, for: 1s } ] }
+    - { clients: [2], close_at: 1500ms }
+`
+	res, _ := runSrc(t, "overrides", src, RunOptions{})
+	byClient := map[int]report.Connection{}
+	for _, c := range res.Summary.Connections {
+		byClient[c.Client] = c
+	}
+	lagMax := func(c int) float64 {
+		if r := byClient[c].Receiver; r != nil {
+			return r.LagMaxMs
+		}
+		return -1
+	}
+	if l := lagMax(0); l < 0 || l > 300 {
+		t.Errorf("client 0 (no override): lag max %.0f ms, want a few ms", l)
+	}
+	if l := lagMax(1); l < 800 {
+		t.Errorf("client 1 (stalled 1 s): lag max %.0f ms, want about 1000", l)
+	}
+	c2 := byClient[2]
+	if c2.Receiver == nil || !strings.Contains(c2.ReceiverClosed, "close_at") || c2.Receiver.ClosedNs < 1400e6 || c2.Receiver.ClosedNs > 1700e6 {
+		t.Errorf("client 2: closed %q at %.2fs, want its own close_at at 1.5 s", c2.ReceiverClosed, float64(c2.Receiver.ClosedNs)/1e9)
+	}
+	if n := len(res.Summary.Connections); n != 3 {
+		t.Errorf("%d connections, want 3 (no reconnect)", n)
 	}
 }
 

@@ -176,6 +176,14 @@ func TestQuickstartNoFile(t *testing.T) {
 		t.Errorf("report.json does not say completed")
 	}
 	assertClean(t, reportRunID(t, out))
+	// -o json prints report.json itself, for scripts.
+	out2 := filepath.Join(t.TempDir(), "run")
+	j := runTcplab(t, "run", "-q", "-o", "json", "quickstart", "--out", out2)
+	b2, _ := os.ReadFile(filepath.Join(out2, "report.json"))
+	var v map[string]any
+	if j.code != 0 || j.stdout != string(b2) || json.Unmarshal([]byte(j.stdout), &v) != nil {
+		t.Errorf("tcplab run -o json: exit %d, stdout is not report.json (%d vs %d bytes)", j.code, len(j.stdout), len(b2))
+	}
 }
 
 // TestBadMetricsAddress: an address --metrics cannot listen on is a setup
@@ -549,6 +557,11 @@ func TestSweepCLI(t *testing.T) {
 	half := runTcplab(t, "report", "merge", filepath.Join(base, "1of2"))
 	if half.code != 2 || !strings.Contains(half.stderr, "1 of the sweep's 2 points") {
 		t.Errorf("merge of one shard: exit %d\n%s", half.code, half.stderr)
+	}
+	// --parallel below the point count: the two points run one after the other.
+	seq := runTcplab(t, "run", "-q", f, "--parallel", "1", "--out", filepath.Join(base, "seq"))
+	if seq.code != 0 || !strings.Contains(seq.stdout, "2 points, 1 at a time") || seq.elapsed < 4*time.Second {
+		t.Errorf("--parallel 1: exit %d after %v\n%s%s", seq.code, seq.elapsed, seq.stdout, seq.stderr)
 	}
 	bad := runTcplab(t, "run", f, "--shard", "3/2")
 	if bad.code != 2 || !strings.Contains(bad.stderr, "1 ≤ i ≤ n") {
