@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // shBlocks returns the ```sh blocks of a Markdown file.
@@ -88,6 +90,45 @@ func TestDocumentedCommands(t *testing.T) {
 	wf, err := os.ReadFile("../../.github/workflows/example.yml")
 	if err != nil || !strings.Contains(string(rec), "```yaml\n"+string(wf)+"```") {
 		t.Errorf(".github/workflows/example.yml differs from the workflow in docs/recipes.md (%v)", err)
+	}
+	// The workflow's own steps run as written: the scenarios, then the
+	// step summary (go env GOPATH answered by a stand-in, its bin/tcplab
+	// being this build).
+	var w struct {
+		Jobs map[string]struct {
+			Steps []struct {
+				Name string `yaml:"name"`
+				Run  string `yaml:"run"`
+			} `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal(wf, &w); err != nil {
+		t.Fatalf("example.yml: %v", err)
+	}
+	gopath := t.TempDir()
+	os.MkdirAll(filepath.Join(gopath, "bin"), 0o755)
+	os.WriteFile(filepath.Join(gopath, "bin", "tcplab"), []byte(wrapper), 0o755)
+	os.WriteFile(filepath.Join(bin, "go"), []byte("#!/bin/sh\n[ \"$1 $2\" = \"env GOPATH\" ] && echo "+shellQuote(gopath)+" && exit 0\nexit 1\n"), 0o755)
+	work := t.TempDir()
+	exec.Command("cp", "-r", "../../scenarios", work).Run()
+	summary := filepath.Join(work, "step-summary.md")
+	steps := 0
+	for _, job := range w.Jobs {
+		for _, st := range job.Steps {
+			if st.Run == "" || strings.HasPrefix(st.Name, "Install") {
+				continue // installing is `go install`, which the module proxy serves once published
+			}
+			cmd := exec.Command("bash", "-eo", "pipefail", "-c", st.Run)
+			cmd.Dir = work
+			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "GITHUB_STEP_SUMMARY="+summary)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("example.yml step %q: %v\n%s", st.Name, err, out)
+			}
+			steps++
+		}
+	}
+	if b, _ := os.ReadFile(summary); steps < 2 || !strings.Contains(string(b), "receiver-limited") || !strings.Contains(string(b), "network-limited") {
+		t.Errorf("example.yml: %d steps ran; the step summary lacks the two runs' verdicts:\n%s", steps, b)
 	}
 	// Completion, shown as a text block (it writes to /etc).
 	if r := runTcplab(t, "completion", "bash"); r.code != 0 || !strings.Contains(r.stdout, "__start_tcplab") {
