@@ -231,17 +231,7 @@ timeline:
 matrix:
   timeline[0].partition: [down, up]
 `
-	sw, err := ParseSweep("one-way.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := RunSweep(context.Background(), sw, SweepOptions{OutDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var txt strings.Builder
-	report.WriteSweepText(&txt, rep)
-	t.Logf("\n%s", txt.String())
+	rep := runSweepSrc(t, "one-way", src)
 	for _, p := range rep.Points {
 		if len(p.Sides) != 2 {
 			t.Fatalf("%s: %d sides", p.ID, len(p.Sides))
@@ -278,17 +268,7 @@ timeline:
 matrix:
   sender.schedule: [ [ { rate: 100/s } ], [ { rate: 100/s, for: 1s }, { off: 5s } ] ]
 `
-	sw, err := ParseSweep("reboot.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := RunSweep(context.Background(), sw, SweepOptions{OutDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var txt strings.Builder
-	report.WriteSweepText(&txt, rep)
-	t.Logf("\n%s", txt.String())
+	rep := runSweepSrc(t, "reboot", src)
 	for i, p := range rep.Points {
 		if len(p.Sides) != 1 {
 			t.Fatalf("%s: %d sides, want the survivor only", p.ID, len(p.Sides))
@@ -406,4 +386,21 @@ func TestEveryShippedScenarioRuns(t *testing.T) {
 			t.Errorf("shippedRunBy lists %s, which is not shipped", name)
 		}
 	}
+}
+
+// runSweepSrc runs a sweep given as source text and logs its table.
+func runSweepSrc(t *testing.T, name, src string) *report.SweepReport {
+	t.Helper()
+	sw, err := ParseSweep(name+".yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunSweep(context.Background(), sw, SweepOptions{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt strings.Builder
+	report.WriteSweepText(&txt, rep)
+	t.Logf("\n%s", txt.String())
+	return rep
 }

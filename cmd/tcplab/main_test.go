@@ -266,22 +266,30 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestValidateWithoutRoot runs validate as an unprivileged user.
-func TestValidateWithoutRoot(t *testing.T) {
-	requireRoot(t)
-	dir, err := os.MkdirTemp("", "tcplab-validate")
+// copyForOtherUsers copies this test binary into a fresh directory that
+// other users may enter (a test's own temporary directory is private).
+func copyForOtherUsers(t *testing.T) (dir, exe string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tcplab-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
-	exe := filepath.Join(dir, "tcplab.test")
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	exe = filepath.Join(dir, "tcplab.test")
 	self, _ := os.ReadFile(os.Args[0])
 	if err := os.WriteFile(exe, self, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return dir, exe
+}
+
+// TestValidateWithoutRoot runs validate as an unprivileged user.
+func TestValidateWithoutRoot(t *testing.T) {
+	requireRoot(t)
+	dir, exe := copyForOtherUsers(t)
 	f := filepath.Join(dir, "s.yaml")
 	os.WriteFile(f, []byte("name: s\nduration: 2s\n"), 0o644)
-	os.Chmod(dir, 0o755)
 	cmd := exec.Command(exe, "validate", f)
 	cmd.Env = append(os.Environ(), asMainEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -330,17 +338,7 @@ func TestRootlessQuickstart(t *testing.T) {
 	} else {
 		t.Logf("no useradd here: running as nobody (65534)")
 	}
-	dir, err := os.MkdirTemp("", "tcplab-rootless-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	exe := filepath.Join(dir, "tcplab.test")
-	self, _ := os.ReadFile(os.Args[0])
-	if err := os.WriteFile(exe, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o755)
+	dir, exe := copyForOtherUsers(t)
 	work := filepath.Join(dir, "work")
 	os.Mkdir(work, 0o755)
 	os.Chown(work, uid, gid)
