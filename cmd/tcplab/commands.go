@@ -32,7 +32,12 @@ report saying whether the transfer was sender-, receiver- or network-limited,
 with the evidence.
 
 Exit codes: 0 every expectation held, 1 an expectation failed,
-2 bad input or setup failure.`,
+2 bad input or setup failure. Documentation: docs/getting-started.md.`,
+		Example: `  tcplab doctor                      # what this host can do (and whether sudo is needed)
+  tcplab scenarios                   # the shipped scenario library
+  sudo tcplab run quickstart         # a 3 s run and its verdict
+  tcplab init my.yaml && sudo tcplab run my.yaml
+  tcplab report runs/my-…            # the reports again, from a run directory`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/tcplab/tcplab/internal/testlock"
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
@@ -479,10 +480,19 @@ func TestVersionAndHelp(t *testing.T) {
 			t.Errorf("--help lacks %q", c)
 		}
 	}
-	for _, c := range newRootCmd().Commands() {
+	// Every command, subcommands and the root included, shows an example.
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
 		if c.Name() != "help" && c.Name() != "completion" && c.Example == "" {
-			t.Errorf("command %s has no example in its help", c.Name())
+			t.Errorf("command %q has no example in its help", c.CommandPath())
 		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd())
+	if !strings.Contains(r.stdout, "Examples:") {
+		t.Error("tcplab --help shows no examples")
 	}
 	r = runTcplab(t, "frobnicate")
 	if r.code != 2 {
