@@ -438,12 +438,20 @@ var conformanceCases = []conformanceCase{
 	{"corrupt 1%", func(t *testing.T, b string) {
 		topo := lab(t, b, impair.Impairment{Corrupt: 0.01, Seed: 11}, impair.Impairment{})
 		const n = 30000
+		before, _ := NetStat(&topo.Receiver)
 		ps := udpFlow(t, topo, n, 30000, 256, 300*time.Millisecond, nil)
+		after, _ := NetStat(&topo.Receiver)
 		lost := 0
 		for _, p := range ps {
 			if p.count == 0 {
-				lost++ // a corrupted datagram fails the UDP checksum
+				lost++ // a corrupted datagram fails the UDP (or IP header) checksum
 			}
+		}
+		// Datagrams dropped at the receiver's full socket buffer (a stalled
+		// reader: the emulated VM) are not corruption.
+		if overflow := int(after["UdpRcvbufErrors"] - before["UdpRcvbufErrors"]); overflow > 0 {
+			t.Logf("%d datagrams dropped at the receiver's full socket buffer, not counted as corrupted", overflow)
+			lost -= overflow
 		}
 		checkFraction(t, "datagrams corrupted (dropped by the receiver's checksum)", lost, n, 0.01)
 	}},
