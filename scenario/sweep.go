@@ -226,6 +226,7 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 			}
 		}
 		var firstRTO time.Duration       // first sample after the failure showing an RTO backoff
+		var firstSend time.Duration      // first sample after the failure with data unacknowledged
 		var zeroSince time.Duration = -1 // start of the zero-window stretch the failure found
 		var lastRecv time.Duration = -1  // when the last packet arrived (after the failure too, when one direction still carries it)
 		zeroWindow := false
@@ -266,6 +267,9 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 			if firstRTO == 0 && x.Info.Backoff > 0 && x.Info.Probes == 0 {
 				firstRTO = t - fail
 			}
+			if firstSend == 0 && x.Info.Unacked > 0 {
+				firstSend = max(t-fail, time.Millisecond)
+			}
 		}
 		so := s.Sender.Socket
 		if side == peers.RoleReceiver {
@@ -288,9 +292,12 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 			}
 		}
 		_, how := killedSide(s)
+		shifted := false
 		switch {
 		case s.Link.NAT != nil && failureStart(s) == 0:
-			d.ExpectedS, d.Rule = natDetection(so, s.Link.NAT, fail > 0)
+			var dataFirst bool
+			d.ExpectedS, d.Rule, dataFirst = natDetection(so, s.Link.NAT, fail > 0, idleShift, firstSend, firstRTO)
+			d.Busy, shifted = dataFirst, true
 		case how == "kill":
 			d.ExpectedS, d.Rule = 0.05, "peer killed: its kernel closes the connection (FIN, or RST with unread data) at once"
 		case how == "freeze":
@@ -302,7 +309,7 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 		default:
 			d.ExpectedS, d.Rule = expectedDetection(so, d.Busy, firstRTO)
 		}
-		if !d.Busy && !zeroWindow && strings.Contains(d.Rule, "keepalive") && d.ExpectedS > 0 {
+		if !shifted && !d.Busy && !zeroWindow && strings.Contains(d.Rule, "keepalive") && d.ExpectedS > 0 {
 			d.ExpectedS = max(0, d.ExpectedS+idleShift.Seconds())
 			if idleShift < -50*time.Millisecond || idleShift > 50*time.Millisecond {
 				d.Rule += fmt.Sprintf(", from the last packet received (%+.2fs)", idleShift.Seconds())
@@ -343,27 +350,50 @@ func peerReset(row *report.SweepRow, s *Scenario) {
 	}
 }
 
-// natDetection is the rule for an idle connection through a NAT that
-// forgets it after idle_timeout. Keepalive probes sent more often than that
-// keep it alive; otherwise the first probe after the NAT forgot meets a
-// dropped path (the keepalive rule: idle + count × interval, from the last
-// packet received) or an RST (at idle). A side without keepalive sends
-// nothing and notices nothing.
-func natDetection(so Socket, nat *NAT, forgot bool) (float64, string) {
+// natDetection is the rule for a connection through a NAT that forgets it
+// after idle_timeout without a packet. Keepalive probes sent more often than
+// that keep it alive. Otherwise, after the NAT forgot, whichever comes first
+// ends it: the first keepalive probe (idle after the last packet received,
+// idleShift from the failure) meets a dropped path — the keepalive rule,
+// idle + count × interval — or an RST; or the first data sent (firstSend
+// after the failure) meets a dropped path — first RTO (firstRTO) +
+// user_timeout, or tcp_retries2 without one — or an RST at once. A side that
+// neither probes nor sends never notices. dataFirst says the data rule won.
+func natDetection(so Socket, nat *NAT, forgot bool, idleShift, firstSend, firstRTO time.Duration) (at float64, rule string, dataFirst bool) {
 	k := so.Keepalive
 	timeout := time.Duration(nat.IdleTimeout)
 	switch {
 	case !forgot && k != nil && time.Duration(k.Idle) < timeout:
-		return 0, fmt.Sprintf("kept alive: keepalive idle %v < nat idle_timeout %v", time.Duration(k.Idle), timeout)
+		return 0, fmt.Sprintf("kept alive: keepalive idle %v < nat idle_timeout %v", time.Duration(k.Idle), timeout), false
 	case !forgot:
-		return 0, "the nat did not forget the connection within the run"
-	case k == nil:
-		return 0, "nat forgot the idle connection; no keepalive: never"
-	case nat.Expired == "rst":
-		return time.Duration(k.Idle).Seconds(), "nat forgot: RST to the first keepalive probe (idle)"
+		return 0, "the nat did not forget the connection within the run", false
 	}
-	t, rule := expectedDetection(so, false, 0)
-	return t, "nat forgot, probes dropped: " + strings.TrimPrefix(rule, "idle: ")
+	rule = "nat forgot the idle connection; no keepalive, nothing sent: never"
+	take := func(t float64, r string, data bool) {
+		if t > 0 && (at == 0 || t < at) {
+			at, rule, dataFirst = t, r, data
+		}
+	}
+	if k != nil {
+		from := fmt.Sprintf(", from the last packet received (%+.2fs)", idleShift.Seconds())
+		if nat.Expired == "rst" {
+			take(max(0.001, (time.Duration(k.Idle)+idleShift).Seconds()), "nat forgot: RST to the first keepalive probe (idle)"+from, false)
+		} else {
+			t, r := expectedDetection(so, false, 0)
+			take(max(0.001, t+idleShift.Seconds()), "nat forgot, probes dropped: "+strings.TrimPrefix(r, "idle: ")+from, false)
+		}
+	}
+	if firstSend > 0 {
+		switch {
+		case nat.Expired == "rst":
+			take(firstSend.Seconds(), fmt.Sprintf("nat forgot: RST to the first data sent after (+%.2fs)", firstSend.Seconds()), true)
+		case so.UserTimeout != nil && firstRTO > 0:
+			take((firstRTO + time.Duration(*so.UserTimeout)).Seconds(), fmt.Sprintf("nat forgot, data dropped: first RTO (+%.2fs) + user_timeout", firstRTO.Seconds()), true)
+		case at == 0:
+			rule, dataFirst = "nat forgot, data dropped: tcp_retries2 (~15 min)", true
+		}
+	}
+	return at, rule, dataFirst
 }
 
 // rebootDetection is the rule when the peer rebooted: its new kernel

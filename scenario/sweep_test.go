@@ -250,6 +250,49 @@ matrix:
 	}
 }
 
+// TestNATDataAfterForget: no keepalive; the NAT forgets the quiet
+// connection at about 4 s (1 s of data + 3 s idle), and the server sends
+// again at 5 s. Dropped, its data is retransmitted until the user timeout
+// (2 s after the first RTO) ends it with ETIMEDOUT; answered with an RST, it
+// learns at the first send (ECONNRESET, about 1 s after the NAT forgot).
+func TestNATDataAfterForget(t *testing.T) {
+	requireRoot(t)
+	src := `name: nat-data
+duration: 10s
+sample_interval: 20ms
+link:
+  nat: { idle_timeout: 3s }
+sender:
+  listen: true
+  message: { size: 200B }
+  schedule: [ { rate: 50/s, for: 1s }, { off: 4s }, { rate: 50/s } ]
+  socket: { user_timeout: 2s }
+matrix:
+  link.nat.expired: [drop, rst]
+`
+	rep := runSweepSrc(t, "nat-data", src)
+	for _, p := range rep.Points {
+		if p.FailureS < 3.5 || p.FailureS > 4.5 {
+			t.Errorf("%s: the NAT forgot at %.2fs, want about 4 s", p.ID, p.FailureS)
+		}
+		for _, s := range p.Sides {
+			if s.Side == "receiver" {
+				if s.DetectedS != 0 {
+					t.Errorf("%s receiver: detected %.2fs; it sends nothing and has no keepalive", p.ID, s.DetectedS)
+				}
+				continue
+			}
+			want := "ETIMEDOUT"
+			if p.Values[0] == "rst" {
+				want = "ECONNRESET"
+			}
+			if !s.Busy || !strings.Contains(s.Error, want) || s.ExpectedS == 0 || math.Abs(s.DetectedS-s.ExpectedS) > 1.0 {
+				t.Errorf("%s sender: busy %v, %q after %.2fs, rule %.2fs (%s); want %s by the data rule", p.ID, s.Busy, s.Error, s.DetectedS, s.ExpectedS, s.Rule, want)
+			}
+		}
+	}
+}
+
 // TestRebootRST: the client reboots at 2 s — its new kernel answers with RSTs.
 // A busy server learns within an RTO (ECONNRESET); an idle server with
 // keepalive learns at its first probe (idle after the last packet); the
