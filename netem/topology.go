@@ -280,6 +280,16 @@ func (t *Topology) MiddleboxExpiries() []userspace.Expiry {
 	return t.link.Expiries()
 }
 
+// MiddleboxRefusals returns the first packet of each direction of each
+// forgotten flow that the link's middlebox refused (nil for the kernel
+// backend).
+func (t *Topology) MiddleboxRefusals() []userspace.Refusal {
+	if t.link == nil {
+		return nil
+	}
+	return t.link.Refusals()
+}
+
 // LinkStats returns the userspace link's counters per direction (nil for
 // the kernel backend).
 func (t *Topology) LinkStats() map[string]userspace.Stats {

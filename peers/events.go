@@ -34,6 +34,11 @@ const (
 	// EventMiddlebox is the link's NAT or firewall forgetting an idle
 	// connection (side "link"), at the time it forgot.
 	EventMiddlebox = "middlebox"
+	// EventMiddleboxRefused is the first packet from one side (Side: sender
+	// or receiver) of a connection the NAT forgot that it dropped or
+	// answered with an RST; Detail is "data" (it carried payload) or
+	// "probe" (an ACK or a keepalive / window probe).
+	EventMiddleboxRefused = "middlebox_refused"
 )
 
 // Event is one line of events.jsonl.

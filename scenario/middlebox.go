@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/netem"
+	"github.com/tcplab/tcplab/netem/userspace"
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
@@ -18,7 +19,8 @@ import (
 const middleboxPoll = 100 * time.Millisecond
 
 // watchMiddlebox records in events every connection the link's NAT forgets
-// during the run (start: the run's t = 0 on the monotonic clock). The
+// during the run, and the first packet from each side it then refused
+// (start: the run's t = 0 on the monotonic clock). The
 // returned stop takes a last look, ends the watch and returns when the
 // first connection was forgotten (-1: none within the run).
 func watchMiddlebox(s *Scenario, topo *netem.Topology, start int64, events io.Writer, mu *sync.Mutex) (stop func() time.Duration) {
@@ -30,7 +32,27 @@ func watchMiddlebox(s *Scenario, topo *netem.Topology, start int64, events io.Wr
 	if nat.Expired == "rst" {
 		what = "its packets are answered with an RST"
 	}
+	refusedWritten := 0
+	write := func(ev peers.Event) {
+		b, _ := json.Marshal(ev)
+		mu.Lock()
+		events.Write(append(b, '\n'))
+		mu.Unlock()
+	}
 	poll := func() {
+		for _, r := range topo.MiddleboxRefusals()[refusedWritten:] {
+			refusedWritten++
+			if t := r.At - start; t < dur {
+				side, kind := peers.RoleSender, "probe"
+				if r.Dir == userspace.Up {
+					side = peers.RoleReceiver
+				}
+				if r.Data {
+					kind = "data"
+				}
+				write(peers.Event{T: t, Side: side, Kind: peers.EventMiddleboxRefused, Detail: kind})
+			}
+		}
 		ex := topo.MiddleboxExpiries()
 		for ; written < len(ex); written++ {
 			x := ex[written]
@@ -43,12 +65,8 @@ func watchMiddlebox(s *Scenario, topo *netem.Topology, start int64, events io.Wr
 			if first < 0 || time.Duration(t) < first {
 				first = time.Duration(t)
 			}
-			ev := peers.Event{T: t, Side: "link", Kind: peers.EventMiddlebox,
-				Detail: fmt.Sprintf("nat forgot %s ⇄ %s after %v idle: %s", x.Receiver, x.Sender, time.Duration(nat.IdleTimeout), what)}
-			b, _ := json.Marshal(ev)
-			mu.Lock()
-			events.Write(append(b, '\n'))
-			mu.Unlock()
+			write(peers.Event{T: t, Side: "link", Kind: peers.EventMiddlebox,
+				Detail: fmt.Sprintf("nat forgot %s ⇄ %s after %v idle: %s", x.Receiver, x.Sender, time.Duration(nat.IdleTimeout), what)})
 		}
 	}
 	done := make(chan struct{})

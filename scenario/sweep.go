@@ -210,6 +210,7 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 	fail := time.Duration(sum.Meta.FailureS * 1e9)
 	row.FailureS = sum.Meta.FailureS
 	samples, _ := report.ReadSamples(filepath.Join(dir, FileSamples))
+	events, _ := report.ReadEvents(filepath.Join(dir, FileEvents))
 	firstT := math.Inf(1)
 	for _, side := range []string{peers.RoleSender, peers.RoleReceiver} {
 		if k, _ := killedSide(s); (side == peers.RoleReceiver && s.Receiver.Vanish != nil) || side == rebooted(s) || side == k {
@@ -274,6 +275,14 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 		so := s.Sender.Socket
 		if side == peers.RoleReceiver {
 			so = s.Receiver.Socket
+		}
+		// The NAT saw this side's first data after it forgot: exact, where a
+		// sample may miss a send answered with an RST within a millisecond.
+		for _, e := range events {
+			if e.Kind == peers.EventMiddleboxRefused && e.Side == side && e.Detail == "data" && time.Duration(e.T) >= fail {
+				firstSend = max(time.Duration(e.T)-fail, time.Millisecond)
+				break
+			}
 		}
 		// Keepalive counts from the last packet received, which may come
 		// before the failure — or after it, when the path is cut one way

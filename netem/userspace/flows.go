@@ -27,6 +27,17 @@ type Expiry struct {
 	Sender, Receiver netip.AddrPort
 }
 
+// Refusal is the first packet of one direction of a forgotten flow that the
+// middlebox dropped or answered with an RST.
+type Refusal struct {
+	At  int64 // monotonic ns
+	Dir int   // Down (from the sender's side) or Up
+	// Data: it carried payload (a probe carries at most one byte, a pure
+	// ACK none).
+	Data             bool
+	Sender, Receiver netip.AddrPort
+}
+
 // flowKey names a TCP flow by its two ends (IPv4 address << 16 | port),
 // the sender's side first, so both directions find the same entry.
 type flowKey struct{ s, r uint64 }
@@ -43,6 +54,8 @@ type flow struct {
 	ack     [2]uint32
 	acked   [2]bool
 	zeroWin [2]bool
+	// refused: the direction's first packet after the forgetting is recorded.
+	refused [2]bool
 }
 
 // maxFlows bounds the flow table; beyond it old flows are evicted and, if
@@ -58,6 +71,7 @@ type flowTable struct {
 	mb      Middlebox
 	flows   map[flowKey]*flow
 	expired []Expiry
+	refusal []Refusal
 	// untracked counts packets of flows the full table could not hold.
 	untracked uint64
 }
@@ -133,6 +147,10 @@ func (t *flowTable) observe(dir int, p pkt, l *layout, now int64, crossing bool)
 	}
 	switch {
 	case f.forgotten:
+		if !f.refused[dir] && crossing && len(t.refusal) < maxExpiries {
+			f.refused[dir] = true
+			t.refusal = append(t.refusal, Refusal{At: now, Dir: dir, Data: l.payload > 1, Sender: addrPort(key.s), Receiver: addrPort(key.r)})
+		}
 		if t.mb.Reset {
 			return resetFlow, probe
 		}
@@ -176,6 +194,14 @@ func (t *flowTable) sweep(now int64, dst []Expiry) []Expiry {
 		t.expire(k, f, now)
 	}
 	return append(dst, t.expired...)
+}
+
+// refusals returns the first refused packet of each direction of each
+// forgotten flow so far, appended to dst.
+func (t *flowTable) refusals(dst []Refusal) []Refusal {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append(dst, t.refusal...)
 }
 
 func (t *flowTable) setMiddlebox(m Middlebox) {

@@ -95,6 +95,11 @@ func TestMiddleboxForgetsIdleFlow(t *testing.T) {
 	if got := p.dirs[down].c.DropMiddlebox + p.dirs[up].c.DropMiddlebox; got != 2 {
 		t.Errorf("dropped_middlebox %d, want 2", got)
 	}
+	p.send(down, seg(true, 130, 900, tcpACK, 1000, 10), 17500*time.Millisecond) // not the first: not recorded
+	rf := p.ft.refusals(nil)
+	if len(rf) != 2 || rf[0].Dir != down || !rf[0].Data || rf[0].At != int64(17*time.Second) || rf[1].Dir != up || rf[1].Data {
+		t.Errorf("refusals %+v, want the first of each direction: data down at 17 s, an ACK up", rf)
+	}
 	if !p.send(up, seg(false, 5000, 0, tcpSYN, 1000, 0), 18*time.Second) || !p.send(down, seg(true, 7000, 5001, tcpSYN|tcpACK, 1000, 0), 18*time.Second) {
 		t.Error("a new connection (SYN) on the same ends was not let through")
 	}

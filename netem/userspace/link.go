@@ -128,6 +128,10 @@ func (l *Link) SetMiddlebox(m Middlebox) { l.flows.setMiddlebox(m) }
 // crosses any more.
 func (l *Link) Expiries() []Expiry { return l.flows.sweep(monotonic(), nil) }
 
+// Refusals returns, for each direction of each flow the middlebox forgot,
+// the first packet it then dropped or answered with an RST (at most 4096).
+func (l *Link) Refusals() []Refusal { return l.flows.refusals(nil) }
+
 // Impairment returns a direction's current impairment.
 func (l *Link) Impairment(dir int) impair.Impairment {
 	d := l.dirs[dir]
