@@ -38,6 +38,24 @@ func EnterRootless() {
 // user namespace with a network namespace in it, and if not, why and what
 // to do. It starts a short-lived child in such namespaces to be sure.
 func RootlessCheck() error {
+	if err := rootlessSysctls(); err != nil {
+		return err
+	}
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		return fmt.Errorf("find true(1) to try a user namespace: %w", err)
+	}
+	cmd := exec.Command(truePath)
+	cmd.SysProcAttr = userNSAttr()
+	if err := cmd.Run(); err != nil {
+		return userNSForbidden(err)
+	}
+	return nil
+}
+
+// rootlessSysctls reads the settings that turn unprivileged user
+// namespaces off, and names the one to change.
+func rootlessSysctls() error {
 	for _, k := range []struct{ file, bad, fix string }{
 		{"/proc/sys/kernel/unprivileged_userns_clone", "0", "sudo sysctl -w kernel.unprivileged_userns_clone=1"},
 		{"/proc/sys/user/max_user_namespaces", "0", "sudo sysctl -w user.max_user_namespaces=15000"},
@@ -48,16 +66,11 @@ func RootlessCheck() error {
 			return fmt.Errorf("%s is %s: unprivileged user namespaces are off; to allow them: %s — or run tcplab as root (sudo)", k.file, k.bad, k.fix)
 		}
 	}
-	truePath, err := exec.LookPath("true")
-	if err != nil {
-		return fmt.Errorf("find true(1) to try a user namespace: %w", err)
-	}
-	cmd := exec.Command(truePath)
-	cmd.SysProcAttr = userNSAttr()
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("cannot create a user namespace with a network namespace in it (%v): the host forbids it (a container without CLONE_NEWUSER, seccomp, or a sysctl); run tcplab as root (sudo)", err)
-	}
 	return nil
+}
+
+func userNSForbidden(err error) error {
+	return fmt.Errorf("cannot create a user namespace with a network namespace in it (%v): the host forbids it (a container without CLONE_NEWUSER, seccomp, or a sysctl); run tcplab as root (sudo)", err)
 }
 
 func userNSAttr() *syscall.SysProcAttr {
@@ -77,7 +90,7 @@ func userNSAttr() *syscall.SysProcAttr {
 // (also when it is killed). SIGINT and SIGTERM are passed on. It returns
 // the child's exit code.
 func RunRootless(args []string) (int, error) {
-	if err := RootlessCheck(); err != nil {
+	if err := rootlessSysctls(); err != nil {
 		return 2, err
 	}
 	exe, err := os.Executable()
@@ -97,7 +110,7 @@ func RunRootless(args []string) (int, error) {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
-		return 2, fmt.Errorf("start tcplab in a user namespace: %w", err)
+		return 2, userNSForbidden(err)
 	}
 	done := make(chan struct{})
 	go func() {

@@ -301,28 +301,21 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 			}
 		}
 		_, how := killedSide(s)
-		shifted := false
 		switch {
 		case s.Link.NAT != nil && failureStart(s) == 0:
 			var dataFirst bool
 			d.ExpectedS, d.Rule, dataFirst = natDetection(so, s.Link.NAT, fail > 0, idleShift, firstSend, firstRTO)
-			d.Busy, shifted = dataFirst, true
+			d.Busy = dataFirst
 		case how == "kill":
 			d.ExpectedS, d.Rule = 0.05, "peer killed: its kernel closes the connection (FIN, or RST with unread data) at once"
 		case how == "freeze":
 			d.ExpectedS, d.Rule = 0, "peer frozen: its kernel still answers; only a user_timeout behind its closed window ends the connection"
 		case rebooted(s) != "":
-			d.ExpectedS, d.Rule = rebootDetection(so, d.Busy, zeroWindow)
+			d.ExpectedS, d.Rule = rebootDetection(so, d.Busy, zeroWindow, idleShift)
 		case zeroWindow:
 			d.ExpectedS, d.Rule = zeroWindowDetection(so, zeroSince-fail)
 		default:
-			d.ExpectedS, d.Rule = expectedDetection(so, d.Busy, firstRTO)
-		}
-		if !shifted && !d.Busy && !zeroWindow && strings.Contains(d.Rule, "keepalive") && d.ExpectedS > 0 {
-			d.ExpectedS = max(0, d.ExpectedS+idleShift.Seconds())
-			if idleShift < -50*time.Millisecond || idleShift > 50*time.Millisecond {
-				d.Rule += fmt.Sprintf(", from the last packet received (%+.2fs)", idleShift.Seconds())
-			}
+			d.ExpectedS, d.Rule = expectedDetection(so, d.Busy, firstRTO, idleShift)
 		}
 		row.Sides = append(row.Sides, d)
 	}
@@ -384,13 +377,12 @@ func natDetection(so Socket, nat *NAT, forgot bool, idleShift, firstSend, firstR
 		}
 	}
 	if k != nil {
-		from := fmt.Sprintf(", from the last packet received (%+.2fs)", idleShift.Seconds())
-		if nat.Expired == "rst" {
-			take(max(0.001, (time.Duration(k.Idle)+idleShift).Seconds()), "nat forgot: RST to the first keepalive probe (idle)"+from, false)
-		} else {
-			t, r := expectedDetection(so, false, 0)
-			take(max(0.001, t+idleShift.Seconds()), "nat forgot, probes dropped: "+strings.TrimPrefix(r, "idle: ")+from, false)
+		t, r := fromLastPacket(time.Duration(k.Idle).Seconds(), "nat forgot: RST to the first keepalive probe (idle)", idleShift)
+		if nat.Expired != "rst" {
+			t, r = expectedDetection(so, false, 0, idleShift)
+			r = "nat forgot, probes dropped: " + strings.TrimPrefix(r, "idle: ")
 		}
+		take(max(0.001, t), r, false)
 	}
 	if firstSend > 0 {
 		switch {
@@ -405,19 +397,30 @@ func natDetection(so Socket, nat *NAT, forgot bool, idleShift, firstSend, firstR
 	return at, rule, dataFirst
 }
 
+// fromLastPacket moves a keepalive rule's time by idleShift — keepalive
+// counts from the last packet received (before the failure, or after it
+// when one direction still delivers), not from the failure — and says so.
+func fromLastPacket(at float64, rule string, idleShift time.Duration) (float64, string) {
+	at = max(0, at+idleShift.Seconds())
+	if idleShift < -50*time.Millisecond || idleShift > 50*time.Millisecond {
+		rule += fmt.Sprintf(", from the last packet received (%+.2fs)", idleShift.Seconds())
+	}
+	return at, rule
+}
+
 // rebootDetection is the rule when the peer rebooted: its new kernel
 // answers the next packet with an RST. A busy side sends at once (its next
 // data or retransmission: within an RTO); an idle side with keepalive
 // learns at its first probe, idle after the last packet it received; an
 // idle side without keepalive never sends, so never learns.
-func rebootDetection(so Socket, busy, zeroWindow bool) (float64, string) {
+func rebootDetection(so Socket, busy, zeroWindow bool, idleShift time.Duration) (float64, string) {
 	switch {
 	case busy:
 		return 0.2, "peer rebooted: RST to the next retransmission (within an RTO)"
 	case zeroWindow:
 		return 0.2, "peer rebooted: RST to the next persist probe"
 	case so.Keepalive != nil:
-		return time.Duration(so.Keepalive.Idle).Seconds(), "peer rebooted: RST to the first keepalive probe (idle)"
+		return fromLastPacket(time.Duration(so.Keepalive.Idle).Seconds(), "peer rebooted: RST to the first keepalive probe (idle)", idleShift)
 	}
 	return 0, "peer rebooted, idle, no keepalive: never"
 }
@@ -491,7 +494,7 @@ func killedSide(s *Scenario) (side, how string) {
 //     (idle + count × interval), or with TCP_USER_TIMEOUT set, at the first
 //     probe time (at least one probe out) at which user_timeout has passed;
 //   - idle without keepalive: never.
-func expectedDetection(so Socket, busy bool, firstRTO time.Duration) (float64, string) {
+func expectedDetection(so Socket, busy bool, firstRTO, idleShift time.Duration) (float64, string) {
 	var ut time.Duration
 	if so.UserTimeout != nil {
 		ut = time.Duration(*so.UserTimeout)
@@ -510,9 +513,9 @@ func expectedDetection(so Socket, busy bool, firstRTO time.Duration) (float64, s
 	if ut > 0 {
 		for n := 1; ; n++ {
 			if t := idle + time.Duration(n)*intv; t >= ut {
-				return t.Seconds(), "idle: keepalive with user_timeout"
+				return fromLastPacket(t.Seconds(), "idle: keepalive with user_timeout", idleShift)
 			}
 		}
 	}
-	return (idle + time.Duration(k.Count)*intv).Seconds(), "idle: keepalive idle + count × interval"
+	return fromLastPacket((idle + time.Duration(k.Count)*intv).Seconds(), "idle: keepalive idle + count × interval", idleShift)
 }

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -170,6 +171,15 @@ func TestShippedSweeps(t *testing.T) {
 			if name == "nat-idle-timeout" {
 				checkNATSweep(t, rep)
 			}
+			if name == "zero-window-peer-gone" {
+				// The server's persist probes behind the closed window are
+				// window probes on the wire, not keepalives.
+				for _, p := range rep.Points {
+					if w := p.Sides[0].WireProbes; p.Sides[0].Side != "sender" || w == nil || w.Window == 0 || w.Keepalive != 0 {
+						t.Errorf("zero-window-peer-gone %s %s: probes on the wire %s, want window probes only", p.ID, p.Sides[0].Side, w)
+					}
+				}
+			}
 		}()
 	}
 	wg.Wait()
@@ -328,6 +338,14 @@ matrix:
 		}
 		if s.DetectedS < lo || s.DetectedS > hi {
 			t.Errorf("%s: detected after %.2fs, want %.1f..%.1fs (%s)", p.ID, s.DetectedS, lo, hi, s.Rule)
+		}
+		var sum report.Summary
+		b, err := os.ReadFile(filepath.Join(p.Dir, FileReport))
+		if err == nil {
+			err = json.Unmarshal(b, &sum)
+		}
+		if err != nil || sum.Meta.Link == nil || sum.Meta.Link.Down.Counters == nil || sum.Meta.Link.Down.Counters.Resets == 0 {
+			t.Errorf("%s: the link's RSTs for the rebooted client are not counted in report.json (%v)", p.ID, err)
 		}
 	}
 }

@@ -301,6 +301,15 @@ func TestValidateWithoutRoot(t *testing.T) {
 	if !strings.Contains(string(out), "s.yaml: ok") {
 		t.Errorf("output: %s", out)
 	}
+	// doctor as a user says whether it may run without sudo, and probes
+	// from inside the user namespace a rootless run would use.
+	cmd = exec.Command(exe, "doctor")
+	cmd.Env = append(os.Environ(), asMainEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err = cmd.CombinedOutput()
+	if netem.RootlessCheck() == nil && (err != nil || !strings.Contains(string(out), "probing from inside one") || !strings.Contains(string(out), "root of its own user namespace (rootless)")) {
+		t.Errorf("doctor as uid 65534: %v\n%s", err, out)
+	}
 	// A rootless run cannot serve --metrics to the host: it says so.
 	cmd = exec.Command(exe, "run", f, "--metrics", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), asMainEnv+"=1")

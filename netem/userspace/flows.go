@@ -72,8 +72,6 @@ type flowTable struct {
 	flows   map[flowKey]*flow
 	expired []Expiry
 	refusal []Refusal
-	// untracked counts packets of flows the full table could not hold.
-	untracked uint64
 }
 
 func newFlowTable() *flowTable { return &flowTable{flows: make(map[flowKey]*flow, 64)} }
@@ -123,8 +121,7 @@ func (t *flowTable) observe(dir int, p pkt, l *layout, now int64, crossing bool)
 	f := t.flows[key]
 	if f == nil {
 		if len(t.flows) >= maxFlows && !t.evict(now) {
-			t.untracked++
-			return passFlow, noProbe
+			return passFlow, noProbe // untracked: forwarded, never forgotten
 		}
 		f = &flow{last: now}
 		t.flows[key] = f

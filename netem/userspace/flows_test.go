@@ -35,14 +35,13 @@ func seg(down bool, seq, ack uint32, flags byte, win uint16, payload int) []byte
 // pair is the two directions of a link sharing one flow table, without
 // TUN devices: what the scheduler queues is read back from the queues.
 type pair struct {
-	t    *testing.T
 	ft   *flowTable
 	dirs [2]*direction
 	back [2][2]int // per direction: pipe (read, write) standing for the TUN RSTs go back to
 }
 
 func newPair(t *testing.T, mb Middlebox) *pair {
-	p := &pair{t: t, ft: newFlowTable()}
+	p := &pair{ft: newFlowTable()}
 	p.ft.setMiddlebox(mb)
 	for i := range p.dirs {
 		var fds [2]int
