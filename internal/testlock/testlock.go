@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,7 +33,12 @@ func Acquire() (release func(), err error) {
 }
 
 // Main acquires the lock, runs the tests and releases it; for TestMain.
+// A fuzz worker (a child `go test -fuzz` starts with -test.fuzzworker) runs
+// without it: its coordinator already holds the lock and waits on it.
 func Main(run func() int) int {
+	if FuzzWorker(os.Args[1:]) {
+		return run()
+	}
 	release, err := Acquire()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -40,4 +46,18 @@ func Main(run func() int) int {
 	}
 	defer release()
 	return run()
+}
+
+// FuzzWorker says whether args are those of a fuzz worker process.
+func FuzzWorker(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "test.fuzzworker" {
+			return true
+		}
+	}
+	return false
 }
