@@ -3,12 +3,14 @@ package netem
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -97,11 +99,20 @@ func RunRootless(args []string) (int, error) {
 	if err != nil {
 		return 2, fmt.Errorf("find own executable: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "tcplab-rootless-")
+	dir, err := os.MkdirTemp("", rootlessDirPrefix)
 	if err != nil {
 		return 2, fmt.Errorf("private state directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	// Who owns the directory, so tcplab cleanup can remove it after a
+	// kill -9 of this process (the child dies with it: Pdeathsig).
+	st, err := procStartTime(os.Getpid())
+	if err != nil {
+		return 2, fmt.Errorf("read own start time: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, rootlessOwnerFile), []byte(owner{RunID: "rootless", PID: os.Getpid(), Start: st}.String()), 0o600); err != nil {
+		return 2, fmt.Errorf("private state directory: %w", err)
+	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), RootlessEnv+"="+dir)
@@ -136,4 +147,76 @@ func RunRootless(args []string) (int, error) {
 		return 2, err
 	}
 	return 0, nil
+}
+
+// rootlessDirPrefix starts the name of a rootless run's private directory
+// in the temp directory; rootlessOwnerFile in it names the process.
+const (
+	rootlessDirPrefix = "tcplab-rootless-"
+	rootlessOwnerFile = "owner"
+)
+
+// FindRootlessLeftovers lists the private directories of rootless runs
+// whose tcplab process is gone (killed with -9), in the temp directory:
+// those of the calling user (root: of every user). A directory whose owner
+// record is missing counts once it is a minute old.
+func FindRootlessLeftovers() ([]string, error) {
+	tmp := os.TempDir()
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", tmp, err)
+	}
+	var out []string
+	uid := os.Getuid()
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), rootlessDirPrefix) || !e.IsDir() {
+			continue // a link or a file by that name is not ours
+		}
+		dir := filepath.Join(tmp, e.Name())
+		var st unix.Stat_t
+		if unix.Lstat(dir, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		if uid != 0 && int(st.Uid) != uid {
+			continue
+		}
+		b, err := readNoFollow(filepath.Join(dir, rootlessOwnerFile), 4096)
+		if err != nil {
+			if time.Since(time.Unix(st.Mtim.Unix())) > time.Minute {
+				out = append(out, dir)
+			}
+			continue
+		}
+		o, err := parseOwner(string(b))
+		if err != nil || !o.alive() {
+			out = append(out, dir)
+		}
+	}
+	return out, nil
+}
+
+// RemoveRootlessLeftover removes a private directory FindRootlessLeftovers
+// listed (links in it are removed, never followed).
+func RemoveRootlessLeftover(dir string) error {
+	if !strings.HasPrefix(filepath.Base(dir), rootlessDirPrefix) {
+		return fmt.Errorf("%s is not a rootless run's directory", dir)
+	}
+	return os.RemoveAll(dir)
+}
+
+// readNoFollow reads a small file without following a link to it.
+func readNoFollow(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return io.ReadAll(io.LimitReader(f, limit))
 }

@@ -180,5 +180,8 @@ func (p *Process) exitErr(err error) error {
 	return fmt.Errorf("%s peer: %w", p.Config.Role, err)
 }
 
+// ProcessState is the child's exit state (valid once Exited is closed).
+func (p *Process) ProcessState() *os.ProcessState { return p.cmd.ProcessState }
+
 // SetStderr sets where the child's standard error goes (before Start).
 func (p *Process) SetStderr(w io.Writer) { p.cmd.Stderr = w }

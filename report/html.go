@@ -89,7 +89,7 @@ svg.chart{display:block;background:#fff;border:1px solid #eee;margin:4px 0}
 `)
 	fmt.Fprintf(&b, "<h1>%s</h1>\n", html.EscapeString("tcplab run "+m.Scenario))
 	fmt.Fprintf(&b, "<p>run <code>%s</code>, %s, started %s, %.1f s, backend %s, kernel %s</p>\n",
-		html.EscapeString(m.RunID), html.EscapeString(m.Stopped), html.EscapeString(m.StartedAt), m.DurationS,
+		html.EscapeString(m.RunID), html.EscapeString(m.StoppedText()), html.EscapeString(m.StartedAt), m.DurationS,
 		html.EscapeString(linkBackend(m)), html.EscapeString(m.Kernel))
 	v := s.Verdict.Class
 	if s.Verdict.SubCause != "" {

@@ -16,8 +16,11 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 	if !s.Passed() {
 		status = "❌ failed"
 	}
-	if len(s.Expectations) == 0 {
+	if len(s.Expectations) == 0 && s.Meta.EndKind() == EndCompleted {
 		status = "no expectations"
+	}
+	if end := s.Meta.EndKind(); end != EndCompleted {
+		status = "❌ did not complete (" + string(end) + ")"
 	}
 	fmt.Fprintf(&b, "## tcplab: %s — %s\n\n", mdEscape(m.Scenario), status)
 	verdict := s.Verdict.Class
@@ -25,7 +28,13 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 		verdict += " — " + s.Verdict.SubCause
 	}
 	fmt.Fprintf(&b, "**Verdict: %s** · run `%s` %s · %.0f s · backend %s · kernel %s\n\n",
-		mdEscape(verdict), mdEscape(m.RunID), mdEscape(m.Stopped), m.DurationS, linkBackend(m), mdEscape(m.Kernel))
+		mdEscape(verdict), mdEscape(m.RunID), mdEscape(m.StoppedText()), m.DurationS, linkBackend(m), mdEscape(m.Kernel))
+	for _, f := range m.PeerFailures {
+		fmt.Fprintf(&b, "**%s**\n\n", mdEscape(f.String()))
+		if len(f.StderrTail) > 0 {
+			fmt.Fprintf(&b, "~~~\n%s\n~~~\n\n", strings.ReplaceAll(strings.Join(f.StderrTail, "\n"), "~~~", "~ ~ ~"))
+		}
+	}
 	for _, e := range s.Verdict.Evidence {
 		fmt.Fprintf(&b, "- %s\n", mdEscape(e))
 	}
@@ -150,7 +159,7 @@ func WriteJUnit(w io.Writer, runs []*Summary) error {
 	out := junitSuites{}
 	for _, s := range runs {
 		st := junitSuite{Name: s.Meta.Scenario, Time: fmt.Sprintf("%.3f", s.Meta.DurationS),
-			Props: []junitProp{{"run_id", s.Meta.RunID}, {"verdict", s.Verdict.Class}, {"stopped", s.Meta.Stopped}}}
+			Props: []junitProp{{"run_id", s.Meta.RunID}, {"verdict", s.Verdict.Class}, {"stopped", s.Meta.StoppedText()}}}
 		add := func(name string, ok bool, msg string) {
 			c := junitCase{Name: name, Class: "tcplab." + s.Meta.Scenario}
 			if !ok {
@@ -161,7 +170,7 @@ func WriteJUnit(w io.Writer, runs []*Summary) error {
 			st.Tests++
 		}
 		if len(s.Expectations) == 0 {
-			add("run completes", s.Meta.Stopped == "completed", "run stopped: "+s.Meta.Stopped)
+			add("run completes", s.Meta.EndKind() == EndCompleted, "run stopped: "+s.Meta.StoppedText())
 		}
 		for _, e := range s.Expectations {
 			add(e.Expect, e.Holds, fmt.Sprintf("expected %s, actual %s", e.Expect, e.Actual))

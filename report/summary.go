@@ -3,7 +3,9 @@ package report
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 
@@ -37,9 +39,15 @@ type Meta struct {
 	// NetStat holds each namespace's non-zero TCP/IP counters at the end
 	// (nstat names), by side.
 	NetStat map[string]map[string]uint64 `json:"netstat,omitempty"`
-	// Stopped says why the run ended: "completed", "interrupted (SIGINT)", or
-	// the error that ended it.
+	// Stopped says why the run ended in words: "completed", "interrupted
+	// (SIGINT)", the peer that failed, or the error that ended it. Empty in
+	// the meta.json a run writes when it starts.
 	Stopped string `json:"stopped"`
+	// End is how the run ended (empty until it ends: a run killed before
+	// then has none, see EndKind).
+	End EndKind `json:"end,omitempty"`
+	// PeerFailures are the peers or programs that failed the run.
+	PeerFailures []PeerFailure `json:"peer_failures,omitempty"`
 }
 
 // Peer is one peer's account.
@@ -162,6 +170,9 @@ type Summary struct {
 	Disconnects  []Disconnect   `json:"disconnects"`
 	Timeline     []string       `json:"timeline"`
 	Expectations []ExpectResult `json:"expectations"`
+	// Passed: the run completed and every expectation held (what the exit
+	// code says: 0).
+	Pass bool `json:"passed"`
 }
 
 // EndedEarly counts the connections (of one client, or all with client -1)
@@ -176,8 +187,12 @@ func (s *Summary) EndedEarly(client int) int {
 	return len(seen)
 }
 
-// Passed reports whether every expectation held.
+// Passed reports whether the run completed (EndCompleted) and every
+// expectation held.
 func (s *Summary) Passed() bool {
+	if s.Meta.EndKind() != EndCompleted {
+		return false
+	}
 	for _, e := range s.Expectations {
 		if !e.Holds {
 			return false
@@ -439,8 +454,19 @@ func lifecycle(st *peers.Stats) *Lifecycle {
 
 // ReadSamples reads samples.jsonl.
 func ReadSamples(path string) ([]tcpinfo.Sample, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return DecodeSamples(f, path)
+}
+
+// DecodeSamples reads the lines of a samples.jsonl; name is the file's
+// name in errors.
+func DecodeSamples(r io.Reader, name string) ([]tcpinfo.Sample, error) {
 	var out []tcpinfo.Sample
-	err := readLines(path, func(b []byte) error {
+	err := readLines(r, name, func(b []byte) error {
 		var s tcpinfo.Sample
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
@@ -453,8 +479,19 @@ func ReadSamples(path string) ([]tcpinfo.Sample, error) {
 
 // ReadEvents reads events.jsonl.
 func ReadEvents(path string) ([]peers.Event, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return DecodeEvents(f, path)
+}
+
+// DecodeEvents reads the lines of an events.jsonl; name is the file's name
+// in errors.
+func DecodeEvents(r io.Reader, name string) ([]peers.Event, error) {
 	var out []peers.Event
-	err := readLines(path, func(b []byte) error {
+	err := readLines(r, name, func(b []byte) error {
 		var e peers.Event
 		if err := json.Unmarshal(b, &e); err != nil {
 			return err
@@ -465,14 +502,15 @@ func ReadEvents(path string) ([]peers.Event, error) {
 	return out, err
 }
 
-func readLines(path string, fn func([]byte) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
+// MaxLine is the longest line the run directory's readers accept; tcplab's
+// own lines are a few KiB at most.
+const MaxLine = 1 << 20
+
+// readLines calls fn with each non-empty line of r; an error names the file
+// and the line.
+func readLines(r io.Reader, name string, fn func([]byte) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), MaxLine)
 	line := 0
 	for sc.Scan() {
 		line++
@@ -480,10 +518,16 @@ func readLines(path string, fn func([]byte) error) error {
 			continue
 		}
 		if err := fn(sc.Bytes()); err != nil {
-			return fmt.Errorf("%s:%d: %w", path, line, err)
+			return fmt.Errorf("%s:%d: %w", name, line, err)
 		}
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("%s:%d: line longer than %d bytes (the limit of a run directory's lines)", name, line+1, MaxLine)
+		}
+		return fmt.Errorf("%s:%d: %w", name, line+1, err)
+	}
+	return nil
 }
 
 // byTime sorts lines by their times.

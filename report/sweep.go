@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"os"
 	"strings"
 )
 
@@ -19,12 +18,15 @@ type SweepReport struct {
 	Keys      []string `json:"keys"`
 	StartedAt string   `json:"started_at"`
 	// WallS is the whole sweep's wall time; LongestPointS its longest point's.
-	WallS         float64    `json:"wall_s"`
-	LongestPointS float64    `json:"longest_point_s"`
-	Parallel      int        `json:"parallel"`
-	Shard         string     `json:"shard,omitempty"` // "i/n" when only a shard ran
-	Total         int        `json:"total_points"`    // points in the whole matrix
-	Points        []SweepRow `json:"points"`
+	WallS         float64 `json:"wall_s"`
+	LongestPointS float64 `json:"longest_point_s"`
+	Parallel      int     `json:"parallel"`
+	Shard         string  `json:"shard,omitempty"` // "i/n" when only a shard ran
+	Total         int     `json:"total_points"`    // points in the whole matrix
+	// Running: the sweep had not finished when this was written (it is
+	// rewritten as each point ends); a sweep killed midway keeps it.
+	Running bool       `json:"running,omitempty"`
+	Points  []SweepRow `json:"points"`
 }
 
 // SweepRow is one point of a sweep.
@@ -82,27 +84,20 @@ func (w *WireProbes) String() string {
 	return fmt.Sprintf("%d keepalive + %d window", w.Keepalive, w.Window)
 }
 
-// WriteSweepJSON writes sweep.json.
-func WriteSweepJSON(path string, r *SweepReport) error {
+// MarshalSweepJSON is sweep.json's bytes for r.
+func MarshalSweepJSON(r *SweepReport) ([]byte, error) {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode sweep: %w", err)
+		return nil, fmt.Errorf("encode sweep: %w", err)
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write sweep: %w", err)
-	}
-	return nil
+	return append(b, '\n'), nil
 }
 
-// ReadSweepJSON reads a sweep.json.
-func ReadSweepJSON(path string) (*SweepReport, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
+// DecodeSweepJSON reads a sweep.json's bytes; name is the file in errors.
+func DecodeSweepJSON(b []byte, name string) (*SweepReport, error) {
 	var r SweepReport
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	return &r, nil
 }

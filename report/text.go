@@ -50,11 +50,12 @@ func WriteTextColour(w io.Writer, s *Summary, colour bool) {
 		return code + text + ansiReset
 	}
 	m := &s.Meta
-	fmt.Fprintf(w, "tcplab run %s (%s): %s\n", m.Scenario, m.RunID, m.Stopped)
+	fmt.Fprintf(w, "tcplab run %s (%s): %s\n", m.Scenario, m.RunID, m.StoppedText())
 	fmt.Fprintf(w, "  link: down %s, up %s; kernel %s, tcp_info %d bytes\n", m.LinkDown, m.LinkUp, m.Kernel, s.TCPInfoLen)
 	if l := m.Link; l != nil {
 		fmt.Fprintf(w, "  backend: %s (%s)\n", l.Backend, l.Why)
 	}
+	writeRunFailure(w, s, func(t string) string { return paint(ansiRed+ansiBold, t) })
 	v := &s.Verdict
 	if v.SubCause != "" {
 		fmt.Fprintf(w, "\n%s\n", paint(ansiBold, fmt.Sprintf("VERDICT: %s — %s", v.Class, v.SubCause)))
@@ -227,7 +228,7 @@ func WriteCompare(w io.Writer, a, b *Summary) {
 		fmt.Fprintf(w, "  %-30s %-42s %-42s%s\n", name, x, y, mark)
 	}
 	fmt.Fprintf(w, "  %-30s %-42s %-42s\n", "", a.Meta.Scenario+" "+a.Meta.RunID, b.Meta.Scenario+" "+b.Meta.RunID)
-	row("stopped", a.Meta.Stopped, b.Meta.Stopped)
+	row("stopped", a.Meta.StoppedText(), b.Meta.StoppedText())
 	row("verdict", verdictText(&a.Verdict), verdictText(&b.Verdict))
 	pct := func(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
 	row("sender-limited (idle)", pct(a.Shares.Idle), pct(b.Shares.Idle))
@@ -262,4 +263,29 @@ func verdictText(v *Verdict) string {
 		return v.Class + " (" + v.SubCause + ")"
 	}
 	return v.Class
+}
+
+// writeRunFailure says, above the verdict, that the run did not complete
+// and so cannot pass, and shows each failed peer's last stderr lines.
+func writeRunFailure(w io.Writer, s *Summary, paint func(string) string) {
+	m := &s.Meta
+	end := m.EndKind()
+	if end == EndCompleted {
+		return
+	}
+	fmt.Fprintf(w, "\n%s\n", paint(fmt.Sprintf("RUN DID NOT COMPLETE (%s): it cannot pass; the verdict below judges only what was recorded", end)))
+	for _, f := range m.PeerFailures {
+		fmt.Fprintf(w, "  %s\n", f)
+		if len(f.Command) > 0 {
+			fmt.Fprintf(w, "    command: %q\n", f.Command)
+		}
+		if len(f.StderrTail) > 0 {
+			fmt.Fprintf(w, "    last lines of its stderr (%s):\n", f.StderrFile)
+			for _, l := range f.StderrTail {
+				fmt.Fprintf(w, "      | %s\n", l)
+			}
+		} else if f.StderrFile != "" {
+			fmt.Fprintf(w, "    it wrote nothing on stderr (%s)\n", f.StderrFile)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 )
@@ -106,13 +107,97 @@ func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// MaxFileSize is the largest scenario file tcplab reads: real ones are a
+// few KiB.
+const MaxFileSize = 1 << 20
+
+// MaxErrors is how many problems of one file are listed; more are counted.
+const MaxErrors = 50
+
 // Load reads, decodes strictly, defaults and validates the scenario in file.
 func Load(file string) (*Scenario, error) {
-	b, err := os.ReadFile(file)
+	b, err := ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(file, b)
+}
+
+// ReadFile reads a scenario file: a regular file (or a link to one) of at
+// most MaxFileSize bytes. A device, a FIFO or a directory is refused
+// without reading from it.
+func ReadFile(file string) ([]byte, error) {
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read scenario: %w", err)
 	}
-	return Parse(file, b)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read scenario %s: not a regular file (%s); give a scenario file", file, fileKind(fi.Mode()))
+	}
+	if fi.Size() > MaxFileSize {
+		return nil, fmt.Errorf("read scenario %s: %d bytes; a scenario file is at most %d bytes (1 MiB)", file, fi.Size(), MaxFileSize)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read scenario %s: %w", file, err)
+	}
+	if len(b) > MaxFileSize {
+		return nil, fmt.Errorf("read scenario %s: more than %d bytes; a scenario file is at most 1 MiB", file, MaxFileSize)
+	}
+	return b, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
+}
+
+// capErrors keeps the first MaxErrors problems and counts the rest.
+func capErrors(es Errors) Errors {
+	if len(es) <= MaxErrors {
+		return es
+	}
+	more := len(es) - MaxErrors
+	last := es[MaxErrors-1]
+	return append(es[:MaxErrors:MaxErrors], &FieldError{Pos: last.Pos, Msg: fmt.Sprintf("… and %d more problems", more)})
+}
+
+// listLimits bounds the length of a scenario's lists, by field name; any
+// other list holds at most defaultListLimit entries.
+var listLimits = map[string]int{
+	"expect":   256,
+	"clients":  5000,
+	"command":  4096,
+	"timeline": 1000,
+}
+
+const defaultListLimit = 1000
+
+// listField is the field name of a list's path: "receiver.client_overrides[2].stalls" → "stalls".
+func listField(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		path = path[i+1:]
+	}
+	if i := strings.IndexByte(path, '['); i >= 0 {
+		path = path[:i]
+	}
+	return path
 }
 
 // Parse decodes, defaults and validates a scenario from its bytes; file names
@@ -183,12 +268,12 @@ func parseNode(file string, root *yaml.Node) (*Scenario, error) {
 	var s Scenario
 	d.value(root, reflect.ValueOf(&s).Elem(), "")
 	if len(d.errs) > 0 {
-		return nil, d.errs
+		return nil, capErrors(d.errs)
 	}
 	base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
 	s.ApplyDefaults(base)
 	if errs := s.validate(d.pos, file); len(errs) > 0 {
-		return nil, errs
+		return nil, capErrors(errs)
 	}
 	return &s, nil
 }
@@ -265,6 +350,14 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			d.fail(n, path, "expected a list, found %s", kindName(n.Kind))
+			return
+		}
+		limit, ok := listLimits[listField(path)]
+		if !ok {
+			limit = defaultListLimit
+		}
+		if len(n.Content) > limit {
+			d.fail(n, path, "%d entries; a scenario's %s list holds at most %d", len(n.Content), listField(path), limit)
 			return
 		}
 		sl := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -403,4 +496,15 @@ func editDistance(a, b string) int {
 }
 
 // yamlMarshal renders a resolved scenario as YAML, units included.
-func yamlMarshal(s *Scenario) ([]byte, error) { return yaml.Marshal(s) }
+func yamlMarshal(s *Scenario) ([]byte, error) {
+	// The built-in peer's fields are defaulted also for a side that runs
+	// the user's program; written out they would not load back.
+	c := *s
+	if c.Sender.Exec != nil {
+		c.Sender.Listen, c.Sender.Rate, c.Sender.Message, c.Sender.Socket = nil, nil, Message{}, Socket{}
+	}
+	if c.Receiver.Exec != nil {
+		c.Receiver.Read, c.Receiver.Socket = Read{}, Socket{}
+	}
+	return yaml.Marshal(&c)
+}

@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -53,9 +52,9 @@ func (p *SweepPoint) Label(keys []string) string {
 
 // LoadSweep reads a scenario file that may hold a matrix.
 func LoadSweep(file string) (*Sweep, error) {
-	data, err := os.ReadFile(file)
+	data, err := ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("read scenario: %w", err)
+		return nil, err
 	}
 	return ParseSweep(file, data)
 }

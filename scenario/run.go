@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/tcplab/tcplab/netem/impair"
 	"github.com/tcplab/tcplab/netem/userspace"
 	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
@@ -50,6 +52,11 @@ type RunOptions struct {
 	// Pcap writes link.pcap in the run directory: what crossed the link,
 	// headers only (128 bytes per packet). Needs the userspace backend.
 	Pcap bool
+
+	// point: this run is a sweep's point; OutDir was made by the sweep
+	// and holds point.yaml. sweepParent is the sweep's pid.
+	point       bool
+	sweepParent int
 }
 
 // Result is a finished run.
@@ -97,9 +104,16 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 	if dir == "" {
 		dir = filepath.Join("runs", s.Name+"-"+started.Format("20060102-150405.000"))
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: create run directory: %v", ErrSetup, err)
+	var rd *record.Dir
+	if opts.point {
+		rd, err = record.Open(dir)
+	} else {
+		rd, err = record.Create(dir)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	defer rd.Close()
 	if s.Link.Seed == nil {
 		// Record the seed the run uses, so the resolved file repeats it.
 		seed := int(time.Now().UnixNano()%(1<<31)) + 1
@@ -113,7 +127,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 	if err != nil {
 		return nil, fmt.Errorf("encode resolved scenario: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, FileScenario), resolved, 0o644); err != nil {
+	if err := rd.WriteFile(FileScenario, resolved); err != nil {
 		return nil, fmt.Errorf("%w: write resolved scenario: %v", ErrSetup, err)
 	}
 	note := func(format string, a ...any) {
@@ -123,7 +137,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 	}
 
 	down, up := s.Link.Impairments()
-	cfg := netem.Config{Backend: backend, Down: down, Up: up}
+	cfg := netem.Config{Backend: backend, Down: down, Up: up, SweepParent: opts.sweepParent}
 	if n := s.Link.NAT; n != nil {
 		cfg.Middlebox = userspace.Middlebox{IdleTimeout: time.Duration(n.IdleTimeout), Reset: n.Expired == "rst"}
 	}
@@ -131,7 +145,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		if backend != netem.Userspace {
 			return nil, fmt.Errorf("%w: --pcap records what crosses the userspace link; this run uses the %s backend (%s): set link.backend: userspace", ErrSetup, backend, why)
 		}
-		f, err := os.Create(filepath.Join(dir, FilePcap))
+		f, err := rd.Create(FilePcap)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 		}
@@ -185,12 +199,17 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		SenderAddr:  topo.Sender.Addr.Addr().String(),
 		ReceiverAdr: topo.Receiver.Addr.Addr().String(),
 	}
-	stopped, forgot, runErr := runPeers(ctx, s, topo, dir, exe, note, opts.Live)
+	// meta.json is there from the start: a run killed before its end still
+	// has one (without an end record) and can be reported as killed.
+	if err := writeMeta(rd, meta); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	end, forgot, runErr := runPeers(ctx, s, topo, rd, exe, note, opts.Live)
 	if forgot >= 0 && (meta.FailureS == 0 || forgot.Seconds() < meta.FailureS) {
 		// The NAT forgetting the connection is the failure its ends must notice.
 		meta.FailureS = forgot.Seconds()
 	}
-	meta.Stopped = stopped
+	meta.Stopped, meta.End, meta.PeerFailures = end.text, end.kind, end.failures
 	meta.NetStat = map[string]map[string]uint64{}
 	for side, ep := range map[string]*netem.Endpoint{peers.RoleSender: &topo.Sender, peers.RoleReceiver: &topo.Receiver} {
 		if c, err := netem.NetStat(ep); err == nil {
@@ -201,35 +220,43 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		link.Down.Counters, link.Up.Counters = linkCounters(st[netem.Down]), linkCounters(st[netem.Up])
 	}
 
-	sum, rerr := writeReport(dir, meta, s)
+	sum, rerr := writeReport(rd, meta, s)
 	if rerr != nil {
 		return nil, errors.Join(runErr, rerr)
 	}
 	return &Result{Dir: dir, Summary: sum}, runErr
 }
 
-func openAppend(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o644)
+// runEnd is how the peers' part of a run ended.
+type runEnd struct {
+	kind     report.EndKind
+	text     string // meta.Stopped
+	failures []report.PeerFailure
+}
+
+func setupFailed(err error) runEnd {
+	return runEnd{kind: report.EndFailed, text: "failed: " + err.Error()}
 }
 
 // runPeers starts the listening peer, then the connecting one, waits for both
 // and says how the run ended, and when the link's NAT first forgot a
 // connection (-1: never).
-func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe string, note func(string, ...any), live io.Writer) (stopped string, forgot time.Duration, err error) {
+func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, rd *record.Dir, exe string, note func(string, ...any), live io.Writer) (end runEnd, forgot time.Duration, err error) {
 	forgot = -1
-	stopped, err = runPeersWatched(ctx, s, topo, dir, exe, note, live, &forgot)
-	return stopped, forgot, err
+	end, err = runPeersWatched(ctx, s, topo, rd, exe, note, live, &forgot)
+	return end, forgot, err
 }
 
-func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, dir, exe string, note func(string, ...any), live io.Writer, forgot *time.Duration) (string, error) {
-	samples, err := openAppend(filepath.Join(dir, FileSamples))
+func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, rd *record.Dir, exe string, note func(string, ...any), live io.Writer, forgot *time.Duration) (runEnd, error) {
+	dir := rd.Path
+	samples, err := rd.CreateAppend(FileSamples)
 	if err != nil {
-		return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
+		return setupFailed(err), fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	defer samples.Close()
-	events, err := openAppend(filepath.Join(dir, FileEvents))
+	events, err := rd.CreateAppend(FileEvents)
 	if err != nil {
-		return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
+		return setupFailed(err), fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	defer events.Close()
 
@@ -336,96 +363,86 @@ func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, dir
 	var eventsMu sync.Mutex
 	execFor := map[string]*Exec{peers.RoleSender: s.Sender.Exec, peers.RoleReceiver: s.Receiver.Exec}
 
-	var procs []peerProc
-	var roles []string
-	var stderrs []*bytes.Buffer
-	// killedMu guards killed: roles the timeline kills on purpose, whose
-	// exit neither ends the run nor fails it.
-	var killedMu sync.Mutex
-	killed := map[string]bool{}
-	isKilled := func(role string) bool {
-		killedMu.Lock()
-		defer killedMu.Unlock()
-		return killed[role]
-	}
+	var procs []*watchedPeer
 	stopAll := func() {
-		for _, p := range procs {
-			p.Stop()
+		for _, w := range procs {
+			w.stop()
 		}
 	}
-	var errs []error
-	waitAll := func(grace time.Duration) {
-		for i, p := range procs {
-			if err := p.Wait(grace); err != nil && !isKilled(roles[i]) {
-				msg := strings.TrimSpace(stderrs[i].String())
-				if msg != "" {
-					err = fmt.Errorf("%w: %s", err, msg)
+	// waitAll waits for every peer (killing what does not stop in grace)
+	// and returns the errors of the built-in peers' Wait: setup uses them.
+	waitAll := func(grace time.Duration) []error {
+		var errs []error
+		for _, w := range procs {
+			if err := w.proc.Wait(grace); err != nil && !w.timeline.Load() {
+				if w.stderr != nil {
+					w.stderrMu.Lock()
+					if msg := strings.TrimSpace(w.stderr.String()); msg != "" {
+						err = fmt.Errorf("%w: %s", err, msg)
+					}
+					w.stderrMu.Unlock()
 				}
 				errs = append(errs, err)
 			}
 		}
+		return errs
+	}
+	abort := func(err error) (runEnd, error) {
+		stopAll()
+		errs := waitAll(peerGrace)
+		err = errors.Join(append([]error{err}, errs...)...)
+		return setupFailed(err), fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	for _, sd := range []side{listener, connector} {
-		var p peerProc
-		var buf bytes.Buffer
+		w := &watchedPeer{role: sd.cfg.Role}
 		if e := execFor[sd.cfg.Role]; e != nil {
 			v := maps.Clone(vars)
 			v["TCPLAB_ROLE"] = sd.cfg.Role
-			ep, err := newExecProc(sd.cfg.Role, e, v, dir, start, events, &eventsMu)
+			ep, err := newExecProc(sd.cfg.Role, e, v, rd, start, events, &eventsMu)
 			if err != nil {
-				stopAll()
-				waitAll(peerGrace)
-				return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
+				return abort(err)
 			}
-			p = ep
+			w.proc, w.program, w.command = ep, true, ep.cmd.Args
+			w.exitsExpected = e.Exits == ExitsExpected
+			w.stderrFile = sd.cfg.Role + ".stderr"
 		} else {
-			logf, err := os.Create(filepath.Join(dir, sd.cfg.Role+".log"))
+			logf, err := rd.Create(sd.cfg.Role + ".log")
 			if err != nil {
-				stopAll()
-				waitAll(peerGrace)
-				return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
+				return abort(err)
 			}
 			defer logf.Close()
+			w.stderr, w.stderrMu, w.stderrFile = new(bytes.Buffer), new(sync.Mutex), sd.cfg.Role+".log"
 			pp := peers.NewProcess(exe, *sd.cfg, samples, events, nil)
-			pp.SetStderr(io.MultiWriter(logf, &buf))
-			p = pp
+			pp.SetStderr(io.MultiWriter(logf, &lockedWriter{w.stderrMu, w.stderr}))
+			w.proc = pp
 		}
-		stderrs = append(stderrs, &buf)
-		if err := netem.Do(sd.ep.NS, p.Start); err != nil {
-			stopAll()
-			waitAll(peerGrace)
-			return "failed", fmt.Errorf("%w: start %s in %s: %v", ErrSetup, sd.cfg.Role, sd.ep.Namespace, err)
+		if err := netem.Do(sd.ep.NS, w.proc.Start); err != nil {
+			return abort(fmt.Errorf("start %s in %s: %v", sd.cfg.Role, sd.ep.Namespace, err))
 		}
-		procs = append(procs, p)
-		roles = append(roles, sd.cfg.Role)
+		procs = append(procs, w)
 		if sd.cfg.Listen || !execMode {
-			if err := p.WaitReady(ctx, peerReady); err != nil {
-				stopAll()
-				waitAll(peerGrace)
-				return "failed", fmt.Errorf("%w: %s peer: %v", ErrSetup, sd.cfg.Role, errors.Join(append(errs, err)...))
+			if err := w.proc.WaitReady(ctx, peerReady); err != nil {
+				return abort(fmt.Errorf("%s peer: %v", sd.cfg.Role, err))
 			}
 		}
 	}
 	if !execMode {
 		start = tcpinfo.Monotonic()
-		for _, p := range procs {
-			if err := p.(*peers.Process).Begin(start); err != nil {
-				stopAll()
-				waitAll(peerGrace)
-				return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
+		for _, w := range procs {
+			if err := w.proc.(*peers.Process).Begin(start); err != nil {
+				return abort(err)
 			}
 		}
 	}
+	var lateErrs []error // the lab's own failures after the start
 	if diagMode {
 		stopSampling, err := startDiagSamplers(topo, uint16(s.Sender.Port), start, time.Duration(s.SampleInterval), samples)
 		if err != nil {
-			stopAll()
-			waitAll(peerGrace)
-			return "failed", fmt.Errorf("%w: %v", ErrSetup, err)
+			return abort(err)
 		}
 		defer func() {
 			if err := stopSampling(); err != nil {
-				errs = append(errs, err)
+				lateErrs = append(lateErrs, err)
 			}
 		}()
 	}
@@ -442,16 +459,15 @@ func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, dir
 	tlCtx, tlCancel := context.WithCancel(ctx)
 	tlDone := make(chan error, 1)
 	signal := func(role string, sig syscall.Signal) error {
-		for i, p := range procs {
-			if roles[i] != role {
+		for _, w := range procs {
+			if w.role != role {
 				continue
 			}
 			if sig == syscall.SIGKILL {
-				killedMu.Lock()
-				killed[role] = true
-				killedMu.Unlock()
+				// Killed on purpose: its exit neither ends the run nor fails it.
+				w.timeline.Store(true)
 			}
-			return p.Signal(sig)
+			return w.proc.Signal(sig)
 		}
 		return fmt.Errorf("no %s process", role)
 	}
@@ -469,53 +485,103 @@ func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, dir
 	deadline := time.Duration(start + int64(s.Duration) - tcpinfo.Monotonic())
 	t := time.NewTimer(deadline)
 	defer t.Stop()
-	stopped := "completed"
-	// A peer that exits before the deadline has failed (peers run until
-	// the deadline): stop the other one at once instead of letting it wait.
-	early := make(chan struct{})
+	// Peers run until the deadline: one that exits sooner has failed, unless
+	// it is a program that says it ends by itself and exits 0, or the
+	// timeline killed it. A failure stops the other peer at once.
+	exits := make(chan *watchedPeer, len(procs))
 	watching := make(chan struct{})
 	defer close(watching)
-	for i, p := range procs {
-		go func() {
-			select {
-			case <-p.Exited():
-				if isKilled(roles[i]) {
-					return // the timeline killed it: the run goes on
-				}
-				select {
-				case early <- struct{}{}:
-				default:
-				}
-			case <-watching:
+	for _, w := range procs {
+		go w.watch(exits, watching)
+	}
+	end := runEnd{kind: report.EndCompleted, text: string(report.EndCompleted)}
+	var failures []report.PeerFailure
+wait:
+	for {
+		select {
+		case <-t.C:
+			break wait
+		case w := <-exits:
+			if f, failed := w.failure(start, start+int64(s.Duration), rd); failed {
+				failures = append(failures, f)
+				break wait
 			}
-		}()
+		case <-ctx.Done():
+			end = runEnd{kind: report.EndInterrupted, text: "interrupted: " + context.Cause(ctx).Error()}
+			break wait
+		}
 	}
-	select {
-	case <-t.C:
-	case <-early:
-		stopAll()
-	case <-ctx.Done():
-		stopped = "interrupted: " + context.Cause(ctx).Error()
-		stopAll()
-	}
+	stopAll()
 	// A process the timeline froze must run again to finish.
-	for i, p := range procs {
-		if !isKilled(roles[i]) {
-			p.Signal(syscall.SIGCONT)
+	for _, w := range procs {
+		if !w.timeline.Load() {
+			w.proc.Signal(syscall.SIGCONT)
 		}
 	}
 	waitAll(peerGrace)
-	if err := stopTimeline(); err != nil {
-		errs = append(errs, err)
+	// Every exit not yet judged (the other peer, or one that failed while
+	// stopping) is judged now.
+	for {
+		select {
+		case w := <-exits:
+			// Once a peer failed, the other's complaints while being
+			// stopped are its consequence, not a second cause.
+			if f, failed := w.failure(start, start+int64(s.Duration), rd); failed && (len(failures) == 0 || f.How != report.ExitAfterStop) && !hasFailure(failures, w.role) {
+				failures = append(failures, f)
+			}
+			continue
+		default:
+		}
+		break
 	}
-	if len(errs) > 0 {
-		err := errors.Join(errs...)
-		return "failed: " + err.Error(), fmt.Errorf("%w: %v", ErrSetup, err)
+	if err := stopTimeline(); err != nil {
+		lateErrs = append(lateErrs, err)
+	}
+	if len(failures) > 0 {
+		sort.SliceStable(failures, func(i, j int) bool { return failures[i].AtS < failures[j].AtS })
+		texts := make([]string, len(failures))
+		for i, f := range failures {
+			texts[i] = f.String()
+		}
+		msg := strings.Join(texts, "; ")
+		end = runEnd{kind: report.EndPeerFailed, text: msg, failures: failures}
+		return end, fmt.Errorf("%w: %s", ErrPeerFailed, msg)
+	}
+	if len(lateErrs) > 0 {
+		err := errors.Join(lateErrs...)
+		return runEnd{kind: report.EndFailed, text: "failed: " + err.Error()}, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	if ctx.Err() != nil {
-		return stopped, context.Cause(ctx)
+		return end, context.Cause(ctx)
 	}
-	return stopped, nil
+	return end, nil
+}
+
+func hasFailure(fs []report.PeerFailure, role string) bool {
+	for _, f := range fs {
+		if f.Side == role {
+			return true
+		}
+	}
+	return false
+}
+
+// lockedWriter writes to a buffer that is read while it is written.
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() > 64<<10 {
+		// Keep the tail only: the report shows the last lines.
+		tail := append([]byte(nil), l.b.Bytes()[l.b.Len()-16<<10:]...)
+		l.b.Reset()
+		l.b.Write(tail)
+	}
+	return l.b.Write(p)
 }
 
 func socketOptions(so Socket) peers.SocketOptions {
@@ -533,75 +599,156 @@ func socketOptions(so Socket) peers.SocketOptions {
 	return o
 }
 
-// writeReport records the run's meta data and renders every report format
-// from the run directory's recorded data.
-func writeReport(dir string, meta report.Meta, s *Scenario) (report.Summary, error) {
+// writeMeta writes (or completes) meta.json.
+func writeMeta(rd *record.Dir, meta report.Meta) error {
 	mb, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
-		return report.Summary{}, fmt.Errorf("encode %s: %w", FileMeta, err)
+		return fmt.Errorf("encode %s: %w", FileMeta, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, FileMeta), append(mb, '\n'), 0o644); err != nil {
-		return report.Summary{}, fmt.Errorf("write %s: %w", FileMeta, err)
+	return rd.WriteFile(FileMeta, append(mb, '\n'))
+}
+
+// writeReport completes the run's meta data and renders every report
+// format from the run directory's recorded data.
+func writeReport(rd *record.Dir, meta report.Meta, s *Scenario) (report.Summary, error) {
+	if err := writeMeta(rd, meta); err != nil {
+		return report.Summary{}, err
 	}
-	return renderReport(dir, meta, s)
+	samples, events, err := readRecorded(rd, false)
+	if err != nil {
+		return report.Summary{}, err
+	}
+	sum, files, err := renderReport(meta, s, samples, events)
+	if err != nil {
+		return sum, err
+	}
+	return sum, writeFiles(rd, files)
+}
+
+// Limits of what tcplab report reads from a run directory besides the
+// samples and events (whose lines are bounded by report.MaxLine).
+const maxMetaSize = 16 << 20
+
+// ErrNoData marks a run directory whose recorded data is missing or empty:
+// tcplab report leaves its reports as they are.
+var ErrNoData = errors.New("no recorded data to judge")
+
+// readRecorded reads samples.jsonl and events.jsonl. strict (tcplab
+// report): both must exist and the samples must hold at least one sample.
+func readRecorded(rd *record.Dir, strict bool) ([]tcpinfo.Sample, []peers.Event, error) {
+	read := func(name string, decode func(f *os.File) error) error {
+		f, err := rd.Open(name)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) && !strict {
+				return nil
+			}
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("%w: %s is missing", ErrNoData, rd.Join(name))
+			}
+			return err
+		}
+		defer f.Close()
+		return decode(f)
+	}
+	var samples []tcpinfo.Sample
+	var events []peers.Event
+	err := errors.Join(
+		read(FileSamples, func(f *os.File) (err error) { samples, err = report.DecodeSamples(f, rd.Join(FileSamples)); return }),
+		read(FileEvents, func(f *os.File) (err error) { events, err = report.DecodeEvents(f, rd.Join(FileEvents)); return }),
+	)
+	if err != nil {
+		return nil, nil, err
+	}
+	if strict && len(samples) == 0 {
+		return nil, nil, fmt.Errorf("%w: %s holds no samples", ErrNoData, rd.Join(FileSamples))
+	}
+	return samples, events, nil
 }
 
 // Rerender renders every report format of a finished run again from what
 // it recorded (scenario.yaml, meta.json, samples.jsonl, events.jsonl): no
 // root, no network. report.json comes out byte for byte as the run wrote it.
+// Reports are never made worse: with its recorded data missing, empty or
+// unreadable it writes nothing and says why (ErrNoData). A run killed before
+// its end (meta.json without an end record) is reported as killed, with
+// what it recorded.
 func Rerender(dir string) (*Result, error) {
-	s, err := Load(filepath.Join(dir, FileScenario))
+	rd, err := record.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	sb, err := rd.ReadFile(FileScenario, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a run directory: %w", dir, err)
 	}
-	mb, err := os.ReadFile(filepath.Join(dir, FileMeta))
+	s, err := Parse(rd.Join(FileScenario), sb)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a run directory: %w", dir, err)
+	}
+	mb, err := rd.ReadFile(FileMeta, maxMetaSize)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a run directory (or one from before meta.json was kept): %w", dir, err)
 	}
 	var meta report.Meta
 	if err := json.Unmarshal(mb, &meta); err != nil {
-		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, FileMeta), err)
+		return nil, fmt.Errorf("read %s: %w", rd.Join(FileMeta), err)
 	}
-	sum, err := renderReport(dir, meta, s)
+	samples, events, err := readRecorded(rd, true)
 	if err != nil {
+		return nil, fmt.Errorf("%w; the reports in %s are left as they are", err, dir)
+	}
+	sum, files, err := renderReport(meta, s, samples, events)
+	if err != nil {
+		return nil, fmt.Errorf("%w; the reports in %s are left as they are", err, dir)
+	}
+	if err := writeFiles(rd, files); err != nil {
 		return nil, err
 	}
 	return &Result{Dir: dir, Summary: sum}, nil
 }
 
-func renderReport(dir string, meta report.Meta, s *Scenario) (report.Summary, error) {
-	samples, err := report.ReadSamples(filepath.Join(dir, FileSamples))
-	if err != nil && !os.IsNotExist(err) {
-		return report.Summary{}, fmt.Errorf("read samples: %w", err)
-	}
-	events, err := report.ReadEvents(filepath.Join(dir, FileEvents))
-	if err != nil && !os.IsNotExist(err) {
-		return report.Summary{}, fmt.Errorf("read events: %w", err)
-	}
+// reportFile is one rendered report and its file name.
+type reportFile struct {
+	name string
+	data []byte
+}
+
+// renderReport judges the recorded data and renders every format in
+// memory: nothing is written unless all of them rendered.
+func renderReport(meta report.Meta, s *Scenario, samples []tcpinfo.Sample, events []peers.Event) (report.Summary, []reportFile, error) {
 	sum := report.Build(meta, samples, events, int64(s.Window))
 	for _, e := range s.Expect {
 		sum.Expectations = append(sum.Expectations, e.Check(&sum))
 	}
-	if err := report.WriteJSON(filepath.Join(dir, FileReport), &sum); err != nil {
-		return sum, err
+	sum.Pass = sum.Passed()
+	js, err := report.MarshalJSON(&sum)
+	if err != nil {
+		return sum, nil, err
 	}
-	write := func(name string, render func(io.Writer) error) error {
+	files := []reportFile{{FileReport, js}}
+	var errs []error
+	render := func(name string, fn func(io.Writer) error) {
 		var b bytes.Buffer
-		if err := render(&b); err != nil {
-			return fmt.Errorf("render %s: %w", name, err)
+		if err := fn(&b); err != nil {
+			errs = append(errs, fmt.Errorf("render %s: %w", name, err))
+			return
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
-		return nil
+		files = append(files, reportFile{name, b.Bytes()})
 	}
-	err = errors.Join(
-		write(FileText, func(w io.Writer) error { report.WriteText(w, &sum); return nil }),
-		write(FileMarkdown, func(w io.Writer) error { return report.WriteMarkdown(w, &sum) }),
-		write(FileJUnit, func(w io.Writer) error { return report.WriteJUnit(w, []*report.Summary{&sum}) }),
-		write(FileHTML, func(w io.Writer) error { return report.WriteHTML(w, &sum, samples, events) }),
-	)
-	return sum, err
+	render(FileText, func(w io.Writer) error { report.WriteText(w, &sum); return nil })
+	render(FileMarkdown, func(w io.Writer) error { return report.WriteMarkdown(w, &sum) })
+	render(FileJUnit, func(w io.Writer) error { return report.WriteJUnit(w, []*report.Summary{&sum}) })
+	render(FileHTML, func(w io.Writer) error { return report.WriteHTML(w, &sum, samples, events) })
+	return sum, files, errors.Join(errs...)
+}
+
+func writeFiles(rd *record.Dir, files []reportFile) error {
+	var errs []error
+	for _, f := range files {
+		errs = append(errs, rd.WriteFile(f.name, f.data))
+	}
+	return errors.Join(errs...)
 }
 
 func linkDirection(d Direction, im impair.Impairment) report.LinkDirection {

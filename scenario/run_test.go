@@ -206,7 +206,7 @@ func assertReportsSay(t *testing.T, dir, why string) {
 }
 
 // TestRunPeerFailure: a peer that cannot start (a congestion control the
-// kernel lacks) fails the run as a setup error, says why, and leaves nothing.
+// kernel lacks) fails the run as a peer failure, says why, and leaves nothing.
 func TestRunPeerFailure(t *testing.T) {
 	requireRoot(t)
 	s := loadShipped(t, "sender-limited")
@@ -223,8 +223,8 @@ func TestRunPeerFailure(t *testing.T) {
 	if res == nil {
 		t.Fatal("a run whose peer failed left no report")
 	}
-	if !strings.HasPrefix(res.Summary.Meta.Stopped, "failed") {
-		t.Errorf("stopped = %q", res.Summary.Meta.Stopped)
+	if !errors.Is(err, ErrPeerFailed) || res.Summary.Meta.End != report.EndPeerFailed || !strings.HasPrefix(res.Summary.Meta.Stopped, "sender peer exited with status 1 at ") {
+		t.Errorf("err %v, end %q, stopped %q", err, res.Summary.Meta.End, res.Summary.Meta.Stopped)
 	}
 	assertReportsSay(t, dir, "TCP_CONGESTION")
 	assertLabGone(t, res.Summary.Meta.RunID)

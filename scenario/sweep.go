@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 )
 
@@ -65,12 +66,13 @@ func RunSweep(ctx context.Context, sw *Sweep, opts SweepOptions) (*report.SweepR
 	if opts.Shards == 0 {
 		opts.Shard, opts.Shards = 1, 1
 	}
-	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: create sweep directory: %v", ErrSetup, err)
+	rd, err := record.Create(opts.OutDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
+	defer rd.Close()
 	exe := opts.Exe
 	if exe == "" {
-		var err error
 		if exe, err = os.Executable(); err != nil {
 			return nil, fmt.Errorf("%w: find own executable for the points: %v", ErrSetup, err)
 		}
@@ -91,10 +93,28 @@ func RunSweep(ctx context.Context, sw *Sweep, opts SweepOptions) (*report.SweepR
 		}
 	}
 	rows := make([]report.SweepRow, len(points))
+	done := make([]bool, len(points))
 	errs := make([]error, len(points))
+	// sweep.json is rewritten as each point ends (Running), so a sweep
+	// killed midway keeps what it measured.
+	var repMu sync.Mutex
+	t0 := time.Now()
+	progress := func() {
+		repMu.Lock()
+		defer repMu.Unlock()
+		part := *rep
+		part.Running, part.WallS, part.Points = true, time.Since(t0).Seconds(), []report.SweepRow{}
+		for i, d := range done {
+			if d {
+				part.Points = append(part.Points, rows[i])
+				part.LongestPointS = max(part.LongestPointS, rows[i].WallS)
+			}
+		}
+		writeSweepJSON(rd, &part)
+	}
+	progress()
 	sem := make(chan struct{}, opts.Parallel)
 	var wg sync.WaitGroup
-	t0 := time.Now()
 	for i, p := range points {
 		wg.Add(1)
 		go func() {
@@ -107,9 +127,9 @@ func RunSweep(ctx context.Context, sw *Sweep, opts SweepOptions) (*report.SweepR
 				return
 			}
 			defer func() { <-sem }()
-			dir := filepath.Join(opts.OutDir, p.ID)
+			dir := rd.Join(p.ID)
 			start := time.Now()
-			sum, err := runPoint(ctx, exe, p, dir)
+			sum, err := runPoint(ctx, exe, p, rd)
 			row := report.SweepRow{ID: p.ID, Values: p.Values, Dir: dir, WallS: time.Since(start).Seconds(), Sides: []report.SideDetection{}}
 			if err != nil {
 				row.Error = err.Error()
@@ -120,7 +140,10 @@ func RunSweep(ctx context.Context, sw *Sweep, opts SweepOptions) (*report.SweepR
 			} else {
 				row.Stopped = "failed: " + row.Error
 			}
-			rows[i] = row
+			repMu.Lock()
+			rows[i], done[i] = row, true
+			repMu.Unlock()
+			progress()
 			if opts.Progress != nil {
 				opts.Progress("%s %s: %s", p.ID, p.Label(sw.Keys), row.Stopped)
 			}
@@ -132,14 +155,23 @@ func RunSweep(ctx context.Context, sw *Sweep, opts SweepOptions) (*report.SweepR
 	for _, r := range rows {
 		rep.LongestPointS = max(rep.LongestPointS, r.WallS)
 	}
-	if err := writeSweep(opts.OutDir, rep); err != nil {
+	if err := writeSweep(rd, rep); err != nil {
 		return rep, err
 	}
 	return rep, errors.Join(errs...)
 }
 
-func writeSweep(dir string, rep *report.SweepReport) error {
-	if err := report.WriteSweepJSON(filepath.Join(dir, FileSweep), rep); err != nil {
+// writeSweepJSON writes sweep.json.
+func writeSweepJSON(rd *record.Dir, rep *report.SweepReport) error {
+	b, err := report.MarshalSweepJSON(rep)
+	if err != nil {
+		return err
+	}
+	return rd.WriteFile(FileSweep, b)
+}
+
+func writeSweep(rd *record.Dir, rep *report.SweepReport) error {
+	if err := writeSweepJSON(rd, rep); err != nil {
 		return err
 	}
 	var txt, md, page strings.Builder
@@ -150,9 +182,9 @@ func writeSweep(dir string, rep *report.SweepReport) error {
 	if err := report.WriteSweepHTML(&page, rep); err != nil {
 		return err
 	}
-	return errors.Join(os.WriteFile(filepath.Join(dir, FileSweepText), []byte(txt.String()), 0o644),
-		os.WriteFile(filepath.Join(dir, FileSweepMD), []byte(md.String()), 0o644),
-		os.WriteFile(filepath.Join(dir, FileSweepHTML), []byte(page.String()), 0o644))
+	return errors.Join(rd.WriteFile(FileSweepText, []byte(txt.String())),
+		rd.WriteFile(FileSweepMD, []byte(md.String())),
+		rd.WriteFile(FileSweepHTML, []byte(page.String())))
 }
 
 // MergeSweeps combines the sweep.json of shards into one report, points in
@@ -161,12 +193,12 @@ func MergeSweeps(paths []string) (*report.SweepReport, error) {
 	var out *report.SweepReport
 	seen := map[string]bool{}
 	for _, p := range paths {
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			p = filepath.Join(p, FileSweep)
-		}
-		r, err := report.ReadSweepJSON(p)
+		r, err := readSweepJSON(p)
 		if err != nil {
 			return nil, err
+		}
+		if r.Running {
+			return nil, fmt.Errorf("%s is the sweep.json of a sweep that did not finish (killed or still running): run its shard again", p)
 		}
 		if out == nil {
 			c := *r
@@ -192,12 +224,32 @@ func MergeSweeps(paths []string) (*report.SweepReport, error) {
 	return out, nil
 }
 
-// WriteMergedSweep writes a merged sweep report into dir.
+// readSweepJSON reads a sweep.json, or the one in a sweep directory.
+func readSweepJSON(p string) (*report.SweepReport, error) {
+	dir, name := filepath.Dir(p), filepath.Base(p)
+	if st, err := os.Lstat(p); err == nil && st.IsDir() {
+		dir, name = p, FileSweep
+	}
+	rd, err := record.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	b, err := rd.ReadFile(name, maxMetaSize)
+	if err != nil {
+		return nil, err
+	}
+	return report.DecodeSweepJSON(b, rd.Join(name))
+}
+
+// WriteMergedSweep writes a merged sweep report into dir (new or empty).
 func WriteMergedSweep(dir string, rep *report.SweepReport) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	rd, err := record.Create(dir)
+	if err != nil {
 		return err
 	}
-	return writeSweep(dir, rep)
+	defer rd.Close()
+	return writeSweep(rd, rep)
 }
 
 // fillRow puts a point's detection figures into its row: when the failure

@@ -9,10 +9,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 )
 
@@ -30,6 +32,11 @@ const PointEnv = "TCPLAB_SWEEP_POINT"
 // filePoint is the point's scenario, written by the sweep for its child.
 const filePoint = "point.yaml"
 
+// ParentEnv holds the sweep's pid for its points: a point whose parent is
+// no longer that process (the sweep died before the point could arm its
+// parent-death signal) exits at once.
+const ParentEnv = "TCPLAB_SWEEP_PARENT"
+
 // MaybeRunPoint runs the sweep point and exits if this process was started
 // as one. Call it first thing in main (after peers.MaybeRunChild), and in
 // TestMain of tests that run sweeps.
@@ -39,14 +46,36 @@ func MaybeRunPoint() {
 		return
 	}
 	os.Unsetenv(PointEnv) // not for the peers this run starts
-	s, err := Load(filepath.Join(dir, filePoint))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tcplab sweep point:", err)
+	parent, _ := strconv.Atoi(os.Getenv(ParentEnv))
+	os.Unsetenv(ParentEnv)
+	// The sweep started us with a parent-death signal (SIGTERM); if it died
+	// before that was armed, we are someone else's child now.
+	if parent == 0 || os.Getppid() != parent {
+		fmt.Fprintln(os.Stderr, "tcplab sweep point: the sweep that started this point is gone")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := Run(ctx, s, RunOptions{OutDir: dir})
+	if os.Getppid() != parent {
+		os.Exit(2)
+	}
+	rd, err := record.Open(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tcplab sweep point:", err)
+		os.Exit(2)
+	}
+	b, err := rd.ReadFile(filePoint, MaxFileSize)
+	rd.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tcplab sweep point:", err)
+		os.Exit(2)
+	}
+	s, err := Parse(filepath.Join(dir, filePoint), b)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tcplab sweep point:", err)
+		os.Exit(2)
+	}
+	res, err := Run(ctx, s, RunOptions{OutDir: dir, point: true, sweepParent: parent})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tcplab sweep point:", err)
 		os.Exit(2)
@@ -57,27 +86,38 @@ func MaybeRunPoint() {
 	os.Exit(0)
 }
 
-// runPoint runs one point as a child process of exe and returns its report.
-func runPoint(ctx context.Context, exe string, p *SweepPoint, dir string) (*report.Summary, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// runPoint runs one point as a child process of exe in the sweep
+// directory's subdirectory p.ID and returns its report.
+func runPoint(ctx context.Context, exe string, p *SweepPoint, sweep *record.Dir) (*report.Summary, error) {
+	dir, err := sweep.Mkdir(p.ID)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	b, err := yamlMarshal(p.Scenario)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, filePoint), b, 0o644); err != nil {
+	rd, err := record.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	defer rd.Close()
+	if err := rd.WriteFile(filePoint, b); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), PointEnv+"="+dir)
+	cmd.Env = append(os.Environ(), PointEnv+"="+dir, ParentEnv+"="+strconv.Itoa(os.Getpid()))
+	// The point ends (cleanly: SIGTERM) when the sweep dies, even by kill -9.
+	// The signal follows the thread that forked the point; Go ends a thread
+	// only when a goroutine exits locked to it, which this one is not.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 15 * time.Second
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	runErr := cmd.Run()
 	var sum *report.Summary
-	if rb, err := os.ReadFile(filepath.Join(dir, FileReport)); err == nil {
+	if rb, err := rd.ReadFile(FileReport, maxMetaSize*8); err == nil {
 		var s report.Summary
 		if err := json.Unmarshal(rb, &s); err == nil {
 			sum = &s

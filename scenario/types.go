@@ -167,16 +167,33 @@ type Ramp struct {
 
 // Exec is a user's program run as a peer inside a lab namespace. Only
 // commands written in the scenario ever run. It is told the lab through
-// environment variables: TCPLAB_SENDER_ADDR, TCPLAB_RECEIVER_ADDR,
-// TCPLAB_PORT, TCPLAB_DURATION (like 10s), TCPLAB_ROLE, TCPLAB_RUN_DIR; the
-// same ${NAMES} are expanded in command. Its stdout and stderr go to
-// <role>.stdout and <role>.stderr in the run directory. At the end of the
-// run it gets SIGTERM, and SIGKILL two seconds later.
+// environment variables (ExecVars: TCPLAB_SENDER_ADDR, TCPLAB_RECEIVER_ADDR,
+// TCPLAB_PORT, TCPLAB_DURATION, TCPLAB_ROLE, TCPLAB_RUN_DIR); ${NAME} of
+// those names, and only those, is replaced in command, env and dir: every
+// other byte, $HOME, $$ and "${args[@]}" included, reaches the program as
+// written. A relative program path is taken from the directory tcplab runs
+// in. Its stdout and stderr go to <role>.stdout and <role>.stderr in the run
+// directory. At the end of the run it gets SIGTERM, and SIGKILL two seconds
+// later. A program that exits before the run's end fails the run, unless
+// exits: expected says it ends by itself; a non-zero status always fails.
 type Exec struct {
-	Command []string          `yaml:"command" doc:"Program and arguments; ${TCPLAB_…} variables are expanded."`
-	Env     map[string]string `yaml:"env,omitempty" doc:"Extra environment variables."`
+	Command []string          `yaml:"command" doc:"Program and arguments; ${TCPLAB_…} variables (and no others) are replaced, everything else reaches the program byte for byte."`
+	Env     map[string]string `yaml:"env,omitempty" doc:"Extra environment variables (${TCPLAB_…} replaced in the values)."`
 	Dir     string            `yaml:"dir,omitempty" doc:"Working directory." default:"the run directory"`
+	Exits   string            `yaml:"exits,omitempty" doc:"at_end: the program runs until tcplab stops it at the end of the run, and exiting sooner fails the run. expected: it ends by itself (a client that makes its requests and exits); status 0 is then fine, non-zero still fails the run." default:"at_end"`
+
+	// commandAt is where command was written (for errors found after parsing).
+	commandAt Pos
 }
+
+// Exec.Exits values.
+const (
+	ExitsAtEnd    = "at_end"
+	ExitsExpected = "expected"
+)
+
+// ExitsValues are the accepted exec.exits values.
+var ExitsValues = []string{ExitsAtEnd, ExitsExpected}
 
 // Message describes the framed messages the sender writes.
 type Message struct {
@@ -322,6 +339,11 @@ func (s *Scenario) ApplyDefaults(fileBase string) {
 			if p.Refuse[i].Mode == "" {
 				p.Refuse[i].Mode = "rst"
 			}
+		}
+	}
+	for _, e := range []*Exec{s.Sender.Exec, s.Receiver.Exec} {
+		if e != nil && e.Exits == "" {
+			e.Exits = ExitsAtEnd
 		}
 	}
 	if r := s.Receiver.Reconnect; r != nil {

@@ -141,11 +141,29 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 				bad(x.role+"."+f, "has no effect with %s.exec (the built-in %s does not run); remove it", x.role, x.role)
 			}
 		}
-		for k := range x.e.Env {
+		for k, v := range x.e.Env {
 			if k == "" || strings.ContainsAny(k, "=\x00") {
 				bad(x.role+".exec.env", "invalid variable name %q", k)
 			}
+			if n := unknownExecVar(v); n != "" {
+				bad(x.role+".exec.env."+k, "${%s} is not a variable tcplab sets; accepted: %s", n, execVarList())
+			}
 		}
+		for i, a := range x.e.Command {
+			if n := unknownExecVar(a); n != "" {
+				bad(fmt.Sprintf("%s.exec.command[%d]", x.role, i), "${%s} is not a variable tcplab sets; accepted: %s (write $%s, without braces, for the program's own variable)", n, execVarList(), n)
+			}
+			if strings.IndexByte(a, 0) >= 0 {
+				bad(fmt.Sprintf("%s.exec.command[%d]", x.role, i), "holds a NUL byte")
+			}
+		}
+		if n := unknownExecVar(x.e.Dir); n != "" {
+			bad(x.role+".exec.dir", "${%s} is not a variable tcplab sets; accepted: %s", n, execVarList())
+		}
+		if !oneOf(x.e.Exits, ExitsValues) {
+			bad(x.role+".exec.exits", "unknown value %q; accepted: %s", x.e.Exits, strings.Join(ExitsValues, ", "))
+		}
+		x.e.commandAt = at(x.role + ".exec.command")
 	}
 	if len(s.Sender.Schedule) > 0 {
 		if _, set := pos["sender.rate"]; set {

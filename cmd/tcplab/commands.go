@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -114,6 +116,11 @@ point (for a CI matrix); tcplab report merge combines the shards.`,
 			if output != "text" && output != "json" {
 				return withCode(ExitSetup, fmt.Errorf("--output %q: accepted: text, json", output))
 			}
+			if metrics != "" {
+				if warn := metricsExposure(metrics); warn != "" {
+					fmt.Fprintln(cmd.ErrOrStderr(), "tcplab: warning:", warn)
+				}
+			}
 			res, err := scenario.Run(ctx, s, opts)
 			if res != nil {
 				if perr := printSummary(cmd, output, &res.Summary, res.Dir); perr != nil {
@@ -131,7 +138,7 @@ point (for a CI matrix); tcplab report merge combines the shards.`,
 	}
 	c.Flags().StringVar(&out, "out", "", "run directory (default runs/<name>-<timestamp>)")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress notes on stderr (and no live status line on a terminal)")
-	c.Flags().StringVar(&metrics, "metrics", "", "serve per-connection TCP metrics for Prometheus at http://ADDR/metrics during the run (e.g. 127.0.0.1:9464)")
+	c.Flags().StringVar(&metrics, "metrics", "", "serve per-connection TCP metrics for Prometheus at http://ADDR/metrics during the run, without authentication (127.0.0.1:9464: this host only; :9464 means every interface, and tcplab warns)")
 	c.Flags().StringVarP(&output, "output", "o", "text", "what to print at the end: text or json (report.json, for scripts)")
 	c.Flags().IntVar(&parallel, "parallel", scenario.DefaultParallel, "sweep points running at once")
 	c.Flags().StringVar(&shard, "shard", "", "run only shard i of n of a sweep's points (i/n, like 2/4)")
@@ -171,6 +178,10 @@ With --compare, show two runs side by side instead.`,
 			}
 			if err := printSummary(cmd, output, &res.Summary, res.Dir); err != nil {
 				return withCode(ExitSetup, err)
+			}
+			if end := res.Summary.Meta.EndKind(); end != report.EndCompleted {
+				// The run did not complete: no verdict of it can pass.
+				return withCode(ExitSetup, fmt.Errorf("the run did not complete (%s): %s", end, res.Summary.Meta.StoppedText()))
 			}
 			if !res.Summary.Passed() {
 				return withCode(ExitExpectFailed, errors.New("an expectation failed"))
@@ -276,7 +287,7 @@ func newValidateCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var errs []error
 			for _, f := range args {
-				sw, err := scenario.LoadSweep(f)
+				sw, err := loadSweepOrEmbedded(f)
 				if err != nil {
 					errs = append(errs, err)
 					continue
@@ -298,8 +309,12 @@ func newCleanupCmd() *cobra.Command {
 		Use:   "cleanup",
 		Short: "Remove what crashed runs left behind (namespaces, links, processes)",
 		Long: `Remove the namespaces (with their links and qdiscs), processes and address
-slots of tcplab runs whose tcplab process is gone (killed with -9, crashed).
-Runs still in progress are left alone, and nothing else is touched.`,
+slots of tcplab runs whose tcplab process is gone (killed with -9, crashed);
+end the points of a sweep whose sweep process is gone (SIGTERM, so each
+removes its own lab and writes its report; SIGKILL after 20 s); and remove
+the private directories of rootless runs that were killed (as root: every
+user's; as a user: your own). Runs still in progress are left alone, and
+nothing else is touched.`,
 		Example: "  sudo tcplab cleanup\n  sudo tcplab cleanup --dry-run",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -307,7 +322,11 @@ Runs still in progress are left alone, and nothing else is touched.`,
 			if err != nil {
 				return withCode(ExitSetup, err)
 			}
-			if len(left) == 0 {
+			private, err := netem.FindRootlessLeftovers()
+			if err != nil {
+				return withCode(ExitSetup, err)
+			}
+			if len(left) == 0 && len(private) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "nothing to clean up")
 				return nil
 			}
@@ -320,7 +339,25 @@ Runs still in progress are left alone, and nothing else is touched.`,
 					errs = append(errs, fmt.Errorf("run %s: %w", l.RunID, err))
 					continue
 				}
+				if l.Orphan {
+					end := "ended"
+					if dry {
+						end = "would end"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "run %s: a sweep point whose sweep is gone: %s process %d; %s namespaces %v, processes %v, address slot %d\n", l.RunID, end, l.Owner, verb, l.Namespaces, l.Processes, l.Slot)
+					continue
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "run %s: %s namespaces %v, processes %v, address slot %d\n", l.RunID, verb, l.Namespaces, l.Processes, l.Slot)
+			}
+			for _, dir := range private {
+				verb := "removed"
+				if dry {
+					verb = "would remove"
+				} else if err := netem.RemoveRootlessLeftover(dir); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "rootless run: %s its private directory %s\n", verb, dir)
 			}
 			return withCode(ExitSetup, errors.Join(errs...))
 		},
@@ -425,5 +462,33 @@ func loadSweepOrEmbedded(arg string) (*scenario.Sweep, error) {
 			return scenario.ParseSweep(arg+".yaml (embedded)", b)
 		}
 	}
-	return scenario.LoadSweep(arg)
+	sw, err := scenario.LoadSweep(arg)
+	if err != nil {
+		return nil, err
+	}
+	// The programs a run would start must be there before anything starts.
+	if err := sw.CheckPrograms(); err != nil {
+		return nil, err
+	}
+	return sw, nil
+}
+
+// metricsExposure says who else can read /metrics served on addr ("" for
+// loopback only): the endpoint has no authentication.
+func metricsExposure(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "" // the run reports the bad address
+	}
+	if host == "localhost" {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return ""
+	}
+	where := "every interface of this host"
+	if host != "" && host != "0.0.0.0" && host != "::" {
+		where = host
+	}
+	return fmt.Sprintf("--metrics %s serves /metrics without authentication on %s (port %s): anyone who can reach it reads the lab's connections; use 127.0.0.1:%s to keep it on this host", addr, where, port, port)
 }

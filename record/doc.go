@@ -1,0 +1,12 @@
+// Package record owns the run directory on disk: a directory tcplab
+// creates itself, every file in it created or replaced beneath it and never
+// through a symbolic link, and bounded readers for what it holds.
+//
+// tcplab runs as root and writes where a user points it (--out, tcplab
+// report DIR): a link planted in that directory must not turn a write into
+// one outside it. Dir opens the directory once (O_NOFOLLOW) and does every
+// file operation relative to that descriptor with single-component names
+// and O_NOFOLLOW, creating with O_EXCL and replacing by rename.
+//
+// It imports nothing of tcplab's.
+package record
