@@ -46,12 +46,15 @@ type LinkDirection struct {
 
 // LinkRecord is the link as configured and as it ran.
 type LinkRecord struct {
-	Backend  string        `json:"backend"`
-	Why      string        `json:"why"`
-	Applied  []string      `json:"applied"`
-	Down     LinkDirection `json:"down"`
-	Up       LinkDirection `json:"up"`
-	Timeline bool          `json:"timeline"` // the link changed during the run
+	Backend string `json:"backend"`
+	// Mechanism is what made the link: userspace link, kernel netem,
+	// kernel tbf, or kernel veth, unimpaired.
+	Mechanism string        `json:"mechanism,omitempty"`
+	Why       string        `json:"why"`
+	Applied   []string      `json:"applied"`
+	Down      LinkDirection `json:"down"`
+	Up        LinkDirection `json:"up"`
+	Timeline  bool          `json:"timeline"` // the link changed during the run
 	// NAT describes the middlebox that forgets idle connections, if any.
 	NAT string `json:"nat,omitempty"`
 }
@@ -147,4 +150,13 @@ func wireUS(bytes float64, rateBits uint64) float64 {
 		return 0
 	}
 	return bytes * 8 / float64(rateBits) * 1e6
+}
+
+// Made names what made the link: its mechanism, or (a run recorded before
+// mechanisms were) its backend.
+func (l *LinkRecord) Made() string {
+	if l.Mechanism != "" {
+		return l.Mechanism
+	}
+	return l.Backend
 }

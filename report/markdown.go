@@ -85,7 +85,7 @@ func linkBackend(m *Meta) string {
 	if m.Link == nil {
 		return "unknown"
 	}
-	return m.Link.Backend
+	return m.Link.Made()
 }
 
 // mdEscape keeps a value from breaking a Markdown table or opening an

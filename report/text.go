@@ -53,7 +53,7 @@ func WriteTextColour(w io.Writer, s *Summary, colour bool) {
 	fmt.Fprintf(w, "tcplab run %s (%s): %s\n", m.Scenario, m.RunID, m.StoppedText())
 	fmt.Fprintf(w, "  link: down %s, up %s; kernel %s, tcp_info %d bytes\n", m.LinkDown, m.LinkUp, m.Kernel, s.TCPInfoLen)
 	if l := m.Link; l != nil {
-		fmt.Fprintf(w, "  backend: %s (%s)\n", l.Backend, l.Why)
+		fmt.Fprintf(w, "  made by: %s; %s\n", l.Made(), l.Why)
 	}
 	writeRunFailure(w, s, func(t string) string { return paint(ansiRed+ansiBold, t) })
 	v := &s.Verdict

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -62,13 +63,49 @@ func (s *Scenario) chooseBackend() (backend, why string, err error) {
 			}
 			return netem.Kernel, "link.backend: netem", nil
 		}
-		return netem.Kernel, "link.backend: netem (tbf or nothing needed: no netem parameter set)", nil
+		return netem.Kernel, "link.backend: netem; no netem parameter is set, so tbf or nothing does it", nil
 	}
 	if !need {
-		return netem.Kernel, "auto: only a rate (tbf) or nothing is asked, the kernel does it", nil
+		return netem.Kernel, "auto: only a rate or nothing is asked, which the kernel does without sch_netem", nil
 	}
 	if perr := netemProbe(); perr != nil {
-		return netem.Userspace, fmt.Sprintf("auto: this kernel has no sch_netem (%v)", perr), nil
+		if errors.Is(perr, netem.ErrNotSupported) {
+			// The probe's own words stay in tcplab doctor: one reason here.
+			return netem.Userspace, "auto: this kernel has no sch_netem, so the userspace link does it", nil
+		}
+		return netem.Userspace, fmt.Sprintf("auto: sch_netem could not be tried here, so the userspace link does it: %v", perr), nil
 	}
 	return netem.Kernel, "auto: the kernel has sch_netem", nil
+}
+
+// Link mechanisms: what actually made the link (report.LinkRecord.Mechanism).
+const (
+	MechUserspace = "userspace link"
+	MechNetem     = "kernel netem"
+	MechTbf       = "kernel tbf"
+	MechNone      = "kernel veth, unimpaired"
+)
+
+// linkMechanism names what makes the link on backend: the userspace link,
+// or the kernel's netem, tbf, or nothing at all.
+func (s *Scenario) linkMechanism(backend string) string {
+	if backend == netem.Userspace {
+		return MechUserspace
+	}
+	if s.needsNetem() {
+		return MechNetem
+	}
+	rated := func(l Link) bool {
+		down, up := l.Impairments()
+		return down.RateBits > 0 || up.RateBits > 0
+	}
+	if rated(s.Link) {
+		return MechTbf
+	}
+	for _, e := range s.timeline() {
+		if e.Link != nil && rated(s.Link.apply(e.Link)) {
+			return MechTbf
+		}
+	}
+	return MechNone
 }

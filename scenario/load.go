@@ -107,6 +107,9 @@ func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// ValidName says whether s is accepted as a scenario's name.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
 // MaxFileSize is the largest scenario file tcplab reads: real ones are a
 // few KiB.
 const MaxFileSize = 1 << 20
@@ -214,6 +217,55 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	return parseNode(file, root)
 }
 
+// unclosedFlow finds a flow bracket ({ or [) of data left open when a
+// line starts again at the left margin, or at the end; quoted text and
+// comments are skipped. It is a hint for YAML that does not parse, not a
+// parser.
+func unclosedFlow(data []byte) (line, col int, open rune, ok bool) {
+	type mark struct {
+		line, col int
+		r         rune
+	}
+	var stack []mark
+	var quote rune // ' or " inside quoted text
+	comment := false
+	ln, c := 1, 0
+	prev := '\n'
+	for _, r := range string(data) {
+		c++
+		if r == '\n' {
+			ln, c, comment, prev = ln+1, 0, false, r
+			continue
+		}
+		if c == 1 && len(stack) > 0 && quote == 0 && r != ' ' && r != '\t' && r != '#' && r != '}' && r != ']' {
+			// A new top-level line while a bracket is still open.
+			return stack[0].line, stack[0].col, stack[0].r, true
+		}
+		switch {
+		case comment:
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			}
+		case r == '"' || r == '\'':
+			quote = r
+		case r == '#' && (prev == ' ' || prev == '\t' || prev == '\n'):
+			comment = true
+		case r == '{' || r == '[':
+			stack = append(stack, mark{ln, c, r})
+		case r == '}' || r == ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		}
+		prev = r
+	}
+	if len(stack) > 0 {
+		return stack[0].line, stack[0].col, stack[0].r, true
+	}
+	return 0, 0, 0, false
+}
+
 // parseYAML reads exactly one YAML document and returns its root node.
 func parseYAML(file string, data []byte) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -221,6 +273,11 @@ func parseYAML(file string, data []byte) (*yaml.Node, error) {
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, Errors{{Pos: Pos{file, 1, 1}, Msg: "empty scenario file"}}
+		}
+		if line, col, open, ok := unclosedFlow(data); ok {
+			// The parser reports where it gave up; the mistake is where
+			// the bracket opened.
+			return nil, Errors{{Pos: Pos{file, line, col}, Msg: fmt.Sprintf("not valid YAML: the %q opened here is never closed (the YAML parser: %s)", open, yamlErrMsg(err))}}
 		}
 		return nil, Errors{{Pos: yamlErrPos(file, err), Msg: "not valid YAML: " + yamlErrMsg(err)}}
 	}

@@ -85,6 +85,10 @@ const peerReady = 20 * time.Second
 // peerGrace is how long a peer may take past the deadline to flush and exit.
 const peerGrace = 2 * time.Second
 
+// programEndGrace is how long a user's program gets at the end of the run
+// to end by itself (it was told TCPLAB_DURATION) before its SIGTERM.
+const programEndGrace = 500 * time.Millisecond
+
 // Run builds the lab, runs the peers for the scenario's duration, removes the
 // lab and writes the report. The report is written whenever the run got as
 // far as starting peers, also when it is interrupted (ctx) or fails; the
@@ -111,7 +115,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		rd, err = record.Create(dir)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	defer rd.Close()
 	if s.Link.Seed == nil {
@@ -178,7 +182,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		}
 	}
 	note("lab %s: %s (%s) ⇄ %s (%s), %s backend", topo.RunID, topo.Sender.Namespace, topo.Sender.Addr.Addr(), topo.Receiver.Namespace, topo.Receiver.Addr.Addr(), topo.Backend)
-	link := &report.LinkRecord{Backend: topo.Backend, Why: why, Applied: topo.Applied, Timeline: len(s.Timeline) > 0,
+	link := &report.LinkRecord{Backend: topo.Backend, Mechanism: s.linkMechanism(topo.Backend), Why: why, Applied: topo.Applied, Timeline: len(s.Timeline) > 0,
 		Down: linkDirection(s.Link.Resolve("down"), down), Up: linkDirection(s.Link.Resolve("up"), up)}
 	if n := s.Link.NAT; n != nil {
 		link.NAT = fmt.Sprintf("forgets a connection idle for %v; then %s", time.Duration(n.IdleTimeout), map[string]string{"drop": "drops its packets", "rst": "answers its packets with an RST"}[n.Expired])
@@ -496,10 +500,12 @@ func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, rd 
 	}
 	end := runEnd{kind: report.EndCompleted, text: string(report.EndCompleted)}
 	var failures []report.PeerFailure
+	atDeadline := false
 wait:
 	for {
 		select {
 		case <-t.C:
+			atDeadline = true
 			break wait
 		case w := <-exits:
 			if f, failed := w.failure(start, start+int64(s.Duration), rd); failed {
@@ -511,7 +517,29 @@ wait:
 			break wait
 		}
 	}
-	stopAll()
+	if atDeadline {
+		// Built-in peers keep the deadline themselves (they flush and exit
+		// within peerGrace). A program that ends by itself at
+		// TCPLAB_DURATION gets a moment to do so; then SIGTERM.
+		programEnd := time.NewTimer(programEndGrace)
+		for _, w := range procs {
+			if !w.program {
+				continue
+			}
+			select {
+			case <-w.proc.Exited():
+			case <-programEnd.C:
+			}
+		}
+		programEnd.Stop()
+		for _, w := range procs {
+			if w.program {
+				w.stop()
+			}
+		}
+	} else {
+		stopAll()
+	}
 	// A process the timeline froze must run again to finish.
 	for _, w := range procs {
 		if !w.timeline.Load() {

@@ -173,7 +173,8 @@ type Ramp struct {
 // other byte, $HOME, $$ and "${args[@]}" included, reaches the program as
 // written. A relative program path is taken from the directory tcplab runs
 // in. Its stdout and stderr go to <role>.stdout and <role>.stderr in the run
-// directory. At the end of the run it gets SIGTERM, and SIGKILL two seconds
+// directory. At the end of the run it gets half a second to end by itself,
+// then SIGTERM, and SIGKILL two seconds
 // later. A program that exits before the run's end fails the run, unless
 // exits: expected says it ends by itself; a non-zero status always fails.
 type Exec struct {

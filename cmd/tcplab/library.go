@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -96,6 +99,9 @@ expect:                   # checked at the end; a failing one makes tcplab exit 
   - messages.lost == 0
 `
 
+// nameLine is a scenario's top-level name line.
+var nameLine = regexp.MustCompile(`(?m)^(name: *)\S+`)
+
 func newInitCmd() *cobra.Command {
 	var force bool
 	var from string
@@ -122,13 +128,21 @@ not overwritten unless --force.`,
 				}
 				content = []byte(strings.Replace(string(b), "$schema=../docs/scenario.schema.json", "$schema="+scenario.SchemaURL, 1))
 			}
-			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+			// The scenario is named after its file (my-first.yaml: my-first).
+			if base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)); scenario.ValidName(base) {
+				content = nameLine.ReplaceAll(content, []byte("${1}"+base))
+			}
+			// Never write through a link (tcplab may run as root).
+			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL | syscall.O_NOFOLLOW
 			if force {
-				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC | syscall.O_NOFOLLOW
 			}
 			f, err := os.OpenFile(file, flags, 0o644)
 			if errors.Is(err, os.ErrExist) {
 				return withCode(ExitSetup, fmt.Errorf("%s exists; choose another name or use --force", file))
+			}
+			if errors.Is(err, syscall.ELOOP) {
+				return withCode(ExitSetup, fmt.Errorf("%s is a symbolic link; tcplab init does not write through links", file))
 			}
 			if err != nil {
 				return withCode(ExitSetup, err)
