@@ -318,6 +318,21 @@ nothing else is touched.`,
 		Example: "  sudo tcplab cleanup\n  sudo tcplab cleanup --dry-run",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Points of a sweep that died first: each ends itself cleanly
+			// (its lab, its report) on SIGTERM; what one killed leaves is
+			// found with the other leftovers below.
+			orphans := scenario.FindOrphanPoints()
+			for _, p := range orphans {
+				if dry {
+					fmt.Fprintf(cmd.OutOrStdout(), "sweep point %d (%s): its sweep %d is gone; would end it\n", p.PID, p.Dir, p.Parent)
+					continue
+				}
+				how := "ended (SIGTERM)"
+				if scenario.EndOrphanPoint(p) {
+					how = "killed: it did not end within 20 s of SIGTERM"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "sweep point %d (%s): its sweep %d is gone; %s\n", p.PID, p.Dir, p.Parent, how)
+			}
 			left, err := netem.FindLeftovers()
 			if err != nil {
 				return withCode(ExitSetup, err)
@@ -326,7 +341,7 @@ nothing else is touched.`,
 			if err != nil {
 				return withCode(ExitSetup, err)
 			}
-			if len(left) == 0 && len(private) == 0 {
+			if len(left) == 0 && len(private) == 0 && len(orphans) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "nothing to clean up")
 				return nil
 			}
