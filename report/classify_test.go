@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"math"
@@ -155,4 +156,17 @@ func TestNoChronos(t *testing.T) {
 	if v.Class != Unknown || !strings.Contains(v.Evidence[0], "168 bytes") {
 		t.Errorf("got %s %v", v.Class, v.Evidence)
 	}
+}
+
+// FuzzDecodeRecorded: the run directory's line readers never panic, and
+// whatever they accept builds a Summary.
+func FuzzDecodeRecorded(f *testing.F) {
+	f.Add([]byte(`{"t":1,"side":"sender","conn":0,"len":280,"info":{}}` + "\n"))
+	f.Add([]byte(`{"t":5,"side":"receiver","kind":"connected"}` + "\n\n"))
+	f.Add([]byte("not json\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		samples, _ := DecodeSamples(bytes.NewReader(b), "samples.jsonl")
+		events, _ := DecodeEvents(bytes.NewReader(b), "events.jsonl")
+		Build(Meta{DurationS: 1, WindowS: 0.25}, samples, events, 250e6)
+	})
 }

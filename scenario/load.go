@@ -345,8 +345,14 @@ func yamlErrPos(file string, err error) Pos {
 	return Pos{file, 1, 1}
 }
 
+// yamlErrMsg is the parser's message without its "yaml: line N:" prefix
+// (the position is given as file:line:col).
 func yamlErrMsg(err error) string {
-	return strings.TrimPrefix(err.Error(), "yaml: ")
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := lineRE.FindStringIndex(msg); m != nil && m[0] == 0 && strings.HasPrefix(msg[m[1]:], ": ") {
+		msg = msg[m[1]+2:]
+	}
+	return msg
 }
 
 func join(path, name string) string {

@@ -273,3 +273,25 @@ func TestCheckPrograms(t *testing.T) {
 		t.Errorf("sh: %v", err)
 	}
 }
+
+// TestLinkMechanism: the report names what made the link, not the backend
+// alone: a plain rate on the kernel backend is tbf, not netem.
+func TestLinkMechanism(t *testing.T) {
+	for src, want := range map[string]string{
+		"name: a\n": MechNone,
+		"name: a\nlink: { down: { rate: 20mbit } }\n":                                        MechTbf,
+		"name: a\nlink: { down: { delay: 10ms } }\n":                                         MechNetem,
+		"name: a\nduration: 4s\ntimeline: [ { at: 1s, link: { down: { rate: 1mbit } } } ]\n": MechTbf,
+	} {
+		s, err := Parse("a.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.linkMechanism("netem"); got != want {
+			t.Errorf("%q on the kernel backend: %q, want %q", src, got, want)
+		}
+		if got := s.linkMechanism("userspace"); got != MechUserspace {
+			t.Errorf("%q on the userspace backend: %q", src, got)
+		}
+	}
+}

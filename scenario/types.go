@@ -9,8 +9,8 @@ type Scenario struct {
 	Name           string          `yaml:"name" doc:"Name of the scenario; names the run directory. Letters, digits, '-', '_' and '.'." default:"file name without .yaml"`
 	Description    string          `yaml:"description,omitempty" doc:"What the scenario shows, free text."`
 	Duration       Duration        `yaml:"duration" doc:"How long traffic flows, from the first connect attempt. 1s..1h." default:"10s"`
-	SampleInterval Duration        `yaml:"sample_interval" doc:"How often tcp_info is read on both ends. 1ms..1s, below duration." default:"10ms"`
-	Window         Duration        `yaml:"window" doc:"Length of a classification window. 100ms..duration; the kernel's limit counters move in 4 ms steps, so shorter windows are noise." default:"250ms"`
+	SampleInterval Duration        `yaml:"sample_interval" doc:"How often tcp_info is read on both ends. 1ms..1s, below duration, and at most half the window (so 1ms..125ms with the default 250ms window: two samples per window)." default:"10ms"`
+	Window         Duration        `yaml:"window" doc:"Length of a classification window. 100ms..duration, and at least two sample intervals; the kernel's limit counters move in 4 ms steps, so shorter windows are noise." default:"250ms"`
 	Link           Link            `yaml:"link" doc:"The path between sender and receiver."`
 	Sender         Sender          `yaml:"sender" doc:"The built-in sending peer, in the sender's namespace."`
 	Receiver       Receiver        `yaml:"receiver" doc:"The built-in receiving peer, in the receiver's namespace."`

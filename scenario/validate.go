@@ -42,7 +42,11 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 	if w := time.Duration(s.Window); w < 100*time.Millisecond || s.Window > s.Duration {
 		bad("window", "%v is outside 100ms..duration (%v)", w, time.Duration(s.Duration))
 	} else if s.Window < s.SampleInterval*2 {
-		bad("window", "%v holds fewer than two samples at sample_interval %v", w, time.Duration(s.SampleInterval))
+		if _, set := pos["window"]; set {
+			bad("window", "%v holds fewer than two samples at sample_interval %v; at least %v", w, time.Duration(s.SampleInterval), 2*time.Duration(s.SampleInterval))
+		} else {
+			bad("sample_interval", "%v leaves fewer than two samples in a window of %v (the default); at most %v, or set window", time.Duration(s.SampleInterval), w, w/2)
+		}
 	}
 	if !oneOf(s.Link.Backend, Backends) {
 		bad("link.backend", "unknown backend %q; accepted: %s", s.Link.Backend, strings.Join(Backends, ", "))

@@ -378,6 +378,39 @@ func TestRootlessQuickstart(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(netem.NetnsDir, netem.Prefix+"*")); len(left) > 0 {
 		t.Errorf("namespaces in the host's %s after a rootless run: %v", netem.NetnsDir, left)
 	}
+
+	// A rootless run killed with -9 leaves its private directory; tcplab
+	// cleanup, run as that user, removes it (its child died with it).
+	asUser := func(args ...string) *exec.Cmd {
+		c := exec.Command(exe, args...)
+		c.Dir = work
+		c.Env = append(os.Environ(), asMainEnv+"=1", "HOME="+work)
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		return c
+	}
+	long := filepath.Join(work, "long.yaml")
+	if err := os.WriteFile(long, []byte("name: long\nduration: 20s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	killed := asUser("run", "-q", long, "--out", filepath.Join(work, "killed"))
+	if err := killed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	killed.Process.Signal(syscall.SIGKILL)
+	killed.Wait()
+	leftover, _ := filepath.Glob(filepath.Join(os.TempDir(), "tcplab-rootless-*"))
+	if len(leftover) <= len(before) {
+		t.Fatalf("a rootless run killed with -9 left no private directory to clean up (the test proves nothing)")
+	}
+	out, err = asUser("cleanup").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "rootless run: removed its private directory") {
+		t.Errorf("cleanup as uid %d: %v\n%s", uid, err, out)
+	}
+	after, _ = filepath.Glob(filepath.Join(os.TempDir(), "tcplab-rootless-*"))
+	if len(after) > len(before) {
+		t.Errorf("private state directories left after cleanup: %v", after)
+	}
 }
 
 // startRun starts `tcplab run` of a long scenario and waits until its lab exists.
@@ -620,8 +653,18 @@ func TestLibraryCommands(t *testing.T) {
 	if r = runTcplab(t, "init", f); r.code != 0 {
 		t.Fatalf("init: exit %d: %s", r.code, r.stderr)
 	}
-	if _, err := scenario.Load(f); err != nil {
-		t.Errorf("the starter does not validate: %v", err)
+	if s, err := scenario.Load(f); err != nil || s.Name != "s" {
+		t.Errorf("the starter does not validate, or is not named after its file: %v", err)
+	}
+	// Never written through a link (tcplab may run as root).
+	outside := filepath.Join(dir, "outside")
+	os.WriteFile(outside, []byte("precious"), 0o644)
+	os.Symlink(outside, filepath.Join(dir, "link.yaml"))
+	if r = runTcplab(t, "init", filepath.Join(dir, "link.yaml"), "--force"); r.code != 2 || !strings.Contains(r.stderr, "symbolic link") {
+		t.Errorf("init over a link: exit %d: %s", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "precious" {
+		t.Errorf("init wrote through a link")
 	}
 	if b, _ := os.ReadFile(f); !strings.HasPrefix(string(b), "# yaml-language-server: $schema="+scenario.SchemaURL) {
 		t.Errorf("the starter lacks the schema modeline")
