@@ -48,7 +48,7 @@ func TestMalformed(t *testing.T) {
 		{"unclosed bracket", "name: x\nexpect: [ 'verdict == mixed'\n", "2:9", []string{"the '[' opened here is never closed"}},
 		{"duration form", "duration: 5 sec\n", "1:11", []string{"duration", "write 150ms, 2s, 1m30s"}},
 		{"sample interval over half the default window", "sample_interval: 200ms\n", "1:18", []string{"sample_interval", "at most 125ms, or set window"}},
-		{"exits value", "receiver:\n  exec: { command: [./c], exits: sometimes }\n", "2:9", []string{"receiver.exec.exits", "at_end, expected"}},
+		{"exits value", "receiver:\n  exec: { command: [./c], exits: sometimes }\n", "2:34", []string{"receiver.exec.exits", "at_end, expected"}},
 		{"empty file", "", "1:1", []string{"empty scenario file"}},
 		{"two documents", "name: a\n---\nname: b\n", "2:1", []string{"more than one YAML document"}},
 		{"message too small", "sender:\n  message: { size: 8B }\n", "2:20", []string{"sender.message.size", "20B..1MiB"}},
