@@ -173,10 +173,16 @@ func TestShippedSweeps(t *testing.T) {
 			}
 			if name == "zero-window-peer-gone" {
 				// The server's persist probes behind the closed window are
-				// window probes on the wire, not keepalives.
+				// window probes on the wire, not keepalives. On a loaded host
+				// the receiver's kernel may reopen the window a crack before
+				// the cut (the sender is then busy: it retransmits what it
+				// sent into it instead of probing), so window probes are
+				// required of an idle sender only.
 				for _, p := range rep.Points {
-					if w := p.Sides[0].WireProbes; p.Sides[0].Side != "sender" || w == nil || w.Window == 0 || w.Keepalive != 0 {
-						t.Errorf("zero-window-peer-gone %s %s: probes on the wire %s, want window probes only", p.ID, p.Sides[0].Side, w)
+					sd := p.Sides[0]
+					w := sd.WireProbes
+					if sd.Side != "sender" || w == nil || w.Keepalive != 0 || (!sd.Busy && w.Window == 0) {
+						t.Errorf("zero-window-peer-gone %s %s (busy %v): probes on the wire %s, want window probes only", p.ID, sd.Side, sd.Busy, w)
 					}
 				}
 			}
