@@ -178,12 +178,18 @@ func TestShippedSweeps(t *testing.T) {
 				// the cut (the sender is then busy: it retransmits what it
 				// sent into it instead of probing), so window probes are
 				// required of an idle sender only.
+				probed := 0
 				for _, p := range rep.Points {
 					sd := p.Sides[0]
 					w := sd.WireProbes
 					if sd.Side != "sender" || w == nil || w.Keepalive != 0 || (!sd.Busy && w.Window == 0) {
 						t.Errorf("zero-window-peer-gone %s %s (busy %v): probes on the wire %s, want window probes only", p.ID, sd.Side, sd.Busy, w)
+					} else if w.Window > 0 {
+						probed++
 					}
+				}
+				if probed == 0 {
+					t.Error("zero-window-peer-gone: no point's sender sent window probes")
 				}
 			}
 		}()
