@@ -567,7 +567,7 @@ func yamlMarshal(s *Scenario) ([]byte, error) {
 		c.Sender.Listen, c.Sender.Rate, c.Sender.Message, c.Sender.Socket = nil, nil, Message{}, Socket{}
 	}
 	if c.Receiver.Exec != nil {
-		c.Receiver.Read, c.Receiver.Socket = Read{}, Socket{}
+		c.Receiver.Read, c.Receiver.Socket, c.Receiver.Clients = Read{}, Socket{}, 0
 	}
 	return yaml.Marshal(&c)
 }

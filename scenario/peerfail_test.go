@@ -295,3 +295,25 @@ func TestLinkMechanism(t *testing.T) {
 		}
 	}
 }
+
+// TestExecScenarioLoadsBack: the resolved scenario.yaml of a run with a
+// user's program at either end loads back (tcplab report reads it).
+func TestExecScenarioLoadsBack(t *testing.T) {
+	for _, src := range []string{
+		"name: a\nsender: { listen: true }\nreceiver:\n  exec: { command: [./c] }\n",
+		"name: b\nsender:\n  exec: { command: [./s], exits: expected }\n",
+		"name: c\nsender:\n  exec: { command: [./s] }\nreceiver:\n  exec: { command: [./c] }\n",
+	} {
+		s, err := Parse("a.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := yamlMarshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse("resolved.yaml", out); err != nil {
+			t.Errorf("%q: the resolved file does not load back: %v\n%s", src, err, out)
+		}
+	}
+}
