@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/internal/testlock"
 )
 
@@ -13,12 +14,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(testlock.Main(m.Run)) }
 
 // requireRoot skips tests that build namespaces when not root.
-func requireRoot(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces")
-	}
-}
+func requireRoot(tb testing.TB) { labtest.RequireRoot(tb) }
 
 // assertNoLeftovers fails when a namespace of runID is still mounted.
 func assertNoLeftovers(tb testing.TB, runID string) {

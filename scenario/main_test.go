@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/internal/testlock"
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
@@ -36,9 +37,4 @@ func leftoverNamespaces() []string {
 	return out
 }
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to build network namespaces")
-	}
-}
+func requireRoot(t *testing.T) { labtest.RequireRoot(t) }

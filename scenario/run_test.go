@@ -17,6 +17,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenarios"
 )
@@ -150,14 +151,7 @@ func runScenario(t *testing.T, s *Scenario, opts RunOptions) (*Result, string) {
 	return res, opts.OutDir
 }
 
-func assertLabGone(t *testing.T, runID string) {
-	t.Helper()
-	for _, n := range leftoverNamespaces() {
-		if strings.Contains(n, runID) {
-			t.Errorf("namespace %s left behind", n)
-		}
-	}
-}
+func assertLabGone(t *testing.T, runID string) { labtest.AssertNoLeftovers(t, runID) }
 
 // TestRunInterrupted: cancelling the context stops the run early, still
 // writes the report with what was recorded and says why, and removes the lab.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/internal/testlock"
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
@@ -69,12 +70,7 @@ func runTcplab(t *testing.T, args ...string) result {
 	return r
 }
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to build network namespaces")
-	}
-}
+func requireRoot(t *testing.T) { labtest.RequireRoot(t) }
 
 func slotHeld(runID string) bool {
 	slots, _ := os.ReadDir("/run/tcplab/slots")
