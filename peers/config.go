@@ -1,11 +1,15 @@
 package peers
 
-import "time"
+import (
+	"time"
+
+	"github.com/tcplab/tcplab/record"
+)
 
 // Roles.
 const (
-	RoleSender   = "sender"
-	RoleReceiver = "receiver"
+	RoleSender   = record.RoleSender
+	RoleReceiver = record.RoleReceiver
 )
 
 // SocketOptions are set on a peer's socket before it connects or listens.

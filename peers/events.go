@@ -6,152 +6,40 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
-// Event kinds written to events.jsonl.
-const (
-	EventListening = "listening"
-	EventConnected = "connected"
-	EventSocket    = "socket"
-	EventClosed    = "closed"
-	EventError     = "error"
-	EventStats     = "stats"
-	// EventTimeline is a link change at its time (side "link").
-	EventTimeline = "timeline"
-	// EventPolicyReset is the sender resetting a slow client.
-	EventPolicyReset = "policy_reset"
-	// EventTotal is a peer's account over all its connections (conn -1).
-	EventTotal = "total"
-	// EventRefuse is the sender starting or ending a refusal window.
-	EventRefuse = "refuse"
-	// EventLag is one second's lag over all of a receiver's clients.
-	EventLag = "lag"
-	// EventConnecting is a client starting its first connect.
-	EventConnecting = "connecting"
-	// EventConnectFailed is a client's connect attempt that failed.
-	EventConnectFailed = "connect_failed"
-	// EventMiddlebox is the link's NAT or firewall forgetting an idle
-	// connection (side "link"), at the time it forgot.
-	EventMiddlebox = "middlebox"
-	// EventMiddleboxRefused is the first packet from one side (Side: sender
-	// or receiver) of a connection the NAT forgot that it dropped or
-	// answered with an RST; Detail is "data" (it carried payload) or
-	// "probe" (an ACK or a keepalive / window probe).
-	EventMiddleboxRefused = "middlebox_refused"
+// The run directory's records are record's types; these names keep the
+// peers' code short.
+type (
+	Event           = record.Event
+	LagPoint        = record.LagPoint
+	EffectiveSocket = record.EffectiveSocket
+	Stats           = record.Stats
 )
 
-// Event is one line of events.jsonl.
-type Event struct {
-	T    int64  `json:"t"` // ns since run start
-	Side string `json:"side"`
-	Conn int    `json:"conn"`
-	// Client is the receiver client the connection belongs to.
-	Client int    `json:"client"`
-	Kind   string `json:"event"`
-	Error  string `json:"error,omitempty"`
-	// Socket holds the effective socket options read back after setting them.
-	Socket *EffectiveSocket `json:"socket,omitempty"`
-	Stats  *Stats           `json:"stats,omitempty"`
-	// Addr is the local address for listening, local→remote for connected.
-	Addr      string `json:"addr,omitempty"`
-	Handshake int64  `json:"handshake_ns,omitempty"`
-	// Lag is one second's lag (EventLag; T is the second's start).
-	Lag *LagPoint `json:"lag,omitempty"`
-	// Detail describes a link change (timeline events, side "link").
-	Detail string `json:"detail,omitempty"`
-}
-
-// LagPoint is the lag of the messages read in one second: production → read.
-type LagPoint struct {
-	Second   int64   `json:"second"` // seconds since the run's start
-	Messages uint64  `json:"messages"`
-	P50Ms    float64 `json:"p50_ms"`
-	P99Ms    float64 `json:"p99_ms"`
-	MaxMs    float64 `json:"max_ms"`
-}
-
-// EffectiveSocket is what the kernel reports after the options were set.
-type EffectiveSocket struct {
-	Sndbuf     int    `json:"sndbuf"`
-	Rcvbuf     int    `json:"rcvbuf"`
-	NoDelay    bool   `json:"nodelay"`
-	Congestion string `json:"congestion"`
-	MSS        int    `json:"mss"`
-	// Keepalive as the kernel holds it (it keeps whole seconds).
-	Keepalive         bool `json:"keepalive"`
-	KeepaliveIdleS    int  `json:"keepalive_idle_s"`
-	KeepaliveInterval int  `json:"keepalive_interval_s"`
-	KeepaliveCount    int  `json:"keepalive_count"`
-	UserTimeoutMs     int  `json:"user_timeout_ms"`
-	NotsentLowat      int  `json:"notsent_lowat"`
-	Linger            bool `json:"linger"`
-	LingerS           int  `json:"linger_s"`
-}
-
-// Stats is a peer's account of the data at its end.
-type Stats struct {
-	Messages uint64 `json:"messages"`
-	Bytes    uint64 `json:"bytes"`
-	// Receiver only.
-	Dropped    uint64  `json:"dropped,omitempty"`    // sender: produced, never written (discarded by a reset)
-	Lost       uint64  `json:"lost,omitempty"`       // sequence numbers skipped
-	Duplicated uint64  `json:"duplicated,omitempty"` // sequence numbers seen again
-	LagP50Ms   float64 `json:"lag_p50_ms,omitempty"`
-	LagP99Ms   float64 `json:"lag_p99_ms,omitempty"`
-	LagMaxMs   float64 `json:"lag_max_ms,omitempty"`
-	Samples    int     `json:"samples"`
-	// Client is the receiver client this connection served.
-	Client int `json:"client"`
-	// MaxBacklog is the sender's largest unsent backlog for the connection
-	// (its queue, the chunk being written and the socket's unsent bytes).
-	MaxBacklog uint64 `json:"max_backlog,omitempty"`
-	// Sender: the messages wholly written are [SeqFrom, SeqTo).
-	SeqFrom uint64 `json:"seq_from,omitempty"`
-	SeqTo   uint64 `json:"seq_to,omitempty"`
-	// MaxMessage is the largest message read (receiver).
-	MaxMessage uint32 `json:"max_message,omitempty"`
-	// Receiver: the first and last sequence number read (Messages > 0).
-	FirstSeq uint64 `json:"first_seq,omitempty"`
-	LastSeq  uint64 `json:"last_seq,omitempty"`
-	conn     int    // connection id (not written)
-	// The peer process's own cost (totals only): CPU seconds and peak
-	// resident memory.
-	CPUUserS  float64 `json:"cpu_user_s,omitempty"`
-	CPUSysS   float64 `json:"cpu_sys_s,omitempty"`
-	MaxRSSKiB int64   `json:"max_rss_kib,omitempty"`
-	// Connections is the number of connections a total covers.
-	Connections int `json:"connections,omitempty"`
-	// Lifecycle of the connection, ns since the run's start: connected,
-	// first and last byte written (sender) or read (receiver), closed.
-	ConnectedNs int64 `json:"connected_ns"`
-	FirstDataNs int64 `json:"first_data_ns,omitempty"`
-	LastDataNs  int64 `json:"last_data_ns,omitempty"`
-	ClosedNs    int64 `json:"closed_ns"`
-}
-
-// add sums o into a peer's total (lags are set by the caller).
-func (s *Stats) add(o *Stats) {
-	s.Messages += o.Messages
-	s.Bytes += o.Bytes
-	s.Dropped += o.Dropped
-	s.Lost += o.Lost
-	s.Duplicated += o.Duplicated
-	s.Samples += o.Samples
-	s.MaxMessage = max(s.MaxMessage, o.MaxMessage)
-	s.Connections++
-	if s.Connections == 1 || o.ConnectedNs < s.ConnectedNs {
-		s.ConnectedNs = o.ConnectedNs
-	}
-	if o.FirstDataNs > 0 && (s.FirstDataNs == 0 || o.FirstDataNs < s.FirstDataNs) {
-		s.FirstDataNs = o.FirstDataNs
-	}
-	s.LastDataNs = max(s.LastDataNs, o.LastDataNs)
-	s.ClosedNs = max(s.ClosedNs, o.ClosedNs)
-}
+// Event kinds (record's).
+const (
+	EventListening        = record.EventListening
+	EventConnected        = record.EventConnected
+	EventSocket           = record.EventSocket
+	EventClosed           = record.EventClosed
+	EventError            = record.EventError
+	EventStats            = record.EventStats
+	EventTimeline         = record.EventTimeline
+	EventPolicyReset      = record.EventPolicyReset
+	EventTotal            = record.EventTotal
+	EventRefuse           = record.EventRefuse
+	EventLag              = record.EventLag
+	EventConnecting       = record.EventConnecting
+	EventConnectFailed    = record.EventConnectFailed
+	EventMiddlebox        = record.EventMiddlebox
+	EventMiddleboxRefused = record.EventMiddleboxRefused
+)
 
 // addCost records the process's CPU time and peak memory so far.
-func (s *Stats) addCost() {
+func addCost(s *Stats) {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return
@@ -162,7 +50,7 @@ func (s *Stats) addCost() {
 }
 
 // sawData records that n bytes moved now.
-func (s *Stats) sawData(n int, start int64) {
+func sawData(s *Stats, n int, start int64) {
 	if n <= 0 {
 		return
 	}

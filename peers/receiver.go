@@ -106,7 +106,7 @@ func runReceiver(ctx context.Context, cfg *Config, out Outputs, log *eventLog) e
 	r.total.LagP50Ms = float64(r.lag.Quantile(0.5)) / 1000
 	r.total.LagP99Ms = float64(r.lag.Quantile(0.99)) / 1000
 	r.total.LagMaxMs = float64(r.lag.Max()) / 1000
-	r.total.addCost()
+	addCost(&r.total)
 	log.emit(Event{Kind: EventTotal, Conn: -1, Stats: &r.total})
 	if err != nil {
 		log.emit(Event{Kind: EventError, Error: err.Error()})
@@ -271,7 +271,7 @@ func (r *receiver) serveConn(ctx context.Context, c *net.TCPConn, id int, cl *cl
 		c.SetReadDeadline(time.Now().Add(cl.closeThis - time.Duration(connectedAt)))
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	st := Stats{conn: id, Client: cl.index, ConnectedNs: connectedAt}
+	st := Stats{Conn: id, Client: cl.index, ConnectedNs: connectedAt}
 	var lag hist.Histogram
 	rerr := receive(ctx, cfg, c, cl, &st, &lag, &r.series)
 	noticed := tcpinfo.Monotonic() - cfg.Start // before our close: who closed first compares these
@@ -307,7 +307,7 @@ func (r *receiver) serveConn(ctx context.Context, c *net.TCPConn, id int, cl *cl
 	r.log.emit(Event{Kind: EventStats, Conn: id, Client: cl.index, Stats: &st})
 	var corrupt *corruptError
 	r.mu.Lock()
-	r.total.add(&st)
+	r.total.Add(&st)
 	r.lag.Merge(&lag)
 	if errors.As(rerr, &corrupt) {
 		r.fatal = errors.Join(r.fatal, rerr)
@@ -391,7 +391,7 @@ func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, 
 		n, err := c.Read(buf)
 		if n > 0 {
 			st.Bytes += uint64(n)
-			st.sawData(n, cfg.Start)
+			sawData(st, n, cfg.Start)
 			now = tcpinfo.Monotonic() - cfg.Start
 			lags = lags[:0]
 			ferr := d.Feed(buf[:n], onMsg)

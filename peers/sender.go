@@ -57,7 +57,7 @@ func runSender(ctx context.Context, cfg *Config, out Outputs, log *eventLog) err
 	}
 	s.conns.Wait()
 	stopSampling()
-	s.total.addCost()
+	addCost(&s.total)
 	log.emit(Event{Kind: EventTotal, Conn: -1, Stats: &s.total})
 	if err != nil {
 		log.emit(Event{Kind: EventError, Error: err.Error()})
@@ -283,7 +283,7 @@ func (s *sender) handle(ctx context.Context, c *net.TCPConn, handshake time.Dura
 		resumeAt = &h.From
 	}
 	cur, dropped := s.feed.attach(h.Client, resumeAt)
-	st := Stats{conn: h.Conn, Client: h.Client, Dropped: dropped, ConnectedNs: connectedAt, SeqFrom: cur.next, SeqTo: cur.next}
+	st := Stats{Conn: h.Conn, Client: h.Client, Dropped: dropped, ConnectedNs: connectedAt, SeqFrom: cur.next, SeqTo: cur.next}
 	if !cfg.NoSample {
 		s.samples.add(h.Conn, fd)
 	}
@@ -334,7 +334,7 @@ func (s *sender) handle(ctx context.Context, c *net.TCPConn, handshake time.Dura
 	s.log.emit(ev)
 	s.log.emit(Event{Kind: EventStats, Conn: h.Conn, Client: h.Client, Stats: &st})
 	s.totalMu.Lock()
-	s.total.add(&st)
+	s.total.Add(&st)
 	s.totalMu.Unlock()
 }
 
@@ -409,7 +409,7 @@ func (s *sender) write(ctx context.Context, c *net.TCPConn, fd int, cur *clientC
 		if w > 0 {
 			lastWrite = now()
 			st.Bytes += uint64(w)
-			st.sawData(w, cfg.Start)
+			sawData(st, w, cfg.Start)
 			// Count the messages wholly written.
 			head += w
 			for len(sizes) > 0 && head >= sizes[0] {
@@ -468,7 +468,7 @@ func (s *sender) policy(fd int, cur *clientCursor, pending int, over *int64, q *
 	if time.Duration(t-*over) < pol.For {
 		return nil
 	}
-	s.log.emit(Event{Kind: EventPolicyReset, Conn: st.conn, Client: st.Client, Detail: fmt.Sprintf("unsent backlog %d B above %d B for %v: reset (RST)", unsent, pol.BacklogAbove, pol.For)})
+	s.log.emit(Event{Kind: EventPolicyReset, Conn: st.Conn, Client: st.Client, Detail: fmt.Sprintf("unsent backlog %d B above %d B for %v: reset (RST)", unsent, pol.BacklogAbove, pol.For)})
 	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	return errPolicyReset
 }

@@ -8,5 +8,9 @@
 // file operation relative to that descriptor with single-component names
 // and O_NOFOLLOW, creating with O_EXCL and replacing by rename.
 //
-// It imports nothing of tcplab's.
+// It also holds the records the run directory's events.jsonl carries
+// (Event and its kinds, Stats, EffectiveSocket, LagPoint, the two roles):
+// peers write them, report reads them, neither through the other.
+//
+// It imports nothing of tcplab's but tcpinfo.
 package record

@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
-func readRecorded(t *testing.T, dir string) ([]tcpinfo.Sample, []peers.Event) {
+func readRecorded(t *testing.T, dir string) ([]tcpinfo.Sample, []record.Event) {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, "samples.jsonl.gz"))
 	if err != nil {

@@ -4,6 +4,6 @@
 // accounting of each peer, and the outcome of the expectations. It renders
 // the Summary as report.json and as text.
 //
-// It runs nothing and reads only recorded data; it must not import scenario,
-// netem or peers' process code.
+// It runs nothing and reads only recorded data (record's types); it must
+// not import scenario, netem or peers (internal/arch's test holds it).
 package report

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
@@ -60,7 +60,7 @@ type marker struct {
 // no scripts, no fetches) with both ends on one time axis — throughput, lag
 // with disconnects, cwnd / snd_wnd / rcv_wnd, RTT with min_rtt, retransmits
 // and the verdict of every window, timeline entries shaded on each chart.
-func WriteHTML(w io.Writer, s *Summary, samples []tcpinfo.Sample, events []peers.Event) error {
+func WriteHTML(w io.Writer, s *Summary, samples []tcpinfo.Sample, events []record.Event) error {
 	var b strings.Builder
 	m := &s.Meta
 	dur := m.DurationS
@@ -143,8 +143,8 @@ svg.chart{display:block;background:#fff;border:1px solid #eee;margin:4px 0}
 		}
 		return out
 	}
-	acked := perBin(peers.RoleSender, func(i *tcpinfo.Info) uint64 { return i.BytesAcked })
-	received := perBin(peers.RoleReceiver, func(i *tcpinfo.Info) uint64 { return i.BytesReceived })
+	acked := perBin(record.RoleSender, func(i *tcpinfo.Info) uint64 { return i.BytesAcked })
+	received := perBin(record.RoleReceiver, func(i *tcpinfo.Info) uint64 { return i.BytesReceived })
 	thr := line{name: "acked (sender, all connections)", colour: "#4c78a8", step: true}
 	rth := line{name: "received (receiver, all connections)", colour: "#54a24b", step: true}
 	for k := 0; k < bins; k++ {
@@ -224,9 +224,9 @@ func connSamples(samples []tcpinfo.Sample, conn int) (snd, rcv []tcpinfo.Sample)
 		if x.Conn != conn {
 			continue
 		}
-		if x.Side == peers.RoleSender {
+		if x.Side == record.RoleSender {
 			snd = append(snd, x)
-		} else if x.Side == peers.RoleReceiver {
+		} else if x.Side == record.RoleReceiver {
 			rcv = append(rcv, x)
 		}
 	}
@@ -239,11 +239,11 @@ func connSamples(samples []tcpinfo.Sample, conn int) (snd, rcv []tcpinfo.Sample)
 var timelineRE = regexp.MustCompile(`^timeline\[(\d+)\] (start|end): (.*)$`)
 
 // timelineSpans pairs each timeline entry's start and end events.
-func timelineSpans(events []peers.Event, dur float64) []span {
+func timelineSpans(events []record.Event, dur float64) []span {
 	open := map[int]int{} // entry → index in out
 	var out []span
 	for _, e := range events {
-		if e.Kind != peers.EventTimeline {
+		if e.Kind != record.EventTimeline {
 			continue
 		}
 		m := timelineRE.FindStringSubmatch(e.Detail)

@@ -9,7 +9,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
@@ -52,13 +52,13 @@ type Meta struct {
 
 // Peer is one peer's account.
 type Peer struct {
-	Side        string                 `json:"side"`
-	Socket      *peers.EffectiveSocket `json:"socket,omitempty"`
-	Stats       *peers.Stats           `json:"stats,omitempty"`
-	HandshakeMs float64                `json:"handshake_ms,omitempty"`
-	Closed      string                 `json:"closed,omitempty"` // error at close, empty when clean
-	Errors      []string               `json:"errors,omitempty"`
-	Lifecycle   *Lifecycle             `json:"lifecycle,omitempty"`
+	Side        string                  `json:"side"`
+	Socket      *record.EffectiveSocket `json:"socket,omitempty"`
+	Stats       *record.Stats           `json:"stats,omitempty"`
+	HandshakeMs float64                 `json:"handshake_ms,omitempty"`
+	Closed      string                  `json:"closed,omitempty"` // error at close, empty when clean
+	Errors      []string                `json:"errors,omitempty"`
+	Lifecycle   *Lifecycle              `json:"lifecycle,omitempty"`
 }
 
 // Lifecycle is a connection's life as the third seed asks for it.
@@ -78,8 +78,8 @@ type Connection struct {
 	Conn   int `json:"conn"`
 	Client int `json:"client"`
 	// Sender and Receiver are each end's figures for this connection.
-	Sender   *peers.Stats `json:"sender,omitempty"`
-	Receiver *peers.Stats `json:"receiver,omitempty"`
+	Sender   *record.Stats `json:"sender,omitempty"`
+	Receiver *record.Stats `json:"receiver,omitempty"`
 	// SenderClosed and ReceiverClosed are the errors each end saw ("" clean).
 	SenderClosed   string     `json:"sender_closed,omitempty"`
 	ReceiverClosed string     `json:"receiver_closed,omitempty"`
@@ -104,7 +104,7 @@ type PathMeasured struct {
 // LagSecond is one second of the run as the receiver saw it.
 type LagSecond struct {
 	T float64 `json:"t_s"` // the second's start
-	peers.LagPoint
+	record.LagPoint
 }
 
 // Disconnect is a connection that ended before the run did.
@@ -202,13 +202,13 @@ func (s *Summary) Passed() bool {
 }
 
 // Build makes the Summary of a run from its recorded samples and events.
-func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int64) Summary {
+func Build(meta Meta, samples []tcpinfo.Sample, events []record.Event, window int64) Summary {
 	sndBy, rcvBy := map[int][]tcpinfo.Sample{}, map[int][]tcpinfo.Sample{}
 	for _, s := range samples {
 		switch s.Side {
-		case peers.RoleSender:
+		case record.RoleSender:
 			sndBy[s.Conn] = append(sndBy[s.Conn], s)
-		case peers.RoleReceiver:
+		case record.RoleReceiver:
 			rcvBy[s.Conn] = append(rcvBy[s.Conn], s)
 		}
 	}
@@ -271,7 +271,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 
 	// Connections, in id order.
 	conns := map[int]*Connection{}
-	get := func(e *peers.Event) *Connection {
+	get := func(e *record.Event) *Connection {
 		c := conns[e.Conn]
 		if c == nil {
 			c = &Connection{Conn: e.Conn, Client: e.Client}
@@ -280,30 +280,30 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 		return c
 	}
 	end := int64(meta.DurationS * 1e9)
-	firstClose := map[int]peers.Event{}
+	firstClose := map[int]record.Event{}
 	handshake := map[int]float64{}
 	for _, e := range events {
 		if e.Conn < 0 || e.Side == "link" {
 			continue
 		}
 		switch e.Kind {
-		case peers.EventConnected:
+		case record.EventConnected:
 			if e.Handshake > 0 {
 				handshake[e.Conn] = float64(e.Handshake) / 1e6
 			}
 			get(&e)
-		case peers.EventStats:
+		case record.EventStats:
 			c := get(&e)
-			if e.Side == peers.RoleSender {
+			if e.Side == record.RoleSender {
 				c.Sender = e.Stats
 			} else {
 				c.Receiver = e.Stats
 			}
-		case peers.EventClosed:
+		case record.EventClosed:
 			c := get(&e)
 			if e.T >= end {
 				// Closed by the run's end: not a disconnect.
-			} else if e.Side == peers.RoleSender {
+			} else if e.Side == record.RoleSender {
 				c.SenderClosed = e.Error
 			} else {
 				c.ReceiverClosed = e.Error
@@ -311,7 +311,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 			if f, ok := firstClose[e.Conn]; !ok || e.T < f.T {
 				firstClose[e.Conn] = e
 			}
-		case peers.EventPolicyReset:
+		case record.EventPolicyReset:
 			get(&e).Reset = true
 			sum.Messages.Resets++
 		}
@@ -348,7 +348,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 
 	sum.Disconnects = []Disconnect{}
 	for _, e := range events {
-		if e.Kind == peers.EventClosed && e.Error != "" && e.T < end {
+		if e.Kind == record.EventClosed && e.Error != "" && e.T < end {
 			d := Disconnect{Conn: e.Conn, Client: e.Client, T: float64(e.T) / 1e9, Side: e.Side, Error: e.Error, ClosedFirst: firstClose[e.Conn].Side}
 			fail := meta.FailureS
 			if fail == 0 {
@@ -362,7 +362,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	}
 	sum.LagOverTime = []LagSecond{}
 	for _, e := range events {
-		if e.Kind == peers.EventLag && e.Lag != nil {
+		if e.Kind == record.EventLag && e.Lag != nil {
 			sum.LagOverTime = append(sum.LagOverTime, LagSecond{T: float64(e.Lag.Second), LagPoint: *e.Lag})
 		}
 	}
@@ -370,7 +370,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	sum.Timeline = []string{}
 	var lineT []int64
 	for _, e := range events {
-		if e.Kind == peers.EventTimeline || e.Kind == peers.EventRefuse || e.Kind == peers.EventMiddlebox {
+		if e.Kind == record.EventTimeline || e.Kind == record.EventRefuse || e.Kind == record.EventMiddlebox {
 			line := fmt.Sprintf("%7.3fs %s", float64(e.T)/1e9, e.Detail)
 			if e.Error != "" {
 				line += " (failed: " + e.Error + ")"
@@ -382,33 +382,33 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 	// A middlebox's forgetting is written when noticed, stamped when it
 	// happened: keep the lines in time order.
 	sort.Stable(byTime{sum.Timeline, lineT})
-	for _, side := range []string{peers.RoleSender, peers.RoleReceiver} {
+	for _, side := range []string{record.RoleSender, record.RoleReceiver} {
 		p := Peer{Side: side}
-		var first *peers.Stats
+		var first *record.Stats
 		for _, e := range events {
 			if e.Side != side {
 				continue
 			}
 			switch e.Kind {
-			case peers.EventSocket:
+			case record.EventSocket:
 				if p.Socket == nil {
 					p.Socket = e.Socket
 				}
-			case peers.EventTotal:
+			case record.EventTotal:
 				p.Stats = e.Stats
-			case peers.EventStats:
+			case record.EventStats:
 				if first == nil {
 					first = e.Stats
 				}
-			case peers.EventConnected:
+			case record.EventConnected:
 				if p.HandshakeMs == 0 {
 					p.HandshakeMs = float64(e.Handshake) / 1e6
 				}
-			case peers.EventClosed:
+			case record.EventClosed:
 				if p.Closed == "" {
 					p.Closed = e.Error
 				}
-			case peers.EventError:
+			case record.EventError:
 				p.Errors = append(p.Errors, e.Error)
 			}
 		}
@@ -424,7 +424,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 		}
 		sum.Peers = append(sum.Peers, p)
 		if st := p.Stats; st != nil {
-			if side == peers.RoleSender {
+			if side == record.RoleSender {
 				sum.Messages.Sent, sum.Messages.Dropped = st.Messages, st.Dropped
 			} else {
 				m := &sum.Messages
@@ -440,7 +440,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []peers.Event, window int
 }
 
 // lifecycle is a connection's life from one end's figures.
-func lifecycle(st *peers.Stats) *Lifecycle {
+func lifecycle(st *record.Stats) *Lifecycle {
 	if st.ClosedNs == 0 {
 		return nil
 	}
@@ -478,7 +478,7 @@ func DecodeSamples(r io.Reader, name string) ([]tcpinfo.Sample, error) {
 }
 
 // ReadEvents reads events.jsonl.
-func ReadEvents(path string) ([]peers.Event, error) {
+func ReadEvents(path string) ([]record.Event, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -489,10 +489,10 @@ func ReadEvents(path string) ([]peers.Event, error) {
 
 // DecodeEvents reads the lines of an events.jsonl; name is the file's name
 // in errors.
-func DecodeEvents(r io.Reader, name string) ([]peers.Event, error) {
-	var out []peers.Event
+func DecodeEvents(r io.Reader, name string) ([]record.Event, error) {
+	var out []record.Event
 	err := readLines(r, name, func(b []byte) error {
-		var e peers.Event
+		var e record.Event
 		if err := json.Unmarshal(b, &e); err != nil {
 			return err
 		}

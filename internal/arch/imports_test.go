@@ -36,11 +36,9 @@ var allowed = map[string][]string{
 
 // knownViolations are imports the table forbids that the code still has,
 // each to be removed by the move that issue 14 describes (orchestration out
-// of scenario into lab/, the report's vocabulary out of peers into
-// record/). The test fails when one of them is gone too, so the list only
-// shrinks.
+// of scenario into lab/). The test fails when one of them is gone too, so
+// the list only shrinks.
 var knownViolations = []string{
-	"report -> peers",
 	"scenario -> netem",
 	"scenario -> netem/userspace",
 	"scenario -> peers",
