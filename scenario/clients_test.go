@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 )
 
@@ -64,7 +65,7 @@ func TestReconnectKnownLoss(t *testing.T) {
 	}
 	// The window: the client closed at 1.5 s and was connected again at
 	// c1's connect time.
-	events, err := report.ReadEvents(filepath.Join(dir, FileEvents))
+	events, err := report.ReadEvents(filepath.Join(dir, record.FileEvents))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ receiver:
   reconnect: { initial: 100ms, max: 400ms, jitter: 0%, connect_timeout: 250ms }
 `
 			res, dir := runSrc(t, "refuse-"+mode, strings.Replace(src, "MODE", mode, 1), RunOptions{})
-			events, err := report.ReadEvents(filepath.Join(dir, FileEvents))
+			events, err := report.ReadEvents(filepath.Join(dir, record.FileEvents))
 			if err != nil {
 				t.Fatal(err)
 			}

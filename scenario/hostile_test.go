@@ -34,7 +34,7 @@ func snapshot(t *testing.T, dir string) map[string]string {
 // it), and the file outside is unchanged. Before: report.json written
 // through the link.
 func TestRerenderRefusesLinks(t *testing.T) {
-	names := []string{FileScenario, FileMeta, FileSamples, FileEvents, FileReport, FileText, FileMarkdown, FileJUnit, FileHTML}
+	names := []string{record.FileScenario, record.FileMeta, record.FileSamples, record.FileEvents, record.FileReport, record.FileText, record.FileMarkdown, record.FileJUnit, record.FileHTML}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			dir := recordedRun(t)
@@ -83,7 +83,7 @@ func TestRunRefusesUsedDirectory(t *testing.T) {
 	outside := filepath.Join(t.TempDir(), "precious")
 	os.WriteFile(outside, []byte("precious"), 0o644)
 	dir := t.TempDir()
-	for _, name := range []string{FileScenario, FileMeta, FileSamples, FileEvents, FileReport, FileText, FileMarkdown, FileJUnit, FileHTML, FilePcap, "sender.log", "receiver.log", "sender.stdout", "sender.stderr", "receiver.stdout", "receiver.stderr"} {
+	for _, name := range []string{record.FileScenario, record.FileMeta, record.FileSamples, record.FileEvents, record.FileReport, record.FileText, record.FileMarkdown, record.FileJUnit, record.FileHTML, record.FilePcap, "sender.log", "receiver.log", "sender.stdout", "sender.stderr", "receiver.stdout", "receiver.stderr"} {
 		os.Symlink(outside, filepath.Join(dir, name))
 	}
 	if os.Geteuid() != 0 {
@@ -113,11 +113,11 @@ func TestRerenderNeverWorse(t *testing.T) {
 		content    *string
 		want       string
 	}{
-		{"samples missing", FileSamples, nil, "samples.jsonl is missing"},
-		{"samples empty", FileSamples, ptr(""), "holds no samples"},
-		{"events missing", FileEvents, nil, "events.jsonl is missing"},
-		{"samples line too long", FileSamples, ptr(strings.Repeat("x", report.MaxLine+10) + "\n"), "samples.jsonl:1: line longer than"},
-		{"samples garbage", FileSamples, ptr("{\"t\": 1}\nnot json\n"), "samples.jsonl:2:"},
+		{"samples missing", record.FileSamples, nil, "samples.jsonl is missing"},
+		{"samples empty", record.FileSamples, ptr(""), "holds no samples"},
+		{"events missing", record.FileEvents, nil, "events.jsonl is missing"},
+		{"samples line too long", record.FileSamples, ptr(strings.Repeat("x", report.MaxLine+10) + "\n"), "samples.jsonl:1: line longer than"},
+		{"samples garbage", record.FileSamples, ptr("{\"t\": 1}\nnot json\n"), "samples.jsonl:2:"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := recordedRun(t)
@@ -135,7 +135,7 @@ func TestRerenderNeverWorse(t *testing.T) {
 				t.Fatalf("err = %v, want %q and that the reports are left alone", err, c.want)
 			}
 			after := snapshot(t, dir)
-			for _, f := range []string{FileReport, FileText, FileMarkdown, FileJUnit, FileHTML} {
+			for _, f := range []string{record.FileReport, record.FileText, record.FileMarkdown, record.FileJUnit, record.FileHTML} {
 				if before[f] == "" || after[f] != before[f] {
 					t.Errorf("%s changed", f)
 				}
@@ -151,7 +151,7 @@ func ptr(s string) *string { return &s }
 // does not pass. Before: no meta.json, no report at all.
 func TestKilledRunReported(t *testing.T) {
 	dir := recordedRun(t)
-	b, _ := os.ReadFile(filepath.Join(dir, FileMeta))
+	b, _ := os.ReadFile(filepath.Join(dir, record.FileMeta))
 	var meta map[string]any
 	if err := json.Unmarshal(b, &meta); err != nil {
 		t.Fatal(err)
@@ -159,7 +159,7 @@ func TestKilledRunReported(t *testing.T) {
 	delete(meta, "stopped")
 	delete(meta, "end")
 	b, _ = json.Marshal(meta)
-	os.WriteFile(filepath.Join(dir, FileMeta), b, 0o644)
+	os.WriteFile(filepath.Join(dir, record.FileMeta), b, 0o644)
 	res, err := Rerender(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func TestKilledRunReported(t *testing.T) {
 	if m.EndKind() != report.EndKilled || res.Summary.Passed() || !strings.HasPrefix(m.StoppedText(), "killed (no end record)") {
 		t.Errorf("end %s, passed %v, stopped %q", m.EndKind(), res.Summary.Passed(), m.StoppedText())
 	}
-	txt, _ := os.ReadFile(filepath.Join(dir, FileText))
+	txt, _ := os.ReadFile(filepath.Join(dir, record.FileText))
 	if !strings.Contains(string(txt), "killed (no end record)") || !strings.Contains(string(txt), "RUN DID NOT COMPLETE (killed)") {
 		t.Errorf("report.txt:\n%.600s", txt)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
@@ -39,12 +40,12 @@ func (l *lockedBuffer) String() string {
 // RTT and the class of the current window.
 func TestLiveProgress(t *testing.T) {
 	dir := recordedRun(t)
-	f, err := os.Open(filepath.Join(dir, FileSamples))
+	f, err := os.Open(filepath.Join(dir, record.FileSamples))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	live := filepath.Join(t.TempDir(), FileSamples)
+	live := filepath.Join(t.TempDir(), record.FileSamples)
 	out, err := os.Create(live)
 	if err != nil {
 		t.Fatal(err)

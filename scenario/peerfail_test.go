@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 )
 
@@ -93,7 +94,7 @@ func TestFailedProgramFailsRun(t *testing.T) {
 				}
 			}
 			// report.json says it too.
-			b, _ := os.ReadFile(filepath.Join(dir, FileReport))
+			b, _ := os.ReadFile(filepath.Join(dir, record.FileReport))
 			if !strings.Contains(string(b), `"end": "peer_failed"`) || !strings.Contains(string(b), `"passed": false`) {
 				t.Errorf("report.json lacks the end or passed: %.300s", b)
 			}

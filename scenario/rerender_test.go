@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/xml"
+	"github.com/tcplab/tcplab/record"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ func recordedRun(t *testing.T) string {
 	t.Helper()
 	src := filepath.Join("testdata", "recorded-run")
 	dir := t.TempDir()
-	for _, f := range []string{FileScenario, FileMeta, FileEvents} {
+	for _, f := range []string{record.FileScenario, record.FileMeta, record.FileEvents} {
 		b, err := os.ReadFile(filepath.Join(src, f))
 		if err != nil {
 			t.Fatal(err)
@@ -27,7 +28,7 @@ func recordedRun(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	zf, err := os.Open(filepath.Join(src, FileSamples+".gz"))
+	zf, err := os.Open(filepath.Join(src, record.FileSamples+".gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func recordedRun(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, FileSamples), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, record.FileSamples), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -55,11 +56,11 @@ func TestRerenderRecordedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(dir, FileReport))
+	got, err := os.ReadFile(filepath.Join(dir, record.FileReport))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := os.ReadFile(filepath.Join("testdata", "recorded-run", FileReport))
+	want, err := os.ReadFile(filepath.Join("testdata", "recorded-run", record.FileReport))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestRerenderRecordedRun(t *testing.T) {
 	if res.Summary.Passed() || len(res.Summary.Expectations) != 4 {
 		t.Errorf("the recorded run has 4 expectations, one failing: %+v", res.Summary.Expectations)
 	}
-	for _, f := range []string{FileText, FileMarkdown, FileJUnit, FileHTML} {
+	for _, f := range []string{record.FileText, record.FileMarkdown, record.FileJUnit, record.FileHTML} {
 		got, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)
@@ -101,11 +102,11 @@ func TestRerenderRecordedRun(t *testing.T) {
 			} `xml:"testcase"`
 		} `xml:"testsuite"`
 	}
-	b, _ := os.ReadFile(filepath.Join(dir, FileJUnit))
+	b, _ := os.ReadFile(filepath.Join(dir, record.FileJUnit))
 	if err := xml.Unmarshal(b, &ju); err != nil || ju.Tests != 4 || ju.Failures != 1 || len(ju.Suites) != 1 {
 		t.Errorf("junit.xml: %+v %v", ju, err)
 	}
-	md, _ := os.ReadFile(filepath.Join(dir, FileMarkdown))
+	md, _ := os.ReadFile(filepath.Join(dir, record.FileMarkdown))
 	if !strings.Contains(string(md), "❌ | `lag.p99 < 1ms`") {
 		t.Errorf("summary.md does not show the failing expectation as written:\n%s", md)
 	}

@@ -65,20 +65,6 @@ type Result struct {
 	Summary report.Summary
 }
 
-// Run file names in the run directory.
-const (
-	FileScenario = "scenario.yaml"
-	FileSamples  = "samples.jsonl"
-	FileEvents   = "events.jsonl"
-	FileReport   = "report.json"
-	FileText     = "report.txt"
-	FileMeta     = "meta.json"
-	FileMarkdown = "summary.md"
-	FileJUnit    = "junit.xml"
-	FileHTML     = "report.html"
-	FilePcap     = "link.pcap"
-)
-
 // peerReady bounds how long a peer may take to start and get ready (listen).
 const peerReady = 20 * time.Second
 
@@ -131,7 +117,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 	if err != nil {
 		return nil, fmt.Errorf("encode resolved scenario: %w", err)
 	}
-	if err := rd.WriteFile(FileScenario, resolved); err != nil {
+	if err := rd.WriteFile(record.FileScenario, resolved); err != nil {
 		return nil, fmt.Errorf("%w: write resolved scenario: %v", ErrSetup, err)
 	}
 	note := func(format string, a ...any) {
@@ -149,14 +135,14 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		if backend != netem.Userspace {
 			return nil, fmt.Errorf("%w: --pcap records what crosses the userspace link; this run uses the %s backend (%s): set link.backend: userspace", ErrSetup, backend, why)
 		}
-		f, err := rd.Create(FilePcap)
+		f, err := rd.Create(record.FilePcap)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 		}
 		bw := bufio.NewWriterSize(f, 1<<20)
 		defer func() {
 			if ferr := errors.Join(bw.Flush(), f.Close()); ferr != nil {
-				err = errors.Join(err, fmt.Errorf("write %s: %w", FilePcap, ferr))
+				err = errors.Join(err, fmt.Errorf("write %s: %w", record.FilePcap, ferr))
 			}
 		}()
 		cfg.Capture, cfg.CaptureSnaplen = bw, 128
@@ -253,12 +239,12 @@ func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, rd *record
 
 func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, rd *record.Dir, exe string, note func(string, ...any), live io.Writer, forgot *time.Duration) (runEnd, error) {
 	dir := rd.Path
-	samples, err := rd.CreateAppend(FileSamples)
+	samples, err := rd.CreateAppend(record.FileSamples)
 	if err != nil {
 		return setupFailed(err), fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	defer samples.Close()
-	events, err := rd.CreateAppend(FileEvents)
+	events, err := rd.CreateAppend(record.FileEvents)
 	if err != nil {
 		return setupFailed(err), fmt.Errorf("%w: %v", ErrSetup, err)
 	}
@@ -455,7 +441,7 @@ func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, rd 
 		lctx, lcancel := context.WithCancel(ctx)
 		ldone := make(chan struct{})
 		go func() {
-			liveProgress(lctx, live, filepath.Join(dir, FileSamples), start, time.Duration(s.Duration), time.Duration(s.Window))
+			liveProgress(lctx, live, filepath.Join(dir, record.FileSamples), start, time.Duration(s.Duration), time.Duration(s.Window))
 			close(ldone)
 		}()
 		defer func() { lcancel(); <-ldone }()
@@ -631,9 +617,9 @@ func socketOptions(so Socket) peers.SocketOptions {
 func writeMeta(rd *record.Dir, meta report.Meta) error {
 	mb, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", FileMeta, err)
+		return fmt.Errorf("encode %s: %w", record.FileMeta, err)
 	}
-	return rd.WriteFile(FileMeta, append(mb, '\n'))
+	return rd.WriteFile(record.FileMeta, append(mb, '\n'))
 }
 
 // writeReport completes the run's meta data and renders every report
@@ -681,14 +667,17 @@ func readRecorded(rd *record.Dir, strict bool) ([]tcpinfo.Sample, []peers.Event,
 	var samples []tcpinfo.Sample
 	var events []peers.Event
 	err := errors.Join(
-		read(FileSamples, func(f *os.File) (err error) { samples, err = report.DecodeSamples(f, rd.Join(FileSamples)); return }),
-		read(FileEvents, func(f *os.File) (err error) { events, err = report.DecodeEvents(f, rd.Join(FileEvents)); return }),
+		read(record.FileSamples, func(f *os.File) (err error) {
+			samples, err = report.DecodeSamples(f, rd.Join(record.FileSamples))
+			return
+		}),
+		read(record.FileEvents, func(f *os.File) (err error) { events, err = report.DecodeEvents(f, rd.Join(record.FileEvents)); return }),
 	)
 	if err != nil {
 		return nil, nil, err
 	}
 	if strict && len(samples) == 0 {
-		return nil, nil, fmt.Errorf("%w: %s holds no samples", ErrNoData, rd.Join(FileSamples))
+		return nil, nil, fmt.Errorf("%w: %s holds no samples", ErrNoData, rd.Join(record.FileSamples))
 	}
 	return samples, events, nil
 }
@@ -706,21 +695,21 @@ func Rerender(dir string) (*Result, error) {
 		return nil, err
 	}
 	defer rd.Close()
-	sb, err := rd.ReadFile(FileScenario, MaxFileSize)
+	sb, err := rd.ReadFile(record.FileScenario, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a run directory: %w", dir, err)
 	}
-	s, err := Parse(rd.Join(FileScenario), sb)
+	s, err := Parse(rd.Join(record.FileScenario), sb)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a run directory: %w", dir, err)
 	}
-	mb, err := rd.ReadFile(FileMeta, maxMetaSize)
+	mb, err := rd.ReadFile(record.FileMeta, maxMetaSize)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a run directory (or one from before meta.json was kept): %w", dir, err)
 	}
 	var meta report.Meta
 	if err := json.Unmarshal(mb, &meta); err != nil {
-		return nil, fmt.Errorf("read %s: %w", rd.Join(FileMeta), err)
+		return nil, fmt.Errorf("read %s: %w", rd.Join(record.FileMeta), err)
 	}
 	samples, events, err := readRecorded(rd, true)
 	if err != nil {
@@ -754,7 +743,7 @@ func renderReport(meta report.Meta, s *Scenario, samples []tcpinfo.Sample, event
 	if err != nil {
 		return sum, nil, err
 	}
-	files := []reportFile{{FileReport, js}}
+	files := []reportFile{{record.FileReport, js}}
 	var errs []error
 	render := func(name string, fn func(io.Writer) error) {
 		var b bytes.Buffer
@@ -764,10 +753,10 @@ func renderReport(meta report.Meta, s *Scenario, samples []tcpinfo.Sample, event
 		}
 		files = append(files, reportFile{name, b.Bytes()})
 	}
-	render(FileText, func(w io.Writer) error { report.WriteText(w, &sum); return nil })
-	render(FileMarkdown, func(w io.Writer) error { return report.WriteMarkdown(w, &sum) })
-	render(FileJUnit, func(w io.Writer) error { return report.WriteJUnit(w, []*report.Summary{&sum}) })
-	render(FileHTML, func(w io.Writer) error { return report.WriteHTML(w, &sum, samples, events) })
+	render(record.FileText, func(w io.Writer) error { report.WriteText(w, &sum); return nil })
+	render(record.FileMarkdown, func(w io.Writer) error { return report.WriteMarkdown(w, &sum) })
+	render(record.FileJUnit, func(w io.Writer) error { return report.WriteJUnit(w, []*report.Summary{&sum}) })
+	render(record.FileHTML, func(w io.Writer) error { return report.WriteHTML(w, &sum, samples, events) })
 	return sum, files, errors.Join(errs...)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/tcplab/tcplab/internal/labtest"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenarios"
 )
@@ -85,7 +86,7 @@ func TestShippedVerdicts(t *testing.T) {
 					t.Errorf("TCP lost or duplicated messages: %+v", rcv)
 				}
 				// report.json carries the shares and the verdict.
-				b, err := os.ReadFile(filepath.Join(dir, FileReport))
+				b, err := os.ReadFile(filepath.Join(dir, record.FileReport))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -112,7 +113,7 @@ func TestShippedVerdicts(t *testing.T) {
 				if !strings.Contains(txt.String(), "receiver-limited    ") || !strings.Contains(txt.String(), "VERDICT: "+c.verdict) {
 					t.Errorf("text summary lacks the share table or verdict")
 				}
-				for _, f := range []string{FileScenario, FileSamples, FileEvents, FileText} {
+				for _, f := range []string{record.FileScenario, record.FileSamples, record.FileEvents, record.FileText} {
 					if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 						t.Errorf("run directory lacks %s", f)
 					}
@@ -187,13 +188,13 @@ func TestRunInterrupted(t *testing.T) {
 // readable ones say why the run stopped.
 func assertReportsSay(t *testing.T, dir, why string) {
 	t.Helper()
-	for _, f := range []string{FileReport, FileText, FileMarkdown, FileJUnit, FileHTML, FileMeta} {
+	for _, f := range []string{record.FileReport, record.FileText, record.FileMarkdown, record.FileJUnit, record.FileHTML, record.FileMeta} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Errorf("no %s: %v", f, err)
 			continue
 		}
-		if f != FileMeta && !strings.Contains(string(b), why) {
+		if f != record.FileMeta && !strings.Contains(string(b), why) {
 			t.Errorf("%s does not say the run stopped (%q)", f, why)
 		}
 	}
@@ -317,7 +318,7 @@ timeline:
 	sum := res.Summary
 	var txt strings.Builder
 	report.WriteText(&txt, &sum)
-	events, err := report.ReadEvents(filepath.Join(dir, FileEvents))
+	events, err := report.ReadEvents(filepath.Join(dir, record.FileEvents))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +401,7 @@ func TestPcap(t *testing.T) {
 	if _, err := Run(context.Background(), s, RunOptions{OutDir: dir, Pcap: true}); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(dir, FilePcap))
+	f, err := os.Open(filepath.Join(dir, record.FilePcap))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +478,7 @@ func TestExecPeers(t *testing.T) {
 			if v.Class != c.verdict || (c.sub != "" && v.SubCause != c.sub) {
 				t.Errorf("verdict %s / %s, want %s / %s", v.Class, v.SubCause, c.verdict, c.sub)
 			}
-			samples, err := report.ReadSamples(filepath.Join(dir, FileSamples))
+			samples, err := report.ReadSamples(filepath.Join(dir, record.FileSamples))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,14 +18,6 @@ import (
 	"github.com/tcplab/tcplab/report"
 )
 
-// Sweep run directory files.
-const (
-	FileSweep     = "sweep.json"
-	FileSweepText = "sweep.txt"
-	FileSweepMD   = "sweep.md"
-	FileSweepHTML = "sweep.html"
-)
-
 // DefaultParallel is how many points of a sweep run at once by default:
 // they mostly sleep (waiting for keepalives), so more than the cores.
 const DefaultParallel = 16
@@ -167,7 +159,7 @@ func writeSweepJSON(rd *record.Dir, rep *report.SweepReport) error {
 	if err != nil {
 		return err
 	}
-	return rd.WriteFile(FileSweep, b)
+	return rd.WriteFile(record.FileSweep, b)
 }
 
 func writeSweep(rd *record.Dir, rep *report.SweepReport) error {
@@ -182,9 +174,9 @@ func writeSweep(rd *record.Dir, rep *report.SweepReport) error {
 	if err := report.WriteSweepHTML(&page, rep); err != nil {
 		return err
 	}
-	return errors.Join(rd.WriteFile(FileSweepText, []byte(txt.String())),
-		rd.WriteFile(FileSweepMD, []byte(md.String())),
-		rd.WriteFile(FileSweepHTML, []byte(page.String())))
+	return errors.Join(rd.WriteFile(record.FileSweepText, []byte(txt.String())),
+		rd.WriteFile(record.FileSweepMD, []byte(md.String())),
+		rd.WriteFile(record.FileSweepHTML, []byte(page.String())))
 }
 
 // MergeSweeps combines the sweep.json of shards into one report, points in
@@ -228,7 +220,7 @@ func MergeSweeps(paths []string) (*report.SweepReport, error) {
 func readSweepJSON(p string) (*report.SweepReport, error) {
 	dir, name := filepath.Dir(p), filepath.Base(p)
 	if st, err := os.Lstat(p); err == nil && st.IsDir() {
-		dir, name = p, FileSweep
+		dir, name = p, record.FileSweep
 	}
 	rd, err := record.Open(dir)
 	if err != nil {
@@ -261,8 +253,8 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 	// freeze, or the NAT forgetting the connection (as the run recorded it).
 	fail := time.Duration(sum.Meta.FailureS * 1e9)
 	row.FailureS = sum.Meta.FailureS
-	samples, _ := report.ReadSamples(filepath.Join(dir, FileSamples))
-	events, _ := report.ReadEvents(filepath.Join(dir, FileEvents))
+	samples, _ := report.ReadSamples(filepath.Join(dir, record.FileSamples))
+	events, _ := report.ReadEvents(filepath.Join(dir, record.FileEvents))
 	firstT := math.Inf(1)
 	for _, side := range []string{peers.RoleSender, peers.RoleReceiver} {
 		if k, _ := killedSide(s); (side == peers.RoleReceiver && s.Receiver.Vanish != nil) || side == rebooted(s) || side == k {

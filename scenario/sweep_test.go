@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenarios"
 )
@@ -108,7 +109,7 @@ func TestKeepaliveSweep(t *testing.T) {
 			}
 		}
 	}
-	for _, f := range []string{FileSweep, FileSweepText, FileSweepMD} {
+	for _, f := range []string{record.FileSweep, record.FileSweepText, record.FileSweepMD} {
 		if _, err := os.Stat(filepath.Join(base, "merged", f)); err != nil {
 			t.Error(err)
 		}
@@ -352,7 +353,7 @@ matrix:
 			t.Errorf("%s: detected after %.2fs, want %.1f..%.1fs (%s)", p.ID, s.DetectedS, lo, hi, s.Rule)
 		}
 		var sum report.Summary
-		b, err := os.ReadFile(filepath.Join(p.Dir, FileReport))
+		b, err := os.ReadFile(filepath.Join(p.Dir, record.FileReport))
 		if err == nil {
 			err = json.Unmarshal(b, &sum)
 		}

@@ -117,7 +117,7 @@ func runPoint(ctx context.Context, exe string, p *SweepPoint, sweep *record.Dir)
 	cmd.Stderr = &stderr
 	runErr := cmd.Run()
 	var sum *report.Summary
-	if rb, err := rd.ReadFile(FileReport, maxMetaSize*8); err == nil {
+	if rb, err := rd.ReadFile(record.FileReport, maxMetaSize*8); err == nil {
 		var s report.Summary
 		if err := json.Unmarshal(rb, &s); err == nil {
 			sum = &s
