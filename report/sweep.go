@@ -67,6 +67,9 @@ type SideDetection struct {
 	// does not notice within the run); Rule says which rule.
 	ExpectedS float64 `json:"expected_s"`
 	Rule      string  `json:"rule"`
+	// KeepaliveAbort: the rule is a keepalive abort, which sends the peer
+	// an RST (decided with the rule, never read from its text).
+	KeepaliveAbort bool `json:"keepalive_abort,omitempty"`
 }
 
 // WireProbes counts probes seen on the link: keepalive probes, and window

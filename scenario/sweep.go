@@ -360,6 +360,9 @@ func fillRow(row *report.SweepRow, s *Scenario, dir string, sum *report.Summary)
 			d.ExpectedS, d.Rule = zeroWindowDetection(so, zeroSince-fail)
 		default:
 			d.ExpectedS, d.Rule = expectedDetection(so, d.Busy, firstRTO, idleShift)
+			// An idle side with keepalive gives up by a keepalive abort,
+			// which sends an RST (peerReset).
+			d.KeepaliveAbort = !d.Busy && so.Keepalive != nil
 		}
 		row.Sides = append(row.Sides, d)
 	}
@@ -386,7 +389,7 @@ func peerReset(row *report.SweepRow, s *Scenario) {
 	open := map[string]bool{peers.RoleSender: part == "up", peers.RoleReceiver: part == "down"}
 	for i := range row.Sides {
 		me, peer := &row.Sides[i], &row.Sides[1-i]
-		if !open[peer.Side] || !strings.HasPrefix(peer.Rule, "idle: keepalive") || peer.ExpectedS == 0 {
+		if !open[peer.Side] || !peer.KeepaliveAbort || peer.ExpectedS == 0 {
 			continue
 		}
 		if me.ExpectedS == 0 || peer.ExpectedS < me.ExpectedS {
