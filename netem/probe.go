@@ -25,9 +25,26 @@ const (
 	Unknown
 )
 
+// Feature is what one probe asks of the host.
+type Feature string
+
+// The features Probe asks about, in its order.
+const (
+	FeaturePrivileges Feature = "privileges"
+	FeatureNamespaces Feature = "network namespaces"
+	FeatureVeth       Feature = "veth"
+	FeatureTUN        Feature = "tun"
+	FeatureTbf        Feature = "tbf (sch_tbf)"
+	FeatureNetem      Feature = "netem (sch_netem)"
+	FeatureKernel     Feature = "kernel"
+	FeatureTCPInfo    Feature = "tcp_info length"
+	FeatureCongestion Feature = "congestion control"
+)
+
 // ProbeResult is what one probe found.
 type ProbeResult struct {
-	Name    string
+	Feature Feature
+	Name    string // the feature as people read it
 	Status  ProbeStatus
 	Detail  string
 	Meaning string // what it means for tcplab when not Available
@@ -41,8 +58,8 @@ var ErrNotSupported = errors.New("not supported")
 // touched.
 func Probe() []ProbeResult {
 	var out []ProbeResult
-	add := func(name, meaning string, detail string, err error) {
-		r := ProbeResult{Name: name, Detail: detail, Meaning: meaning}
+	add := func(f Feature, meaning string, detail string, err error) {
+		r := ProbeResult{Feature: f, Name: string(f), Detail: detail, Meaning: meaning}
 		switch {
 		case err == nil:
 			r.Status = Available
@@ -54,21 +71,21 @@ func Probe() []ProbeResult {
 		out = append(out, r)
 	}
 	priv := HavePrivileges()
-	add("privileges", "tcplab run needs root or CAP_NET_ADMIN+CAP_SYS_ADMIN: run it with sudo", privDetail(priv), priv)
-	add("network namespaces", "no lab can be built on this host", "", HaveNamespaces())
-	add("veth", "the two namespaces cannot be joined: no lab can be built", "", HaveVeth())
-	add("tun", "the userspace link backend cannot run", "", HaveTUN())
-	add("tbf (sch_tbf)", "link rate limits cannot be applied", "", HaveQdisc("tbf"))
-	add("netem (sch_netem)", "the kernel netem backend is unavailable; delay, jitter and loss need the userspace link backend", "", HaveQdisc("netem"))
-	add("kernel", "", KernelRelease(), nil)
+	add(FeaturePrivileges, "tcplab run needs root or CAP_NET_ADMIN+CAP_SYS_ADMIN: run it with sudo", privDetail(priv), priv)
+	add(FeatureNamespaces, "no lab can be built on this host", "", HaveNamespaces())
+	add(FeatureVeth, "the two namespaces cannot be joined: no lab can be built", "", HaveVeth())
+	add(FeatureTUN, "the userspace link backend cannot run", "", HaveTUN())
+	add(FeatureTbf, "link rate limits cannot be applied", "", HaveQdisc("tbf"))
+	add(FeatureNetem, "the kernel netem backend is unavailable; delay, jitter and loss need the userspace link backend", "", HaveQdisc("netem"))
+	add(FeatureKernel, "", KernelRelease(), nil)
 	n, err := TCPInfoLen()
 	detail := ""
 	if err == nil {
 		detail = fmt.Sprintf("%d bytes (%s)", n, tcpInfoKernel(n))
 	}
-	add("tcp_info length", "fields past this length are reported absent", detail, err)
+	add(FeatureTCPInfo, "fields past this length are reported absent", detail, err)
 	cc, err := os.ReadFile("/proc/sys/net/ipv4/tcp_available_congestion_control")
-	add("congestion control", "", strings.TrimSpace(string(cc)), err)
+	add(FeatureCongestion, "", strings.TrimSpace(string(cc)), err)
 	return out
 }
 

@@ -62,7 +62,7 @@ rootless tcplab run would use.`,
 			// What link.backend: auto will use for delay, loss and the rest.
 			backend := "userspace (tcplab's emulator between TUN devices): this kernel cannot add a netem qdisc"
 			for _, r := range results {
-				if r.Name == "netem (sch_netem)" && r.Status == netem.Available {
+				if r.Feature == netem.FeatureNetem && r.Status == netem.Available {
 					backend = "netem (kernel qdiscs on a veth pair)"
 				}
 			}

@@ -505,6 +505,15 @@ func TestDoctor(t *testing.T) {
 			t.Errorf("doctor does not report %q", want)
 		}
 	}
+	// The backend auto uses follows the netem probe (by its Feature, not
+	// its name's text).
+	want := "link backend for auto: userspace"
+	if netem.HaveQdisc("netem") == nil {
+		want = "link backend for auto: netem"
+	}
+	if !strings.Contains(r.stdout, want) {
+		t.Errorf("doctor does not say %q", want)
+	}
 }
 
 func TestVersionAndHelp(t *testing.T) {
