@@ -65,18 +65,12 @@ func killProcsInNamespace(name string) error {
 	return nil
 }
 
-// Leftover is one run that crashed and left its namespaces or slot behind,
-// or a sweep's point still running whose sweep is gone (Orphan).
+// Leftover is one run that crashed and left its namespaces or slot behind.
 type Leftover struct {
 	RunID      string
 	Namespaces []string
 	Slot       int // -1: no slot file
 	Processes  []int
-	// Orphan: the run's own process (Owner) still runs, but the sweep that
-	// started it as a point is gone; it is ended first.
-	Orphan     bool
-	Owner      int
-	ownerStart uint64
 }
 
 // FindLeftovers lists runs whose namespaces or address slots exist while the
@@ -113,16 +107,6 @@ func FindLeftovers() ([]Leftover, error) {
 			continue
 		}
 		if o.alive() {
-			if o.orphaned() {
-				l := get(o.RunID)
-				l.Slot, l.Orphan, l.Owner, l.ownerStart = n, true, o.PID, o.Start
-				for _, ns := range RunNamespaces(o.RunID) {
-					l.Namespaces = append(l.Namespaces, ns)
-					if pids, err := pidsInNamespace(ns); err == nil {
-						l.Processes = append(l.Processes, pids...)
-					}
-				}
-			}
 			live[o.RunID] = true
 			continue
 		}
@@ -176,37 +160,10 @@ func hasSlotFile(runID string) bool {
 	return false
 }
 
-// orphanGrace is how long an orphaned point gets to end cleanly after
-// SIGTERM (it stops its peers, removes its lab and writes its report).
-const orphanGrace = 20 * time.Second
-
 // RemoveLeftover kills the leftover's processes, removes its namespaces (and
-// with them its links and qdiscs) and releases its address slot. An orphaned
-// point is asked to end first (SIGTERM: it removes its own lab and writes
-// its report), and killed if it has not within orphanGrace.
+// with them its links and qdiscs) and releases its address slot.
 func RemoveLeftover(l Leftover) error {
 	var errs []error
-	if l.Orphan {
-		o := owner{RunID: l.RunID, PID: l.Owner, Start: l.ownerStart}
-		if o.alive() {
-			unix.Kill(o.PID, unix.SIGTERM)
-			deadline := time.Now().Add(orphanGrace)
-			for o.alive() && time.Now().Before(deadline) {
-				time.Sleep(20 * time.Millisecond)
-			}
-			if o.alive() {
-				unix.Kill(o.PID, unix.SIGKILL)
-				for end := time.Now().Add(2 * time.Second); o.alive() && time.Now().Before(end); {
-					time.Sleep(5 * time.Millisecond)
-				}
-			}
-		}
-		// What the point did not remove itself.
-		l.Namespaces = RunNamespaces(l.RunID)
-		if l.Slot >= 0 && !slotHeldBy(l.Slot, l.RunID) {
-			l.Slot = -1
-		}
-	}
 	for _, ns := range l.Namespaces {
 		if err := killProcsInNamespace(ns); err != nil {
 			errs = append(errs, err)
@@ -221,10 +178,4 @@ func RemoveLeftover(l Leftover) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// slotHeldBy says whether slot n's file still names runID.
-func slotHeldBy(n int, runID string) bool {
-	b, err := os.ReadFile(filepath.Join(slotDir(), fmt.Sprintf("%05d", n)))
-	return err == nil && strings.HasPrefix(string(b), runID+" ")
 }

@@ -5,19 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 )
-
-// withStateDir points the slot registry at a fresh directory for a test.
-func withStateDir(t *testing.T) {
-	t.Helper()
-	old := StateDir
-	StateDir = t.TempDir()
-	t.Cleanup(func() { StateDir = old })
-	if err := os.MkdirAll(slotDir(), 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // deadPID returns the pid of a process that has exited.
 func deadPID(t *testing.T) int {
@@ -29,51 +17,6 @@ func deadPID(t *testing.T) int {
 	return c.Process.Pid
 }
 
-// TestOrphanedPointCleanedUp: a slot whose owner runs but whose recorded
-// sweep is gone is a leftover: cleanup ends the owner (SIGTERM) and frees
-// the slot. A slot whose sweep still runs is left alone.
-func TestOrphanedPointCleanedUp(t *testing.T) {
-	withStateDir(t)
-	point := exec.Command("sleep", "60")
-	if err := point.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { point.Wait(); close(exited) }()
-	defer point.Process.Kill()
-	pst, err := procStartTime(point.Process.Pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	selfStart, _ := procStartTime(os.Getpid())
-	dead := deadPID(t)
-	orphan := owner{RunID: "0rphan01", PID: point.Process.Pid, Start: pst, Parent: dead, ParentStart: 12345}
-	kept := owner{RunID: "a11ve001", PID: point.Process.Pid, Start: pst, Parent: os.Getpid(), ParentStart: selfStart}
-	os.WriteFile(filepath.Join(slotDir(), "00007"), []byte(orphan.String()), 0o644)
-	os.WriteFile(filepath.Join(slotDir(), "00008"), []byte(kept.String()), 0o644)
-	left, err := FindLeftovers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(left) != 1 || left[0].RunID != "0rphan01" || !left[0].Orphan || left[0].Owner != point.Process.Pid || left[0].Slot != 7 {
-		t.Fatalf("leftovers %+v, want the orphan alone", left)
-	}
-	if err := RemoveLeftover(left[0]); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-exited:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the orphaned point still runs")
-	}
-	if _, err := os.Stat(filepath.Join(slotDir(), "00007")); !os.IsNotExist(err) {
-		t.Errorf("orphan's slot not freed: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(slotDir(), "00008")); err != nil {
-		t.Errorf("a live sweep's point's slot was touched: %v", err)
-	}
-}
-
 func TestParseOwner(t *testing.T) {
 	for _, c := range []struct {
 		in   string
@@ -81,7 +24,6 @@ func TestParseOwner(t *testing.T) {
 		ok   bool
 	}{
 		{"abcd 12 34\n", owner{RunID: "abcd", PID: 12, Start: 34}, true},
-		{"abcd 12 34 56 78\n", owner{RunID: "abcd", PID: 12, Start: 34, Parent: 56, ParentStart: 78}, true},
 		{"abcd 12 34 56\n", owner{}, false},
 		{"abcd x 34\n", owner{}, false},
 	} {

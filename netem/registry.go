@@ -48,27 +48,17 @@ func SlotAddrs(n int) (sender, receiver netip.Prefix) {
 	return
 }
 
-// owner is a slot's record: the run, the process that owns it, and for a
-// sweep's point the sweep that started it (the point must die with it).
 type owner struct {
 	RunID string
 	PID   int
 	Start uint64 // process start time in clock ticks since boot (/proc/PID/stat field 22)
-	// Parent and ParentStart name the sweep process of a point (0: none).
-	Parent      int
-	ParentStart uint64
 }
 
-func (o owner) String() string {
-	if o.Parent != 0 {
-		return fmt.Sprintf("%s %d %d %d %d\n", o.RunID, o.PID, o.Start, o.Parent, o.ParentStart)
-	}
-	return fmt.Sprintf("%s %d %d\n", o.RunID, o.PID, o.Start)
-}
+func (o owner) String() string { return fmt.Sprintf("%s %d %d\n", o.RunID, o.PID, o.Start) }
 
 func parseOwner(s string) (owner, error) {
 	f := strings.Fields(s)
-	if len(f) != 3 && len(f) != 5 {
+	if len(f) != 3 {
 		return owner{}, fmt.Errorf("malformed slot record %q", s)
 	}
 	pid, err1 := strconv.Atoi(f[1])
@@ -76,31 +66,13 @@ func parseOwner(s string) (owner, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return owner{}, fmt.Errorf("malformed slot record %q: %w", s, err)
 	}
-	o := owner{RunID: f[0], PID: pid, Start: st}
-	if len(f) == 5 {
-		ppid, err1 := strconv.Atoi(f[3])
-		pst, err2 := strconv.ParseUint(f[4], 10, 64)
-		if err := errors.Join(err1, err2); err != nil {
-			return owner{}, fmt.Errorf("malformed slot record %q: %w", s, err)
-		}
-		o.Parent, o.ParentStart = ppid, pst
-	}
-	return o, nil
+	return owner{f[0], pid, st}, nil
 }
 
 // alive reports whether the process that wrote the record still runs.
 func (o owner) alive() bool {
 	st, err := procStartTime(o.PID)
 	return err == nil && st == o.Start
-}
-
-// orphaned reports whether the owner is a sweep's point whose sweep is gone.
-func (o owner) orphaned() bool {
-	if o.Parent == 0 {
-		return false
-	}
-	st, err := procStartTime(o.Parent)
-	return err != nil || st != o.ParentStart
 }
 
 func procStartTime(pid int) (uint64, error) {
@@ -126,7 +98,7 @@ func slotDir() string { return filepath.Join(StateDir, "slots") }
 // allocSlot claims a free address slot for runID by creating its file with
 // O_EXCL, starting from a random slot. Slots of crashed runs stay claimed
 // until `tcplab cleanup`.
-func allocSlot(runID string, parent int) (int, error) {
+func allocSlot(runID string) (int, error) {
 	if err := os.MkdirAll(slotDir(), 0o755); err != nil {
 		return 0, fmt.Errorf("create %s: %w", slotDir(), err)
 	}
@@ -134,15 +106,7 @@ func allocSlot(runID string, parent int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read own start time: %w", err)
 	}
-	o := owner{RunID: runID, PID: os.Getpid(), Start: st}
-	if parent != 0 {
-		if pst, err := procStartTime(parent); err == nil {
-			o.Parent, o.ParentStart = parent, pst
-		} else {
-			return 0, fmt.Errorf("the sweep (pid %d) that started this point is gone", parent)
-		}
-	}
-	rec := o.String()
+	rec := owner{runID, os.Getpid(), st}.String()
 	var r [2]byte
 	rand.Read(r[:])
 	start := int(binary.BigEndian.Uint16(r[:])) % slotCount

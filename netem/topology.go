@@ -34,10 +34,6 @@ const (
 type Config struct {
 	// RunID names the run; empty picks a fresh one.
 	RunID string
-	// SweepParent is the pid of the sweep that started this run as one of
-	// its points (0: none): recorded with the run's slot, so tcplab
-	// cleanup ends a point whose sweep is gone.
-	SweepParent int
 	// Backend is Kernel (the default when empty) or Userspace.
 	Backend string
 	// Down impairs sender → receiver, Up receiver → sender.
@@ -98,7 +94,7 @@ func Build(cfg Config) (t *Topology, err error) {
 			t = nil
 		}
 	}()
-	slot, err := allocSlot(cfg.RunID, cfg.SweepParent)
+	slot, err := allocSlot(cfg.RunID)
 	if err != nil {
 		return t, err
 	}

@@ -218,12 +218,6 @@ func (d *Dir) Mkdir(name string) (string, error) {
 	return d.Join(name), nil
 }
 
-// Exists says whether name is in the directory (links included).
-func (d *Dir) Exists(name string) bool {
-	var st unix.Stat_t
-	return checkName(name) == nil && unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
-}
-
 // names lists the directory's entries.
 func (d *Dir) names() ([]string, error) {
 	fd, err := unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

@@ -28,9 +28,6 @@ const (
 	EndKilled EndKind = "killed"
 )
 
-// EndKinds lists every EndKind (for the schema and docs).
-var EndKinds = []EndKind{EndCompleted, EndInterrupted, EndPeerFailed, EndFailed, EndKilled}
-
 // End is how the run ended, resolved also for a meta.json written before
 // End was recorded (its Stopped says it) and for one that never got its end
 // record.

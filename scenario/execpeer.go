@@ -26,6 +26,8 @@ type peerProc interface {
 	Wait(grace time.Duration) error
 	Exited() <-chan struct{}
 	Signal(sig os.Signal) error
+	// ProcessState is the exit state, valid once Exited is closed.
+	ProcessState() *os.ProcessState
 }
 
 // execProc runs a scenario's exec peer: only commands written in the

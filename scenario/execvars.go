@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // ExecVar is a variable tcplab gives a user's program: set in its
@@ -45,9 +46,9 @@ func isExecVar(name string) bool {
 	return false
 }
 
-// expandExecVars replaces ${NAME} for the names in vars and leaves every
-// other byte as written: $HOME, $$, ${u}, "${args[@]}" reach the program.
-func expandExecVars(s string, vars map[string]string) string {
+// replaceExecVars calls lookup for each ${TCPLAB_…} reference of s and
+// puts its answer in place where it has one; every other byte stays.
+func replaceExecVars(s string, lookup func(name string) (string, bool)) string {
 	if !strings.Contains(s, "${TCPLAB_") {
 		return s
 	}
@@ -61,13 +62,11 @@ func expandExecVars(s string, vars map[string]string) string {
 		if j < 0 {
 			break
 		}
-		name := s[i+2 : i+j]
-		v, ok := vars[name]
-		if !ok {
-			b.WriteString(s[:i+j+1])
-		} else {
+		if v, ok := lookup(s[i+2 : i+j]); ok {
 			b.WriteString(s[:i])
 			b.WriteString(v)
+		} else {
+			b.WriteString(s[:i+j+1])
 		}
 		s = s[i+j+1:]
 	}
@@ -75,23 +74,25 @@ func expandExecVars(s string, vars map[string]string) string {
 	return b.String()
 }
 
+// expandExecVars replaces ${NAME} for the names in vars and leaves every
+// other byte as written: $HOME, $$, ${u}, "${args[@]}" reach the program.
+func expandExecVars(s string, vars map[string]string) string {
+	return replaceExecVars(s, func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	})
+}
+
 // unknownExecVar returns the first ${TCPLAB_…} name in s that tcplab does
 // not set ("" if none): a typo would otherwise reach the program verbatim.
-func unknownExecVar(s string) string {
-	for {
-		i := strings.Index(s, "${TCPLAB_")
-		if i < 0 {
-			return ""
+func unknownExecVar(s string) (unknown string) {
+	replaceExecVars(s, func(name string) (string, bool) {
+		if unknown == "" && !isExecVar(name) {
+			unknown = name
 		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			return ""
-		}
-		if name := s[i+2 : i+j]; !isExecVar(name) {
-			return name
-		}
-		s = s[i+j+1:]
-	}
+		return "", false
+	})
+	return unknown
 }
 
 // ErrProgram marks a program of exec.command that is missing or cannot be
@@ -109,16 +110,12 @@ func programPath(name string) (string, error) {
 		return "", fmt.Errorf("%w: %q is not on PATH (%s)", ErrProgram, name, os.Getenv("PATH"))
 	case errors.Is(err, os.ErrNotExist):
 		return "", fmt.Errorf("%w: %s does not exist (a relative path is taken from the directory tcplab runs in)", ErrProgram, name)
+	case errors.Is(err, syscall.EISDIR):
+		return "", fmt.Errorf("%w: %s is a directory", ErrProgram, name)
 	case errors.Is(err, os.ErrPermission):
-		if fi, serr := os.Stat(name); serr == nil && fi.IsDir() {
-			return "", fmt.Errorf("%w: %s is a directory", ErrProgram, name)
-		}
 		return "", fmt.Errorf("%w: %s is not executable (chmod +x it)", ErrProgram, name)
 	default:
 		return "", fmt.Errorf("%w: %s: %v", ErrProgram, name, err)
-	}
-	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-		return "", fmt.Errorf("%w: %s is a directory", ErrProgram, name)
 	}
 	return filepath.Abs(p)
 }

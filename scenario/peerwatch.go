@@ -23,11 +23,6 @@ import (
 // other than tcplab. The CLI exits 2 on it.
 var ErrPeerFailed = errors.New("peer failed")
 
-// stateful is a peer process whose exit state can be read once it exited.
-type stateful interface {
-	ProcessState() *os.ProcessState
-}
-
 // watchedPeer is a started peer as the run watches it: whether tcplab asked
 // it to stop, when it exited.
 type watchedPeer struct {
@@ -43,7 +38,7 @@ type watchedPeer struct {
 	stderr     *bytes.Buffer
 	stderrMu   *sync.Mutex
 
-	stopAsked atomic.Bool  // tcplab asked it to stop (or the timeline killed it)
+	stopAsked atomic.Bool  // tcplab asked it to stop
 	timeline  atomic.Bool  // the timeline killed it on purpose
 	exitedAt  atomic.Int64 // Monotonic ns when it was seen to exit
 	stopWhen  atomic.Bool  // stopAsked was already set when it exited
@@ -55,16 +50,14 @@ func (w *watchedPeer) stop() {
 	w.proc.Stop()
 }
 
-// watch stamps the exit and reports it on exits (without blocking).
+// watch stamps the exit and reports it on exits, which has room for every
+// peer's.
 func (w *watchedPeer) watch(exits chan<- *watchedPeer, done <-chan struct{}) {
 	select {
 	case <-w.proc.Exited():
 		w.exitedAt.Store(tcpinfo.Monotonic())
 		w.stopWhen.Store(w.stopAsked.Load())
-		select {
-		case exits <- w:
-		case <-done:
-		}
+		exits <- w
 	case <-done:
 	}
 }
@@ -76,10 +69,7 @@ func (w *watchedPeer) failure(start, end int64, rd *record.Dir) (report.PeerFail
 	if w.timeline.Load() {
 		return report.PeerFailure{}, false
 	}
-	var st *os.ProcessState
-	if s, ok := w.proc.(stateful); ok {
-		st = s.ProcessState()
-	}
+	st := w.proc.ProcessState()
 	// A peer that ends by itself at the run's end (built-in peers keep the
 	// deadline too) has done what it should.
 	stopped := w.stopWhen.Load() || w.exitedAt.Load() >= end

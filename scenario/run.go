@@ -54,9 +54,8 @@ type RunOptions struct {
 	Pcap bool
 
 	// point: this run is a sweep's point; OutDir was made by the sweep
-	// and holds point.yaml. sweepParent is the sweep's pid.
-	point       bool
-	sweepParent int
+	// and holds point.yaml.
+	point bool
 }
 
 // Result is a finished run.
@@ -127,7 +126,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 	}
 
 	down, up := s.Link.Impairments()
-	cfg := netem.Config{Backend: backend, Down: down, Up: up, SweepParent: opts.sweepParent}
+	cfg := netem.Config{Backend: backend, Down: down, Up: up}
 	if n := s.Link.NAT; n != nil {
 		cfg.Middlebox = userspace.Middlebox{IdleTimeout: time.Duration(n.IdleTimeout), Reset: n.Expired == "rst"}
 	}
@@ -487,6 +486,7 @@ func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, rd 
 	end := runEnd{kind: report.EndCompleted, text: string(report.EndCompleted)}
 	var failures []report.PeerFailure
 	atDeadline := false
+	judged := 0 // exits received from the watchers
 wait:
 	for {
 		select {
@@ -494,6 +494,7 @@ wait:
 			atDeadline = true
 			break wait
 		case w := <-exits:
+			judged++
 			if f, failed := w.failure(start, start+int64(s.Duration), rd); failed {
 				failures = append(failures, f)
 				break wait
@@ -533,20 +534,16 @@ wait:
 		}
 	}
 	waitAll(peerGrace)
-	// Every exit not yet judged (the other peer, or one that failed while
-	// stopping) is judged now.
-	for {
-		select {
-		case w := <-exits:
-			// Once a peer failed, the other's complaints while being
-			// stopped are its consequence, not a second cause.
-			if f, failed := w.failure(start, start+int64(s.Duration), rd); failed && (len(failures) == 0 || f.How != report.ExitAfterStop) && !hasFailure(failures, w.role) {
-				failures = append(failures, f)
-			}
-			continue
-		default:
+	// Every peer has exited now; each exit not yet judged (the other peer,
+	// or one that failed while stopping) is judged: its watcher reports it
+	// (the channel holds one place per peer), so none is missed.
+	for ; judged < len(procs); judged++ {
+		w := <-exits
+		// Once a peer failed, the other's complaints while being stopped
+		// are its consequence, not a second cause.
+		if f, failed := w.failure(start, start+int64(s.Duration), rd); failed && (len(failures) == 0 || f.How != report.ExitAfterStop) {
+			failures = append(failures, f)
 		}
-		break
 	}
 	if err := stopTimeline(); err != nil {
 		lateErrs = append(lateErrs, err)
@@ -569,15 +566,6 @@ wait:
 		return end, context.Cause(ctx)
 	}
 	return end, nil
-}
-
-func hasFailure(fs []report.PeerFailure, role string) bool {
-	for _, f := range fs {
-		if f.Side == role {
-			return true
-		}
-	}
-	return false
 }
 
 // lockedWriter writes to a buffer that is read while it is written.

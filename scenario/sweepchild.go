@@ -56,9 +56,6 @@ func MaybeRunPoint() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if os.Getppid() != parent {
-		os.Exit(2)
-	}
 	rd, err := record.Open(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tcplab sweep point:", err)
@@ -75,7 +72,7 @@ func MaybeRunPoint() {
 		fmt.Fprintln(os.Stderr, "tcplab sweep point:", err)
 		os.Exit(2)
 	}
-	res, err := Run(ctx, s, RunOptions{OutDir: dir, point: true, sweepParent: parent})
+	res, err := Run(ctx, s, RunOptions{OutDir: dir, point: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tcplab sweep point:", err)
 		os.Exit(2)

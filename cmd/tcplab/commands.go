@@ -354,14 +354,6 @@ nothing else is touched.`,
 					errs = append(errs, fmt.Errorf("run %s: %w", l.RunID, err))
 					continue
 				}
-				if l.Orphan {
-					end := "ended"
-					if dry {
-						end = "would end"
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "run %s: a sweep point whose sweep is gone: %s process %d; %s namespaces %v, processes %v, address slot %d\n", l.RunID, end, l.Owner, verb, l.Namespaces, l.Processes, l.Slot)
-					continue
-				}
 				fmt.Fprintf(cmd.OutOrStdout(), "run %s: %s namespaces %v, processes %v, address slot %d\n", l.RunID, verb, l.Namespaces, l.Processes, l.Slot)
 			}
 			for _, dir := range private {

@@ -76,7 +76,7 @@ func TestHostileInputs(t *testing.T) {
 		{"missing program", []string{"validate", write("prog.yaml", "name: p\nreceiver:\n  exec: { command: [./no-such-client] }\n")}, ""},
 		{"run: a used directory", []string{"run", ok, "--out", used}, "exists and is not empty"},
 		{"run: a directory with a link", []string{"run", ok, "--out", linked}, "exists and is not empty"},
-		{"report: a link as report.json", []string{"report", linked}, "not a run directory"},
+		{"report: a directory with only a planted link", []string{"report", linked}, "not a run directory"},
 		{"run: /dev/zero", []string{"run", "/dev/zero"}, "not a regular file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
