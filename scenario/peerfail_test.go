@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,23 +180,28 @@ func TestClassifyExit(t *testing.T) {
 	for _, c := range []struct {
 		name                       string
 		program, expected, stopped bool
+		atEnd                      bool
 		st                         *os.ProcessState
 		how                        report.PeerExit
 		failed                     bool
 	}{
-		{"program 0 early", true, false, false, ok, report.ExitEarly, true},
-		{"program 0 early, expected", true, true, false, ok, "", false},
-		{"program 3, expected", true, true, false, three, report.ExitStatus, true},
-		{"program SIGTERM not ours", true, false, false, term, report.ExitSignal, true},
-		{"program SIGTERM ours", true, false, true, term, "", false},
-		{"program 3 after our stop", true, false, true, three, "", false},
-		{"builtin 0 early", false, false, false, ok, report.ExitEarly, true},
-		{"builtin 0 at stop", false, false, true, ok, "", false},
-		{"builtin 3 at stop", false, false, true, three, report.ExitAfterStop, true},
-		{"builtin killed after grace", false, false, true, kill, report.ExitNotStopped, true},
-		{"builtin killed by another", false, false, false, kill, report.ExitSignal, true},
+		{"program 0 early", true, false, false, false, ok, report.ExitEarly, true},
+		{"program 0 early, expected", true, true, false, false, ok, "", false},
+		{"program 3, expected", true, true, false, false, three, report.ExitStatus, true},
+		{"program SIGTERM not ours", true, false, false, false, term, report.ExitSignal, true},
+		{"program SIGTERM ours", true, false, true, false, term, "", false},
+		{"program 3 after our stop", true, false, true, false, three, "", false},
+		{"builtin 0 early", false, false, false, false, ok, report.ExitEarly, true},
+		{"builtin 0 at stop", false, false, true, false, ok, "", false},
+		{"builtin 3 at stop", false, false, true, false, three, report.ExitAfterStop, true},
+		{"builtin killed after grace", false, false, true, false, kill, report.ExitNotStopped, true},
+		{"builtin killed by another", false, false, false, false, kill, report.ExitSignal, true},
+		{"program 0 at the end by itself", true, false, false, true, ok, "", false},
+		{"program 3 at the end by itself", true, false, false, true, three, report.ExitStatus, true},
+		{"builtin 0 at its deadline", false, false, false, true, ok, "", false},
+		{"builtin 3 at its deadline", false, false, false, true, three, report.ExitStatus, true},
 	} {
-		how, _, _, failed := classifyExit(c.program, c.expected, c.stopped, c.st)
+		how, _, _, failed := classifyExit(c.program, c.expected, c.stopped, c.atEnd, c.st)
 		if how != c.how || failed != c.failed {
 			t.Errorf("%s: %q %v, want %q %v", c.name, how, failed, c.how, c.failed)
 		}
@@ -315,6 +321,34 @@ func TestExecScenarioLoadsBack(t *testing.T) {
 		}
 		if _, err := Parse("resolved.yaml", out); err != nil {
 			t.Errorf("%q: the resolved file does not load back: %v\n%s", src, err, out)
+		}
+	}
+}
+
+// TestProgramFailingAtTheEnd: a client that runs for TCPLAB_DURATION and
+// then exits 3 by itself (its own checks failed) fails the run; one that
+// exits 0 there does not.
+func TestProgramFailingAtTheEnd(t *testing.T) {
+	requireRoot(t)
+	for status, wantFail := range map[int]bool{3: true, 0: false} {
+		src := fmt.Sprintf("name: at-end\nduration: 2s\nsender: { listen: true, rate: 1mbit }\nreceiver:\n  exec: { command: [bash, -c, 'exec 3<>/dev/tcp/$TCPLAB_SENDER_ADDR/$TCPLAB_PORT; sleep 2.1; exit %d'] }\n", status)
+		s, err := Parse("at-end.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(context.Background(), s, RunOptions{OutDir: t.TempDir()})
+		if !wantFail {
+			if err != nil || !res.Summary.Passed() {
+				t.Errorf("exit 0 at the end: %v", err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrPeerFailed) {
+			t.Fatalf("exit %d at the end: err = %v, want ErrPeerFailed", status, err)
+		}
+		f := res.Summary.Meta.PeerFailures
+		if len(f) != 1 || f[0].How != report.ExitStatus || f[0].Status != status || f[0].AtS < 2 {
+			t.Errorf("failures %+v", f)
 		}
 	}
 }

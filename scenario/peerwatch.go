@@ -71,9 +71,9 @@ func (w *watchedPeer) failure(start, end int64, rd *record.Dir) (report.PeerFail
 	}
 	st := w.proc.ProcessState()
 	// A peer that ends by itself at the run's end (built-in peers keep the
-	// deadline too) has done what it should.
-	stopped := w.stopWhen.Load() || w.exitedAt.Load() >= end
-	how, status, sig, failed := classifyExit(w.program, w.exitsExpected, stopped, st)
+	// deadline too) with status 0 has done what it should; a non-zero status
+	// still fails (a client reporting its own failure at the end).
+	how, status, sig, failed := classifyExit(w.program, w.exitsExpected, w.stopWhen.Load(), w.exitedAt.Load() >= end, st)
 	if !failed {
 		return report.PeerFailure{}, false
 	}
@@ -97,8 +97,9 @@ func (w *watchedPeer) failure(start, end int64, rd *record.Dir) (report.PeerFail
 const stderrTailLines = 10
 
 // classifyExit decides whether a peer's exit fails the run. stopped: tcplab
-// had asked it to stop before it exited.
-func classifyExit(program, exitsExpected, stopped bool, st *os.ProcessState) (how report.PeerExit, status int, sig string, failed bool) {
+// had asked it to stop before it exited; atEnd: it exited at or after the
+// run's end.
+func classifyExit(program, exitsExpected, stopped, atEnd bool, st *os.ProcessState) (how report.PeerExit, status int, sig string, failed bool) {
 	if st == nil {
 		return "", 0, "", false
 	}
@@ -127,7 +128,7 @@ func classifyExit(program, exitsExpected, stopped bool, st *os.ProcessState) (ho
 		return report.ExitSignal, 0, sig, true
 	case status != 0:
 		return report.ExitStatus, status, "", true
-	case program && exitsExpected:
+	case atEnd || program && exitsExpected:
 		return "", 0, "", false
 	}
 	return report.ExitEarly, 0, "", true
