@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -76,10 +77,14 @@ func TestHostileInputs(t *testing.T) {
 		{"missing program", []string{"validate", write("prog.yaml", "name: p\nreceiver:\n  exec: { command: [./no-such-client] }\n")}, ""},
 		{"run: a used directory", []string{"run", ok, "--out", used}, "exists and is not empty"},
 		{"run: a directory with a link", []string{"run", ok, "--out", linked}, "exists and is not empty"},
+		{"run: --metrics on every interface warns", []string{"run", ok, "--out", used, "--metrics", ":0"}, "serves /metrics without authentication on every interface"},
 		{"report: a directory with only a planted link", []string{"report", linked}, "not a run directory"},
 		{"run: /dev/zero", []string{"run", "/dev/zero"}, "not a regular file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if slices.Contains(c.args, "--metrics") {
+				requireRoot(t) // a rootless run refuses --metrics before it warns
+			}
 			r, rss := runMeasured(t, c.args...)
 			if r.code != 2 {
 				t.Errorf("exit %d, want 2\n%s", r.code, r.stderr)

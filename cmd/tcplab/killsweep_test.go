@@ -113,6 +113,10 @@ func TestSweepKilled(t *testing.T) {
 		if json.Unmarshal(b, &rep); !rep.Running {
 			t.Errorf("kill %d: sweep.json does not say the sweep did not finish", i)
 		}
+		// A shard that did not finish is not merged as if it had.
+		if m := runTcplab(t, "report", "merge", dir); m.code != 2 || !strings.Contains(m.stderr, "did not finish") {
+			t.Errorf("kill %d: merge of the killed sweep: exit %d %s", i, m.code, m.stderr)
+		}
 		// Each point ended itself on its parent-death signal: interrupted,
 		// its report written.
 		for _, p := range []string{"p00", "p01", "p02", "p03"} {
