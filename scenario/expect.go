@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/scenario/units"
 )
 
 // VerdictClasses are the verdict classes an expectation can name.
@@ -137,8 +138,8 @@ func ParseExpect(s string) (Expect, error) {
 		kind, ok = clientSubjects[m[2]]
 	}
 	if m := phaseRE.FindStringSubmatch(f[0]); m != nil {
-		a, err1 := ParseDuration(m[1])
-		b, err2 := ParseDuration(m[2])
+		a, err1 := units.ParseDuration(m[1])
+		b, err2 := units.ParseDuration(m[2])
 		if err1 != nil || err2 != nil || b <= a {
 			return Expect{}, fmt.Errorf("phase span %q..%q in %q: give two durations, the first one smaller, like phase(20s..50s)", m[1], m[2], src)
 		}
@@ -177,19 +178,19 @@ func ParseExpect(s string) (Expect, error) {
 		}
 		e.Value = float64(n)
 	case kindDuration:
-		d, err := ParseDuration(v)
+		d, err := units.ParseDuration(v)
 		if err != nil {
 			return Expect{}, fmt.Errorf("%q in %q: %v", v, src, err)
 		}
 		e.Value = time.Duration(d).Seconds()
 	case kindSize:
-		z, err := ParseSize(v)
+		z, err := units.ParseSize(v)
 		if err != nil {
 			return Expect{}, fmt.Errorf("%q in %q: %v", v, src, err)
 		}
 		e.Value = float64(z)
 	case kindShare:
-		p, err := ParsePercent(v)
+		p, err := units.ParsePercent(v)
 		if err != nil {
 			return Expect{}, fmt.Errorf("%q in %q: %v", v, src, err)
 		}
@@ -228,7 +229,7 @@ func (e Expect) Check(sum *report.Summary) report.ExpectResult {
 	case kindShare:
 		res.Actual = strconv.FormatFloat(100*val, 'f', 1, 64) + "%"
 	case kindSize:
-		res.Actual = Size(val).String()
+		res.Actual = units.Size(val).String()
 	}
 	const eps = 1e-9
 	switch e.Op {

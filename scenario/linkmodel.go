@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/netem/impair"
+	"github.com/tcplab/tcplab/scenario/units"
 )
 
 // overlay returns base with every field set in over laid on top.
@@ -46,14 +47,14 @@ func (l Link) apply(c *Change) Link {
 	return out
 }
 
-func pct(p *Percent) float64 {
+func pct(p *units.Percent) float64 {
 	if p == nil {
 		return 0
 	}
 	return float64(*p) / 100
 }
 
-func dur(d *Duration) time.Duration {
+func dur(d *units.Duration) time.Duration {
 	if d == nil {
 		return 0
 	}

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -53,47 +54,11 @@ func (es Errors) Error() string {
 	return b.String()
 }
 
-// scalar is implemented by the unit types: they parse themselves from text.
-type scalar interface {
-	parseScalar(s string) error
-}
+// UnmarshalText parses an expectation (the decoder reads it like a unit).
+func (e *Expect) UnmarshalText(b []byte) (err error) { *e, err = ParseExpect(string(b)); return }
 
-func (d *Duration) parseScalar(s string) (err error) { *d, err = ParseDuration(s); return }
-func (z *Size) parseScalar(s string) (err error)     { *z, err = ParseSize(s); return }
-func (p *Percent) parseScalar(s string) (err error)  { *p, err = ParsePercent(s); return }
-func (r *Rate) parseScalar(s string) (err error) {
-	if strings.TrimSpace(s) == Max {
-		*r = 0
-		return nil
-	}
-	*r, err = ParseRate(s)
-	if err != nil {
-		err = fmt.Errorf("%w, or max", err)
-	}
-	return
-}
-
-func (e *Expect) parseScalar(s string) (err error) { *e, err = ParseExpect(s); return }
-
-func (f *FlowRate) parseScalar(s string) (err error) { *f, err = ParseFlowRate(s); return }
-
-// MarshalYAML writes the rate as a scenario would.
-func (f FlowRate) MarshalYAML() (any, error) { return f.String(), nil }
-
-// MarshalYAML writes units back as they are written in files.
-func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
-
-// MarshalYAML writes the rate with its unit, or max.
-func (r Rate) MarshalYAML() (any, error) { return r.String(), nil }
-
-// MarshalYAML writes the size with its unit.
-func (s Size) MarshalYAML() (any, error) { return s.String(), nil }
-
-// MarshalYAML writes the percentage with its % sign.
-func (p Percent) MarshalYAML() (any, error) { return p.String(), nil }
-
-// MarshalYAML writes the expectation's source text.
-func (e Expect) MarshalYAML() (any, error) { return e.Source, nil }
+// MarshalText writes the expectation's source text.
+func (e Expect) MarshalText() ([]byte, error) { return []byte(e.Source), nil }
 
 type decoder struct {
 	file string
@@ -362,7 +327,8 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-var scalarType = reflect.TypeOf((*scalar)(nil)).Elem()
+// scalarType is what parses itself from one YAML value: the unit types and Expect.
+var scalarType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 
 func kindName(k yaml.Kind) string {
 	switch k {
@@ -402,7 +368,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			d.fail(n, path, "expected a single value, found %s", kindName(n.Kind))
 			return
 		}
-		if err := v.Addr().Interface().(scalar).parseScalar(n.Value); err != nil {
+		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
 			d.fail(n, path, "%v", err)
 		}
 		return

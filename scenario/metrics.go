@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/tcpinfo"
 )

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"github.com/tcplab/tcplab/scenario/units"
 )
 
 // Reference renders the field reference of the scenario format as a Markdown
@@ -47,13 +49,13 @@ func orDash(s string) string {
 
 func valueKind(t reflect.Type) string {
 	switch t {
-	case reflect.TypeOf(Duration(0)):
+	case reflect.TypeOf(units.Duration(0)):
 		return "duration (`150ms`, `2s`)"
-	case reflect.TypeOf(Rate(0)):
+	case reflect.TypeOf(units.Rate(0)):
 		return "rate (`20mbit`, `2MB/s`, `max`)"
-	case reflect.TypeOf(Size(0)):
+	case reflect.TypeOf(units.Size(0)):
 		return "size (`64KiB`, `1MB`)"
-	case reflect.TypeOf(Percent(0)):
+	case reflect.TypeOf(units.Percent(0)):
 		return "percentage (`0.5%`)"
 	case reflect.TypeOf([]Expect{}):
 		return "list of expectations"

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/xml"
-	"github.com/tcplab/tcplab/record"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tcplab/tcplab/record"
 )
 
 // recordedRun copies testdata/recorded-run (a real 4 s run: three clients,

@@ -17,9 +17,11 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
 	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/scenario/units"
 	"github.com/tcplab/tcplab/scenarios"
 )
 
@@ -52,7 +54,7 @@ func TestShippedVerdicts(t *testing.T) {
 		for _, cc := range []string{"cubic", "bbr"} {
 			t.Run(c.scenario+"/"+cc, func(t *testing.T) {
 				s := loadShipped(t, c.scenario)
-				s.Duration = Duration(3 * time.Second)
+				s.Duration = units.Duration(3 * time.Second)
 				s.Sender.Socket.Congestion = cc
 				s.Receiver.Socket.Congestion = cc
 				dir := t.TempDir()
@@ -159,7 +161,7 @@ func assertLabGone(t *testing.T, runID string) { labtest.AssertNoLeftovers(t, ru
 func TestRunInterrupted(t *testing.T) {
 	requireRoot(t)
 	s := loadShipped(t, "receiver-limited")
-	s.Duration = Duration(10 * time.Second)
+	s.Duration = units.Duration(10 * time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(1500*time.Millisecond, cancel)
 	dir := t.TempDir()
@@ -205,7 +207,7 @@ func assertReportsSay(t *testing.T, dir, why string) {
 func TestRunPeerFailure(t *testing.T) {
 	requireRoot(t)
 	s := loadShipped(t, "sender-limited")
-	s.Duration = Duration(2 * time.Second)
+	s.Duration = units.Duration(2 * time.Second)
 	s.Sender.Socket.Congestion = "highspeed-not-loaded"
 	dir := t.TempDir()
 	res, err := Run(context.Background(), s, RunOptions{OutDir: dir})
@@ -238,8 +240,8 @@ func TestVerdictsOverWANPath(t *testing.T) {
 		for _, cc := range []string{"cubic", "bbr"} {
 			t.Run(c.scenario+"/"+cc, func(t *testing.T) {
 				s := loadShipped(t, c.scenario)
-				s.Duration = Duration(4 * time.Second)
-				d, l := Duration(25*time.Millisecond), Percent(0.1)
+				s.Duration = units.Duration(4 * time.Second)
+				d, l := units.Duration(25*time.Millisecond), units.Percent(0.1)
 				s.Link.Both = overlayPtr(s.Link.Both, Direction{Delay: &d, Loss: &l})
 				s.Sender.Socket.Congestion, s.Receiver.Socket.Congestion = cc, cc
 				if c.scenario == "receiver-limited" {
@@ -250,7 +252,7 @@ func TestVerdictsOverWANPath(t *testing.T) {
 					// receiver windows), the truth is honestly mixed. At 0.5 MB/s
 					// the reader is unambiguously the bottleneck, which is what
 					// this test is about.
-					r := Rate(4e6)
+					r := units.Rate(4e6)
 					s.Receiver.Read.Rate = &r
 				}
 				res, _ := runScenario(t, s, RunOptions{})
@@ -360,7 +362,7 @@ timeline:
 // TestBackendChoice: auto names the backend and why; netem where the kernel
 // lacks it is a setup error that says so, never a silent fallback.
 func TestBackendChoice(t *testing.T) {
-	d := Duration(10 * time.Millisecond)
+	d := units.Duration(10 * time.Millisecond)
 	s := &Scenario{Link: Link{Backend: "auto", Both: &Direction{Delay: &d}}}
 	b, why, err := s.chooseBackend()
 	if err != nil {
@@ -370,7 +372,7 @@ func TestBackendChoice(t *testing.T) {
 	if (b == "netem") != hasNetem || why == "" {
 		t.Errorf("auto with a delay chose %s (%s); kernel has netem: %v", b, why, hasNetem)
 	}
-	r := Rate(20e6)
+	r := units.Rate(20e6)
 	s = &Scenario{Link: Link{Backend: "auto", Down: &Direction{Rate: &r}}}
 	if b, _, _ := s.chooseBackend(); b != "netem" {
 		t.Errorf("a rate alone should use the kernel's tbf, got %s", b)
@@ -518,7 +520,7 @@ func TestReceiveBufferTooSmall(t *testing.T) {
 func TestMetricsDuringRun(t *testing.T) {
 	requireRoot(t)
 	s := loadShipped(t, "receiver-limited")
-	s.Duration = Duration(3 * time.Second)
+	s.Duration = units.Duration(3 * time.Second)
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {

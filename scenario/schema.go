@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
+
+	"github.com/tcplab/tcplab/scenario/units"
 )
 
 // SchemaURL is where the published scenario schema lives; starter files
@@ -76,11 +78,11 @@ func schemaStruct(t reflect.Type) map[string]any {
 
 func schemaType(t reflect.Type) map[string]any {
 	switch t {
-	case reflect.TypeOf(Duration(0)):
+	case reflect.TypeOf(units.Duration(0)):
 		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))*$`}
-	case reflect.TypeOf(Percent(0)):
+	case reflect.TypeOf(units.Percent(0)):
 		return map[string]any{"type": "string", "pattern": `^\s*[0-9.]+\s*%$`}
-	case reflect.TypeOf(Rate(0)), reflect.TypeOf(Size(0)), reflect.TypeOf(FlowRate{}):
+	case reflect.TypeOf(units.Rate(0)), reflect.TypeOf(units.Size(0)), reflect.TypeOf(units.FlowRate{}):
 		return map[string]any{"type": []string{"string", "integer"}}
 	case reflect.TypeOf(Expect{}):
 		return map[string]any{"type": "string"}

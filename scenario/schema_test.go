@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tcplab/tcplab/scenarios"
 	"gopkg.in/yaml.v3"
+
+	"github.com/tcplab/tcplab/scenarios"
 )
 
 // TestSchemaInStep fails when docs/scenario.schema.json differs from the

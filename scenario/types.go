@@ -1,6 +1,10 @@
 package scenario
 
-import "time"
+import (
+	"time"
+
+	"github.com/tcplab/tcplab/scenario/units"
+)
 
 // Scenario is one scenario file, format version 1. The `doc` tags feed the
 // reference in docs/scenario.md (a test keeps the two in step); `default`
@@ -8,9 +12,9 @@ import "time"
 type Scenario struct {
 	Name           string          `yaml:"name" doc:"Name of the scenario; names the run directory. Letters, digits, '-', '_' and '.'." default:"file name without .yaml"`
 	Description    string          `yaml:"description,omitempty" doc:"What the scenario shows, free text."`
-	Duration       Duration        `yaml:"duration" doc:"How long traffic flows, from the first connect attempt. 1s..1h." default:"10s"`
-	SampleInterval Duration        `yaml:"sample_interval" doc:"How often tcp_info is read on both ends. 1ms..1s, below duration, and at most half the window (so 1ms..125ms with the default 250ms window: two samples per window)." default:"10ms"`
-	Window         Duration        `yaml:"window" doc:"Length of a classification window. 100ms..duration, and at least two sample intervals; the kernel's limit counters move in 4 ms steps, so shorter windows are noise." default:"250ms"`
+	Duration       units.Duration  `yaml:"duration" doc:"How long traffic flows, from the first connect attempt. 1s..1h." default:"10s"`
+	SampleInterval units.Duration  `yaml:"sample_interval" doc:"How often tcp_info is read on both ends. 1ms..1s, below duration, and at most half the window (so 1ms..125ms with the default 250ms window: two samples per window)." default:"10ms"`
+	Window         units.Duration  `yaml:"window" doc:"Length of a classification window. 100ms..duration, and at least two sample intervals; the kernel's limit counters move in 4 ms steps, so shorter windows are noise." default:"250ms"`
 	Link           Link            `yaml:"link" doc:"The path between sender and receiver."`
 	Sender         Sender          `yaml:"sender" doc:"The built-in sending peer, in the sender's namespace."`
 	Receiver       Receiver        `yaml:"receiver" doc:"The built-in receiving peer, in the receiver's namespace."`
@@ -33,8 +37,8 @@ type Link struct {
 // NAT is a middlebox that forgets idle flows, as home routers, carrier-grade
 // NATs, cloud load balancers and firewalls do.
 type NAT struct {
-	IdleTimeout Duration `yaml:"idle_timeout" doc:"How long a connection may be idle before the middlebox forgets it. 1s..1h."`
-	Expired     string   `yaml:"expired,omitempty" doc:"What happens to a forgotten connection's packets: drop (silently, as most NATs and firewalls do) or rst (answered with an RST to their sender, as some firewalls and load balancers do). A new connection (SYN) is let through either way." default:"drop"`
+	IdleTimeout units.Duration `yaml:"idle_timeout" doc:"How long a connection may be idle before the middlebox forgets it. 1s..1h."`
+	Expired     string         `yaml:"expired,omitempty" doc:"What happens to a forgotten connection's packets: drop (silently, as most NATs and firewalls do) or rst (answered with an RST to their sender, as some firewalls and load balancers do). A new connection (SYN) is let through either way." default:"drop"`
 }
 
 // NATExpired are the accepted values of link.nat.expired.
@@ -42,48 +46,48 @@ var NATExpired = []string{"drop", "rst"}
 
 // Direction is the impairment of one direction, with netem's meaning.
 type Direction struct {
-	Rate                 *Rate           `yaml:"rate,omitempty" doc:"Rate limit: a bit rate like 20mbit or a byte rate like 2MB/s, or max for none." default:"max"`
+	Rate                 *units.Rate     `yaml:"rate,omitempty" doc:"Rate limit: a bit rate like 20mbit or a byte rate like 2MB/s, or max for none." default:"max"`
 	Overhead             *int            `yaml:"overhead,omitempty" doc:"Bytes added to each packet when computing its time on the wire at rate (netem overhead). -1500..1500." default:"0"`
 	Queue                *int            `yaml:"queue,omitempty" doc:"Queue limit in packets (netem limit; a TSO super-packet counts once). 1..1000000." default:"1000"`
-	Delay                *Duration       `yaml:"delay,omitempty" doc:"One-way delay. RTT = down delay + up delay." default:"0s"`
-	Jitter               *Duration       `yaml:"jitter,omitempty" doc:"Random variation of the delay. Without a rate, jitter reorders packets (netem's meaning)." default:"0s"`
+	Delay                *units.Duration `yaml:"delay,omitempty" doc:"One-way delay. RTT = down delay + up delay." default:"0s"`
+	Jitter               *units.Duration `yaml:"jitter,omitempty" doc:"Random variation of the delay. Without a rate, jitter reorders packets (netem's meaning)." default:"0s"`
 	Distribution         string          `yaml:"distribution,omitempty" doc:"Jitter distribution: uniform (±jitter), normal, pareto or paretonormal (σ = jitter)." default:"uniform"`
-	DelayCorrelation     *Percent        `yaml:"delay_correlation,omitempty" doc:"Correlation of each jitter draw with the previous one." default:"0%"`
-	Loss                 *Percent        `yaml:"loss,omitempty" doc:"Random loss per packet (per TCP segment in userspace)." default:"0%"`
-	LossCorrelation      *Percent        `yaml:"loss_correlation,omitempty" doc:"Correlation of each loss draw with the previous one." default:"0%"`
+	DelayCorrelation     *units.Percent  `yaml:"delay_correlation,omitempty" doc:"Correlation of each jitter draw with the previous one." default:"0%"`
+	Loss                 *units.Percent  `yaml:"loss,omitempty" doc:"Random loss per packet (per TCP segment in userspace)." default:"0%"`
+	LossCorrelation      *units.Percent  `yaml:"loss_correlation,omitempty" doc:"Correlation of each loss draw with the previous one." default:"0%"`
 	GilbertElliott       *GilbertElliott `yaml:"gilbert_elliott,omitempty" doc:"Gilbert-Elliott loss model instead of random loss."`
-	Duplicate            *Percent        `yaml:"duplicate,omitempty" doc:"Probability that a packet is sent twice." default:"0%"`
-	DuplicateCorrelation *Percent        `yaml:"duplicate_correlation,omitempty" doc:"Correlation of duplicate draws." default:"0%"`
+	Duplicate            *units.Percent  `yaml:"duplicate,omitempty" doc:"Probability that a packet is sent twice." default:"0%"`
+	DuplicateCorrelation *units.Percent  `yaml:"duplicate_correlation,omitempty" doc:"Correlation of duplicate draws." default:"0%"`
 	Reorder              *Reorder        `yaml:"reorder,omitempty" doc:"Send some packets at once, ahead of the delayed ones (needs delay)."`
-	Corrupt              *Percent        `yaml:"corrupt,omitempty" doc:"Probability that a packet has one bit flipped (the receiver's checksum then drops it)." default:"0%"`
-	CorruptCorrelation   *Percent        `yaml:"corrupt_correlation,omitempty" doc:"Correlation of corrupt draws." default:"0%"`
+	Corrupt              *units.Percent  `yaml:"corrupt,omitempty" doc:"Probability that a packet has one bit flipped (the receiver's checksum then drops it)." default:"0%"`
+	CorruptCorrelation   *units.Percent  `yaml:"corrupt_correlation,omitempty" doc:"Correlation of corrupt draws." default:"0%"`
 }
 
 // GilbertElliott is netem's "loss gemodel p r 1-h 1-k".
 type GilbertElliott struct {
-	P         Percent  `yaml:"p" doc:"Probability of moving from the good to the bad state."`
-	R         Percent  `yaml:"r" doc:"Probability of moving from the bad to the good state; mean loss burst is 1/r packets."`
-	OneMinusH *Percent `yaml:"1-h,omitempty" doc:"Loss probability in the bad state." default:"100%"`
-	OneMinusK *Percent `yaml:"1-k,omitempty" doc:"Loss probability in the good state." default:"0%"`
+	P         units.Percent  `yaml:"p" doc:"Probability of moving from the good to the bad state."`
+	R         units.Percent  `yaml:"r" doc:"Probability of moving from the bad to the good state; mean loss burst is 1/r packets."`
+	OneMinusH *units.Percent `yaml:"1-h,omitempty" doc:"Loss probability in the bad state." default:"100%"`
+	OneMinusK *units.Percent `yaml:"1-k,omitempty" doc:"Loss probability in the good state." default:"0%"`
 }
 
 // Reorder is netem's "reorder probability correlation gap".
 type Reorder struct {
-	Probability Percent  `yaml:"probability" doc:"Probability that a packet skips the delay."`
-	Correlation *Percent `yaml:"correlation,omitempty" doc:"Correlation of reorder draws." default:"0%"`
-	Gap         *int     `yaml:"gap,omitempty" doc:"Only every gap-th packet may be reordered. 1..1000000." default:"1"`
+	Probability units.Percent  `yaml:"probability" doc:"Probability that a packet skips the delay."`
+	Correlation *units.Percent `yaml:"correlation,omitempty" doc:"Correlation of reorder draws." default:"0%"`
+	Gap         *int           `yaml:"gap,omitempty" doc:"Only every gap-th packet may be reordered. 1..1000000." default:"1"`
 }
 
 // TimelineEntry changes the link at a time of the run, without tearing
 // connections down.
 type TimelineEntry struct {
-	At        Duration  `yaml:"at" doc:"When, from the run's start. Below duration."`
-	For       *Duration `yaml:"for,omitempty" doc:"How long; afterwards the change is undone. Unset: until the end."`
-	Link      *Change   `yaml:"link,omitempty" doc:"Link settings laid over the current ones (same fields as link.both/down/up)."`
-	Partition string    `yaml:"partition,omitempty" doc:"Cut the path: down, up or both (blackhole: packets vanish, no FIN, no RST), or link-down (both interfaces down)."`
-	Reboot    string    `yaml:"reboot,omitempty" doc:"The receiver or the sender reboots: from then on every packet to it is answered with an RST (its new kernel has no connection) and it sends nothing. Needs the userspace link (auto picks it)."`
-	Freeze    string    `yaml:"freeze,omitempty" doc:"Freeze the receiver's or sender's process (SIGSTOP; SIGCONT after for): its kernel still answers, its application does nothing."`
-	Kill      string    `yaml:"kill,omitempty" doc:"Kill the receiver's or sender's process (SIGKILL): its kernel closes the connection (FIN, or RST with unread data)."`
+	At        units.Duration  `yaml:"at" doc:"When, from the run's start. Below duration."`
+	For       *units.Duration `yaml:"for,omitempty" doc:"How long; afterwards the change is undone. Unset: until the end."`
+	Link      *Change         `yaml:"link,omitempty" doc:"Link settings laid over the current ones (same fields as link.both/down/up)."`
+	Partition string          `yaml:"partition,omitempty" doc:"Cut the path: down, up or both (blackhole: packets vanish, no FIN, no RST), or link-down (both interfaces down)."`
+	Reboot    string          `yaml:"reboot,omitempty" doc:"The receiver or the sender reboots: from then on every packet to it is answered with an RST (its new kernel has no connection) and it sends nothing. Needs the userspace link (auto picks it)."`
+	Freeze    string          `yaml:"freeze,omitempty" doc:"Freeze the receiver's or sender's process (SIGSTOP; SIGCONT after for): its kernel still answers, its application does nothing."`
+	Kill      string          `yaml:"kill,omitempty" doc:"Kill the receiver's or sender's process (SIGKILL): its kernel closes the connection (FIN, or RST with unread data)."`
 }
 
 // RebootSides are the accepted values of a timeline entry's reboot.
@@ -107,13 +111,13 @@ var Distributions = []string{"uniform", "normal", "pareto", "paretonormal"}
 
 // Sender is the built-in sender.
 type Sender struct {
-	Listen  *bool   `yaml:"listen,omitempty" doc:"true: the sender listens and the receiver connects; false: the receiver listens." default:"false"`
-	Port    int     `yaml:"port,omitempty" doc:"TCP port of the listening side (for exec peers: the port whose sockets are sampled). 1..65535." default:"5001"`
-	Rate    *Rate   `yaml:"rate,omitempty" doc:"Application send rate: max (bulk, as fast as the socket takes) or a rate like 5mbit (paced)." default:"max"`
-	Message Message `yaml:"message,omitempty" doc:"Message framing."`
-	Socket  Socket  `yaml:"socket,omitempty" doc:"Socket options of the sender's socket."`
-	Exec    *Exec   `yaml:"exec,omitempty" doc:"Run this command in the sender's namespace instead of the built-in sender; its sockets on port are sampled through sock_diag."`
-	Policy  *Policy `yaml:"policy,omitempty" doc:"What the sender does to a consumer that falls behind."`
+	Listen  *bool       `yaml:"listen,omitempty" doc:"true: the sender listens and the receiver connects; false: the receiver listens." default:"false"`
+	Port    int         `yaml:"port,omitempty" doc:"TCP port of the listening side (for exec peers: the port whose sockets are sampled). 1..65535." default:"5001"`
+	Rate    *units.Rate `yaml:"rate,omitempty" doc:"Application send rate: max (bulk, as fast as the socket takes) or a rate like 5mbit (paced)." default:"max"`
+	Message Message     `yaml:"message,omitempty" doc:"Message framing."`
+	Socket  Socket      `yaml:"socket,omitempty" doc:"Socket options of the sender's socket."`
+	Exec    *Exec       `yaml:"exec,omitempty" doc:"Run this command in the sender's namespace instead of the built-in sender; its sockets on port are sampled through sock_diag."`
+	Policy  *Policy     `yaml:"policy,omitempty" doc:"What the sender does to a consumer that falls behind."`
 	// Schedule replaces rate with phases.
 	Schedule []Phase `yaml:"schedule,omitempty" doc:"Phases of the send rate, in order, instead of rate: each one of rate (with for), pause, replay, off or ramp. The last phase lasts to the end of the run, unless repeat."`
 	Repeat   bool    `yaml:"repeat,omitempty" doc:"Run the schedule again from its first phase after its last, until the end (repeating on/off bursts); every phase then needs its length." default:"false"`
@@ -123,15 +127,15 @@ type Sender struct {
 // Policy is the sender's (server's) treatment of slow consumers.
 type Policy struct {
 	ResetSlowClient *ResetSlowClient `yaml:"reset_slow_client,omitempty" doc:"Reset (SO_LINGER 0, an RST) a client whose unsent backlog stays above a size for a time."`
-	CloseIdle       *Duration        `yaml:"close_idle,omitempty" doc:"Close (FIN) a connection the sender has had nothing to write to for this long."`
+	CloseIdle       *units.Duration  `yaml:"close_idle,omitempty" doc:"Close (FIN) a connection the sender has had nothing to write to for this long."`
 	Refuse          []Refusal        `yaml:"refuse,omitempty" doc:"Windows in which the listening sender refuses new connections (connections already open go on)."`
 }
 
 // Refusal is a window in which the server refuses new connections.
 type Refusal struct {
-	At   Duration `yaml:"at" doc:"When the window starts, from the run's start."`
-	For  Duration `yaml:"for" doc:"How long it lasts."`
-	Mode string   `yaml:"mode,omitempty" doc:"rst: the listening socket is closed, SYNs are answered with RST (connection refused); blackhole: SYNs are dropped silently and the client retries them until its connect timeout." default:"rst"`
+	At   units.Duration `yaml:"at" doc:"When the window starts, from the run's start."`
+	For  units.Duration `yaml:"for" doc:"How long it lasts."`
+	Mode string         `yaml:"mode,omitempty" doc:"rst: the listening socket is closed, SYNs are answered with RST (connection refused); blackhole: SYNs are dropped silently and the client retries them until its connect timeout." default:"rst"`
 }
 
 // RefusalModes are the accepted refusal modes.
@@ -140,8 +144,8 @@ var RefusalModes = []string{"rst", "blackhole"}
 // ResetSlowClient resets a client whose unsent backlog (the application's
 // queue plus the socket's unsent bytes) stays above BacklogAbove for For.
 type ResetSlowClient struct {
-	BacklogAbove Size     `yaml:"backlog_above" doc:"Unsent bytes above which the clock starts."`
-	For          Duration `yaml:"for" doc:"How long the backlog must stay above before the reset."`
+	BacklogAbove units.Size     `yaml:"backlog_above" doc:"Unsent bytes above which the clock starts."`
+	For          units.Duration `yaml:"for" doc:"How long the backlog must stay above before the reset."`
 }
 
 // Phase is one step of a sender's schedule. Exactly one of Rate, Pause,
@@ -150,19 +154,19 @@ type ResetSlowClient struct {
 // application's backlog, and each message carries the time it was produced,
 // so lag counts the wait.
 type Phase struct {
-	Rate   *FlowRate `yaml:"rate,omitempty" doc:"Produce and send at this rate: 5mbit, 2MB/s, 2000/s (messages), or max (bulk)."`
-	For    *Duration `yaml:"for,omitempty" doc:"How long the rate phase lasts (not for the last phase)."`
-	Pause  *Duration `yaml:"pause,omitempty" doc:"Send nothing for this long; messages keep being produced at the last rate and wait (a vendor's maintenance window)."`
-	Replay *FlowRate `yaml:"replay,omitempty" doc:"Send the backlog at this rate (max: as fast as the socket takes) while production goes on, then go to the next phase."`
-	Off    *Duration `yaml:"off,omitempty" doc:"Produce and send nothing for this long (the off time of an on/off source)."`
-	Ramp   *Ramp     `yaml:"ramp,omitempty" doc:"Move the rate linearly from one rate to another over a time."`
+	Rate   *units.FlowRate `yaml:"rate,omitempty" doc:"Produce and send at this rate: 5mbit, 2MB/s, 2000/s (messages), or max (bulk)."`
+	For    *units.Duration `yaml:"for,omitempty" doc:"How long the rate phase lasts (not for the last phase)."`
+	Pause  *units.Duration `yaml:"pause,omitempty" doc:"Send nothing for this long; messages keep being produced at the last rate and wait (a vendor's maintenance window)."`
+	Replay *units.FlowRate `yaml:"replay,omitempty" doc:"Send the backlog at this rate (max: as fast as the socket takes) while production goes on, then go to the next phase."`
+	Off    *units.Duration `yaml:"off,omitempty" doc:"Produce and send nothing for this long (the off time of an on/off source)."`
+	Ramp   *Ramp           `yaml:"ramp,omitempty" doc:"Move the rate linearly from one rate to another over a time."`
 }
 
 // Ramp is a linear change of the production rate.
 type Ramp struct {
-	From FlowRate `yaml:"from" doc:"Rate at the start (not max)."`
-	To   FlowRate `yaml:"to" doc:"Rate at the end (not max); it stays after the ramp if no phase follows."`
-	For  Duration `yaml:"for" doc:"Length of the ramp."`
+	From units.FlowRate `yaml:"from" doc:"Rate at the start (not max)."`
+	To   units.FlowRate `yaml:"to" doc:"Rate at the end (not max); it stays after the ramp if no phase follows."`
+	For  units.Duration `yaml:"for" doc:"Length of the ramp."`
 }
 
 // Exec is a user's program run as a peer inside a lab namespace. Only
@@ -198,9 +202,9 @@ var ExitsValues = []string{ExitsAtEnd, ExitsExpected}
 
 // Message describes the framed messages the sender writes.
 type Message struct {
-	Size         Size   `yaml:"size,omitempty" doc:"Bytes per message, header (20 B: length, sequence, send time) included; the mean with a distribution. 20B..1MiB." default:"1KiB"`
-	Distribution string `yaml:"distribution,omitempty" doc:"Message sizes: fixed, uniform (20 B..2×size) or exponential (mean size), clipped to max. Sizes follow the sequence number and the seed, so a resent message has its size." default:"fixed"`
-	Max          Size   `yaml:"max,omitempty" doc:"Largest message with a distribution. size..16MiB." default:"16 × size, at most 16MiB"`
+	Size         units.Size `yaml:"size,omitempty" doc:"Bytes per message, header (20 B: length, sequence, send time) included; the mean with a distribution. 20B..1MiB." default:"1KiB"`
+	Distribution string     `yaml:"distribution,omitempty" doc:"Message sizes: fixed, uniform (20 B..2×size) or exponential (mean size), clipped to max. Sizes follow the sequence number and the seed, so a resent message has its size." default:"fixed"`
+	Max          units.Size `yaml:"max,omitempty" doc:"Largest message with a distribution. size..16MiB." default:"16 × size, at most 16MiB"`
 }
 
 // SizeDistributions are the accepted message size distributions.
@@ -208,65 +212,65 @@ var SizeDistributions = []string{"fixed", "uniform", "exponential"}
 
 // Receiver is the built-in receiver.
 type Receiver struct {
-	Read   Read      `yaml:"read,omitempty" doc:"How the application reads."`
-	Stalls []Stall   `yaml:"stalls,omitempty" doc:"Windows in which the application stops reading."`
-	Vanish *Duration `yaml:"vanish,omitempty" doc:"At this time the receiver vanishes: it stops reading and its side of the link goes dark (no FIN, no RST), as a mobile client that loses coverage. The report gives each side's detection time."`
-	Socket Socket    `yaml:"socket,omitempty" doc:"Socket options of the receiver's socket."`
-	Exec   *Exec     `yaml:"exec,omitempty" doc:"Run this command in the receiver's namespace instead of the built-in receiver."`
+	Read   Read            `yaml:"read,omitempty" doc:"How the application reads."`
+	Stalls []Stall         `yaml:"stalls,omitempty" doc:"Windows in which the application stops reading."`
+	Vanish *units.Duration `yaml:"vanish,omitempty" doc:"At this time the receiver vanishes: it stops reading and its side of the link goes dark (no FIN, no RST), as a mobile client that loses coverage. The report gives each side's detection time."`
+	Socket Socket          `yaml:"socket,omitempty" doc:"Socket options of the receiver's socket."`
+	Exec   *Exec           `yaml:"exec,omitempty" doc:"Run this command in the receiver's namespace instead of the built-in receiver."`
 	// Clients and the rest need the receiver to connect (sender.listen).
 	Clients    int              `yaml:"clients,omitempty" doc:"Client connections open at once, each served from its own queue at the sender (fan-out) and sampled on both ends. Needs sender.listen. 1..5000." default:"1"`
 	Overrides  []ClientOverride `yaml:"client_overrides,omitempty" doc:"A different read pattern for some clients (one slow client among fast ones)."`
-	CloseAt    *Duration        `yaml:"close_at,omitempty" doc:"The client closes its connection itself (FIN) at this time; with reconnect it then connects again."`
-	CloseEvery *Duration        `yaml:"close_every,omitempty" doc:"Each client closes each of its connections (FIN) this long after it opened and connects again (needs reconnect): connection churn, like a client that opens a connection per request."`
+	CloseAt    *units.Duration  `yaml:"close_at,omitempty" doc:"The client closes its connection itself (FIN) at this time; with reconnect it then connects again."`
+	CloseEvery *units.Duration  `yaml:"close_every,omitempty" doc:"Each client closes each of its connections (FIN) this long after it opened and connects again (needs reconnect): connection churn, like a client that opens a connection per request."`
 	Reconnect  *Reconnect       `yaml:"reconnect,omitempty" doc:"Connect again after a connection ends (reset, EOF, timeout, close_at), with exponential backoff and jitter, while the run lasts. Needs sender.listen."`
 }
 
 // ClientOverride changes some clients' read pattern.
 type ClientOverride struct {
-	Clients []int     `yaml:"clients" doc:"Client indexes (from 0) this applies to."`
-	Read    *Read     `yaml:"read,omitempty" doc:"Their read pattern (rate only; size stays)."`
-	Stalls  []Stall   `yaml:"stalls,omitempty" doc:"Their stall windows instead of receiver.stalls."`
-	CloseAt *Duration `yaml:"close_at,omitempty" doc:"Their close_at instead of receiver.close_at."`
+	Clients []int           `yaml:"clients" doc:"Client indexes (from 0) this applies to."`
+	Read    *Read           `yaml:"read,omitempty" doc:"Their read pattern (rate only; size stays)."`
+	Stalls  []Stall         `yaml:"stalls,omitempty" doc:"Their stall windows instead of receiver.stalls."`
+	CloseAt *units.Duration `yaml:"close_at,omitempty" doc:"Their close_at instead of receiver.close_at."`
 }
 
 // Reconnect is a client's reconnect policy.
 type Reconnect struct {
-	Initial        Duration `yaml:"initial,omitempty" doc:"Wait before the first attempt; doubled after each failed attempt." default:"1s"`
-	Max            Duration `yaml:"max,omitempty" doc:"Longest wait between attempts." default:"30s"`
-	Jitter         *Percent `yaml:"jitter,omitempty" doc:"Each wait varied by up to ± this share." default:"20%"`
-	Resume         bool     `yaml:"resume,omitempty" doc:"Ask the sender to resume from the first message not yet received (backfill, if sender.resume); false starts at the live end." default:"false"`
-	ConnectTimeout Duration `yaml:"connect_timeout,omitempty" doc:"Give up one connect attempt after this long (a blackholed SYN)." default:"3s"`
+	Initial        units.Duration `yaml:"initial,omitempty" doc:"Wait before the first attempt; doubled after each failed attempt." default:"1s"`
+	Max            units.Duration `yaml:"max,omitempty" doc:"Longest wait between attempts." default:"30s"`
+	Jitter         *units.Percent `yaml:"jitter,omitempty" doc:"Each wait varied by up to ± this share." default:"20%"`
+	Resume         bool           `yaml:"resume,omitempty" doc:"Ask the sender to resume from the first message not yet received (backfill, if sender.resume); false starts at the live end." default:"false"`
+	ConnectTimeout units.Duration `yaml:"connect_timeout,omitempty" doc:"Give up one connect attempt after this long (a blackholed SYN)." default:"3s"`
 }
 
 // Read is the receiving application's read pattern.
 type Read struct {
-	Rate *Rate `yaml:"rate,omitempty" doc:"Read rate: max (read as fast as data comes) or a rate like 2MB/s." default:"max"`
-	Size Size  `yaml:"size,omitempty" doc:"Bytes asked per read() call. 1B..16MiB." default:"64KiB"`
+	Rate *units.Rate `yaml:"rate,omitempty" doc:"Read rate: max (read as fast as data comes) or a rate like 2MB/s." default:"max"`
+	Size units.Size  `yaml:"size,omitempty" doc:"Bytes asked per read() call. 1B..16MiB." default:"64KiB"`
 }
 
 // Stall is a window in which the receiving application does not read.
 type Stall struct {
-	At  Duration `yaml:"at" doc:"When the stall starts, from the run's start."`
-	For Duration `yaml:"for" doc:"How long the application does not read."`
+	At  units.Duration `yaml:"at" doc:"When the stall starts, from the run's start."`
+	For units.Duration `yaml:"for" doc:"How long the application does not read."`
 }
 
 // Socket holds socket options. Unset fields keep the kernel's defaults.
 type Socket struct {
-	Sndbuf       Size       `yaml:"sndbuf,omitempty" doc:"SO_SNDBUF to ask for (the kernel doubles it; the effective value is recorded). Unset: autotuning."`
-	Rcvbuf       Size       `yaml:"rcvbuf,omitempty" doc:"SO_RCVBUF to ask for (the kernel doubles it). Unset: autotuning."`
-	NoDelay      *bool      `yaml:"nodelay,omitempty" doc:"TCP_NODELAY: true disables Nagle's algorithm (the effective value is recorded)." default:"true (Go's default)"`
-	Congestion   string     `yaml:"congestion,omitempty" doc:"Congestion control: one of the names in CongestionAlgorithms, available in the kernel (see tcplab doctor). Unset: the kernel's default."`
-	Keepalive    *Keepalive `yaml:"keepalive,omitempty" doc:"TCP keepalive: probes after idle without traffic, every interval, count times, then the connection fails with ETIMEDOUT. Unset: keepalive off (the kernel's default; not Go's 15 s)."`
-	UserTimeout  *Duration  `yaml:"user_timeout,omitempty" doc:"TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the connection fails. 1ms..1h."`
-	NotsentLowat Size       `yaml:"notsent_lowat,omitempty" doc:"TCP_NOTSENT_LOWAT: unsent bytes above which the socket stops accepting writes."`
-	Linger       *Duration  `yaml:"linger,omitempty" doc:"SO_LINGER on with this time; 0s makes close() send an RST. Whole seconds."`
+	Sndbuf       units.Size      `yaml:"sndbuf,omitempty" doc:"SO_SNDBUF to ask for (the kernel doubles it; the effective value is recorded). Unset: autotuning."`
+	Rcvbuf       units.Size      `yaml:"rcvbuf,omitempty" doc:"SO_RCVBUF to ask for (the kernel doubles it). Unset: autotuning."`
+	NoDelay      *bool           `yaml:"nodelay,omitempty" doc:"TCP_NODELAY: true disables Nagle's algorithm (the effective value is recorded)." default:"true (Go's default)"`
+	Congestion   string          `yaml:"congestion,omitempty" doc:"Congestion control: one of the names in CongestionAlgorithms, available in the kernel (see tcplab doctor). Unset: the kernel's default."`
+	Keepalive    *Keepalive      `yaml:"keepalive,omitempty" doc:"TCP keepalive: probes after idle without traffic, every interval, count times, then the connection fails with ETIMEDOUT. Unset: keepalive off (the kernel's default; not Go's 15 s)."`
+	UserTimeout  *units.Duration `yaml:"user_timeout,omitempty" doc:"TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the connection fails. 1ms..1h."`
+	NotsentLowat units.Size      `yaml:"notsent_lowat,omitempty" doc:"TCP_NOTSENT_LOWAT: unsent bytes above which the socket stops accepting writes."`
+	Linger       *units.Duration `yaml:"linger,omitempty" doc:"SO_LINGER on with this time; 0s makes close() send an RST. Whole seconds."`
 }
 
 // Keepalive is TCP keepalive (the kernel keeps whole seconds).
 type Keepalive struct {
-	Idle     Duration `yaml:"idle" doc:"Time without traffic before the first probe. 1s..2h."`
-	Interval Duration `yaml:"interval" doc:"Time between probes. 1s..1h."`
-	Count    int      `yaml:"count" doc:"Unanswered probes before the connection fails. 1..127."`
+	Idle     units.Duration `yaml:"idle" doc:"Time without traffic before the first probe. 1s..2h."`
+	Interval units.Duration `yaml:"interval" doc:"Time between probes. 1s..1h."`
+	Count    int            `yaml:"count" doc:"Unanswered probes before the connection fails. 1..127."`
 }
 
 // CongestionAlgorithms are the congestion-control names tcplab accepts; the
@@ -278,12 +282,12 @@ const MaxClients = 5000
 
 // Defaults of the format, in one place.
 const (
-	DefaultDuration       = Duration(10 * time.Second)
-	DefaultSampleInterval = Duration(10 * time.Millisecond)
-	DefaultWindow         = Duration(250 * time.Millisecond)
+	DefaultDuration       = units.Duration(10 * time.Second)
+	DefaultSampleInterval = units.Duration(10 * time.Millisecond)
+	DefaultWindow         = units.Duration(250 * time.Millisecond)
 	DefaultPort           = 5001
-	DefaultMessageSize    = Size(1024)
-	DefaultReadSize       = Size(64 << 10)
+	DefaultMessageSize    = units.Size(1024)
+	DefaultReadSize       = units.Size(64 << 10)
 )
 
 // ApplyDefaults fills every unset field with its default. It is the only
@@ -312,13 +316,13 @@ func (s *Scenario) ApplyDefaults(fileBase string) {
 		s.Sender.Port = DefaultPort
 	}
 	if s.Sender.Rate == nil && len(s.Sender.Schedule) == 0 {
-		s.Sender.Rate = new(Rate)
+		s.Sender.Rate = new(units.Rate)
 	}
 	if s.Sender.Message.Size == 0 {
 		s.Sender.Message.Size = DefaultMessageSize
 	}
 	if s.Receiver.Read.Rate == nil {
-		s.Receiver.Read.Rate = new(Rate)
+		s.Receiver.Read.Rate = new(units.Rate)
 	}
 	if s.Receiver.Read.Size == 0 {
 		s.Receiver.Read.Size = DefaultReadSize
@@ -349,28 +353,28 @@ func (s *Scenario) ApplyDefaults(fileBase string) {
 	}
 	if r := s.Receiver.Reconnect; r != nil {
 		if r.Initial == 0 {
-			r.Initial = Duration(time.Second)
+			r.Initial = units.Duration(time.Second)
 		}
 		if r.Max == 0 {
-			r.Max = max(Duration(30*time.Second), r.Initial)
+			r.Max = max(units.Duration(30*time.Second), r.Initial)
 		}
 		if r.Jitter == nil {
-			j := Percent(20)
+			j := units.Percent(20)
 			r.Jitter = &j
 		}
 		if r.ConnectTimeout == 0 {
-			r.ConnectTimeout = Duration(3 * time.Second)
+			r.ConnectTimeout = units.Duration(3 * time.Second)
 		}
 	}
 }
 
 // DownRate is the sender → receiver rate limit (0: none).
-func (l Link) DownRate() Rate { return rateOf(l.Resolve("down")) }
+func (l Link) DownRate() units.Rate { return rateOf(l.Resolve("down")) }
 
 // UpRate is the receiver → sender rate limit (0: none).
-func (l Link) UpRate() Rate { return rateOf(l.Resolve("up")) }
+func (l Link) UpRate() units.Rate { return rateOf(l.Resolve("up")) }
 
-func rateOf(d Direction) Rate {
+func rateOf(d Direction) units.Rate {
 	if d.Rate == nil {
 		return 0
 	}

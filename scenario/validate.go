@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/scenario/units"
 )
 
 // validate checks a decoded, defaulted scenario. pos maps field paths to
@@ -77,7 +78,7 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			bad("link."+dir, "%v", err)
 		}
 	}
-	var last Duration
+	var last units.Duration
 	for i, e := range s.Timeline {
 		p := fmt.Sprintf("timeline[%d]", i)
 		if e.At >= s.Duration {
@@ -241,13 +242,13 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 	if rc.Reconnect != nil {
 		needsListen("receiver.reconnect")
 		r := rc.Reconnect
-		if r.Initial < Duration(time.Millisecond) || r.Max < r.Initial {
+		if r.Initial < units.Duration(time.Millisecond) || r.Max < r.Initial {
 			bad("receiver.reconnect", "initial %v must be at least 1ms and max %v at least initial", r.Initial, r.Max)
 		}
 		if r.Jitter != nil && *r.Jitter > 100 {
 			bad("receiver.reconnect.jitter", "%v is above 100%%", *r.Jitter)
 		}
-		if r.ConnectTimeout < Duration(10*time.Millisecond) {
+		if r.ConnectTimeout < units.Duration(10*time.Millisecond) {
 			bad("receiver.reconnect.connect_timeout", "%v is below 10ms", r.ConnectTimeout)
 		}
 	}
@@ -256,7 +257,7 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 	}
 	if v := rc.CloseEvery; v != nil {
 		switch {
-		case *v < Duration(10*time.Millisecond) || *v >= s.Duration:
+		case *v < units.Duration(10*time.Millisecond) || *v >= s.Duration:
 			bad("receiver.close_every", "%v is outside 10ms..duration (%v)", *v, s.Duration)
 		case rc.Reconnect == nil:
 			bad("receiver.close_every", "a client that closes its connections must connect again: set receiver.reconnect (like { initial: 10ms })")
@@ -283,7 +284,7 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 		}
 	}
 	if pol := s.Sender.Policy; pol != nil {
-		if pol.CloseIdle != nil && *pol.CloseIdle < Duration(10*time.Millisecond) {
+		if pol.CloseIdle != nil && *pol.CloseIdle < units.Duration(10*time.Millisecond) {
 			bad("sender.policy.close_idle", "%v is below 10ms", *pol.CloseIdle)
 		}
 		for i, r := range pol.Refuse {
@@ -366,7 +367,7 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 	}{{"sender.socket", s.Sender.Socket}, {"receiver.socket", s.Receiver.Socket}} {
 		for _, b := range []struct {
 			f string
-			v Size
+			v units.Size
 		}{{"sndbuf", side.so.Sndbuf}, {"rcvbuf", side.so.Rcvbuf}} {
 			if b.v != 0 && (b.v < 1024 || b.v > 1<<30) {
 				bad(side.name+"."+b.f, "%v is outside 1KiB..1GiB", b.v)
@@ -374,7 +375,7 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 		}
 		if k := side.so.Keepalive; k != nil {
 			p := side.name + ".keepalive"
-			wholeSeconds := func(f string, d Duration, lo, hi time.Duration) {
+			wholeSeconds := func(f string, d units.Duration, lo, hi time.Duration) {
 				if t := time.Duration(d); t < lo || t > hi || t%time.Second != 0 {
 					bad(p+"."+f, "%v: give whole seconds in %v..%v (the kernel keeps keepalive times in seconds)", t, lo, hi)
 				}
@@ -430,7 +431,7 @@ func validateDirection(name string, d *Direction, bad func(path, format string, 
 	}
 	for _, x := range []struct {
 		f string
-		v *Duration
+		v *units.Duration
 	}{{"delay", d.Delay}, {"jitter", d.Jitter}} {
 		if x.v != nil && time.Duration(*x.v) > 10*time.Second {
 			bad(name+"."+x.f, "%v is above 10s", *x.v)

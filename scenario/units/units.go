@@ -1,4 +1,4 @@
-package scenario
+package units
 
 import (
 	"fmt"
@@ -214,3 +214,44 @@ func ParseFlowRate(s string) (FlowRate, error) {
 	}
 	return FlowRate{Bits: uint64(r)}, nil
 }
+
+// UnmarshalText parses a Duration (encoding.TextUnmarshaler).
+func (d *Duration) UnmarshalText(b []byte) (err error) { *d, err = ParseDuration(string(b)); return }
+
+// UnmarshalText parses a Size.
+func (s *Size) UnmarshalText(b []byte) (err error) { *s, err = ParseSize(string(b)); return }
+
+// UnmarshalText parses a Percent.
+func (p *Percent) UnmarshalText(b []byte) (err error) { *p, err = ParsePercent(string(b)); return }
+
+// UnmarshalText parses a Rate; the word max stands for no limit (0).
+func (r *Rate) UnmarshalText(b []byte) (err error) {
+	s := string(b)
+	if strings.TrimSpace(s) == Max {
+		*r = 0
+		return nil
+	}
+	*r, err = ParseRate(s)
+	if err != nil {
+		err = fmt.Errorf("%w, or max", err)
+	}
+	return
+}
+
+// UnmarshalText parses a FlowRate.
+func (f *FlowRate) UnmarshalText(b []byte) (err error) { *f, err = ParseFlowRate(string(b)); return }
+
+// MarshalText writes the duration as a file would (String).
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// MarshalText writes the rate with its unit, or max.
+func (r Rate) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// MarshalText writes the size with its unit.
+func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// MarshalText writes the percentage with its % sign.
+func (p Percent) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// MarshalText writes the flow rate as a file would.
+func (f FlowRate) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
