@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/netem/impair"
 	"github.com/tcplab/tcplab/tcpinfo"
-	"golang.org/x/sys/unix"
 )
 
 // The conformance suite states each impairment's meaning once and checks it
@@ -23,7 +25,7 @@ import (
 // test runs this suite inside a kernel that has it).
 
 func backends(t *testing.T) []string {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	out := []string{Userspace}
 	if err := HaveQdisc("netem"); err == nil {
 		out = append(out, Kernel)

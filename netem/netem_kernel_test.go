@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/netem/impair"
 )
 
@@ -12,7 +13,7 @@ import (
 // to a real kernel, reads it back with tcplab's codec and compares. It runs
 // where the kernel has sch_netem (the netem VM, GitHub's runners).
 func TestNetemInKernel(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	if err := HaveQdisc("netem"); err != nil {
 		t.Skipf("this kernel cannot add a netem qdisc: %v", err)
 	}

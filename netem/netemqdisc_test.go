@@ -6,6 +6,7 @@ import (
 
 	"github.com/florianl/go-tc/core"
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/tcplab/tcplab/netem/impair"
 )
 

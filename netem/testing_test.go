@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/internal/testlock"
 )
 
@@ -14,7 +13,6 @@ import (
 func TestMain(m *testing.M) { os.Exit(testlock.Main(m.Run)) }
 
 // requireRoot skips tests that build namespaces when not root.
-func requireRoot(tb testing.TB) { labtest.RequireRoot(tb) }
 
 // assertNoLeftovers fails when a namespace of runID is still mounted.
 func assertNoLeftovers(tb testing.TB, runID string) {

@@ -6,13 +6,15 @@ import (
 	"net"
 	"os/exec"
 
-	"github.com/tcplab/tcplab/netem/impair"
 	"testing"
 	"time"
+
+	"github.com/tcplab/tcplab/internal/labtest"
+	"github.com/tcplab/tcplab/netem/impair"
 )
 
 func TestBuildConnectClose(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	topo, err := Build(Config{Down: impair.Impairment{RateBits: 20e6}})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +88,7 @@ func TestSlotAddrs(t *testing.T) {
 }
 
 func TestConcurrentBuildsGetDistinctSlots(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	const n = 4
 	topos := make(chan *Topology, n)
 	errs := make(chan error, n)
@@ -121,7 +123,7 @@ func TestConcurrentBuildsGetDistinctSlots(t *testing.T) {
 }
 
 func BenchmarkTopologyUpDown(b *testing.B) {
-	requireRoot(b)
+	labtest.RequireRoot(b)
 	for i := 0; i < b.N; i++ {
 		tp, err := Build(Config{Down: impair.Impairment{RateBits: 20e6}})
 		if err != nil {
@@ -136,7 +138,7 @@ func BenchmarkTopologyUpDown(b *testing.B) {
 // TestCloseKillsProcesses: a process left inside a namespace (a peer that
 // did not stop) is killed when the lab is removed.
 func TestCloseKillsProcesses(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	topo, err := Build(Config{})
 	if err != nil {
 		t.Fatal(err)

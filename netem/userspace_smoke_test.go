@@ -5,11 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/netem/impair"
 )
 
 func TestUserspaceSmoke(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	im := impair.Impairment{Delay: 25 * time.Millisecond}
 	topo, err := Build(Config{Backend: Userspace, Down: im, Up: im})
 	if err != nil {

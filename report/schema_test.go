@@ -45,7 +45,7 @@ func TestReportsMatchSchema(t *testing.T) {
 	if err := json.Unmarshal(b, &schema); err != nil {
 		t.Fatal(err)
 	}
-	reports := []string{filepath.Join("..", "scenario", "testdata", "recorded-run", "report.json")}
+	reports := []string{filepath.Join("..", "lab", "testdata", "recorded-run", "report.json")}
 	samples, events := readRecorded(t, filepath.Join("testdata", "network-limited-cubic"))
 	s := Build(Meta{Scenario: "x", Link: &LinkRecord{Backend: "netem"}}, samples, events, 250e6)
 	js, err := MarshalJSON(&s)

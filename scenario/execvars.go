@@ -1,13 +1,7 @@
 package scenario
 
 import (
-	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // ExecVar is a variable tcplab gives a user's program: set in its
@@ -74,9 +68,9 @@ func replaceExecVars(s string, lookup func(name string) (string, bool)) string {
 	return b.String()
 }
 
-// expandExecVars replaces ${NAME} for the names in vars and leaves every
+// ExpandExecVars replaces ${NAME} for the names in vars and leaves every
 // other byte as written: $HOME, $$, ${u}, "${args[@]}" reach the program.
-func expandExecVars(s string, vars map[string]string) string {
+func ExpandExecVars(s string, vars map[string]string) string {
 	return replaceExecVars(s, func(name string) (string, bool) {
 		v, ok := vars[name]
 		return v, ok
@@ -95,77 +89,5 @@ func unknownExecVar(s string) (unknown string) {
 	return unknown
 }
 
-// ErrProgram marks a program of exec.command that is missing or cannot be
-// run.
-var ErrProgram = errors.New("program cannot be run")
-
-// programPath finds an exec program the way the run starts it: a name
-// without a slash on PATH, a path from the directory tcplab runs in. It
-// returns an absolute path.
-func programPath(name string) (string, error) {
-	p, err := exec.LookPath(name)
-	switch {
-	case err == nil:
-	case errors.Is(err, exec.ErrNotFound) && !strings.Contains(name, "/"):
-		return "", fmt.Errorf("%w: %q is not on PATH (%s)", ErrProgram, name, os.Getenv("PATH"))
-	case errors.Is(err, os.ErrNotExist):
-		return "", fmt.Errorf("%w: %s does not exist (a relative path is taken from the directory tcplab runs in)", ErrProgram, name)
-	case errors.Is(err, syscall.EISDIR):
-		return "", fmt.Errorf("%w: %s is a directory", ErrProgram, name)
-	case errors.Is(err, os.ErrPermission):
-		return "", fmt.Errorf("%w: %s is not executable (chmod +x it)", ErrProgram, name)
-	default:
-		return "", fmt.Errorf("%w: %s: %v", ErrProgram, name, err)
-	}
-	return filepath.Abs(p)
-}
-
-// CheckPrograms checks that every exec program of s exists and is
-// executable, as the run would start it; each problem names the file, line
-// and column of its command. Parse does not look at the host; validate
-// and run call this.
-func (s *Scenario) CheckPrograms() error {
-	var errs Errors
-	for _, x := range []struct {
-		role string
-		e    *Exec
-	}{{"sender", s.Sender.Exec}, {"receiver", s.Receiver.Exec}} {
-		if x.e == nil || len(x.e.Command) == 0 {
-			continue
-		}
-		// The program's own name cannot hold a run's variables other than
-		// the run directory, which does not exist yet.
-		name := x.e.Command[0]
-		if strings.Contains(name, "${TCPLAB_") {
-			continue
-		}
-		if _, err := programPath(name); err != nil {
-			errs = append(errs, &FieldError{Pos: x.e.commandAt, Path: x.role + ".exec.command", Msg: err.Error()})
-		}
-	}
-	if len(errs) > 0 {
-		return errs
-	}
-	return nil
-}
-
-// CheckPrograms checks the exec programs of every point (each problem once).
-func (sw *Sweep) CheckPrograms() error {
-	var errs Errors
-	seen := map[string]bool{}
-	for _, p := range sw.Points {
-		var pe Errors
-		if err := p.Scenario.CheckPrograms(); errors.As(err, &pe) {
-			for _, e := range pe {
-				if !seen[e.Error()] {
-					seen[e.Error()] = true
-					errs = append(errs, e)
-				}
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return errs
-	}
-	return nil
-}
+// CommandPos is where the exec command is written in its file.
+func (e *Exec) CommandPos() Pos { return e.commandAt }

@@ -1,15 +1,18 @@
 package scenario
 
 import (
+	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tcplab/tcplab/netem/impair"
 	"github.com/tcplab/tcplab/scenario/units"
 )
 
-// overlay returns base with every field set in over laid on top.
-func overlay(base Direction, over *Direction) Direction {
+// Overlay returns base with every field set in over laid on top.
+func Overlay(base Direction, over *Direction) Direction {
 	if over == nil {
 		return base
 	}
@@ -27,22 +30,22 @@ func overlay(base Direction, over *Direction) Direction {
 // Resolve returns the settings of direction dir ("down" or "up"): both,
 // overridden field by field by the direction's own.
 func (l Link) Resolve(dir string) Direction {
-	d := overlay(Direction{}, l.Both)
+	d := Overlay(Direction{}, l.Both)
 	if dir == "down" {
-		return overlay(d, l.Down)
+		return Overlay(d, l.Down)
 	}
-	return overlay(d, l.Up)
+	return Overlay(d, l.Up)
 }
 
-// apply lays a timeline change over the link (returns a new Link).
-func (l Link) apply(c *Change) Link {
+// Apply lays a timeline change over the link (returns a new Link).
+func (l Link) Apply(c *Change) Link {
 	if c == nil {
 		return l
 	}
 	out := l
 	down, up := l.Resolve("down"), l.Resolve("up")
-	down = overlay(overlay(down, c.Both), c.Down)
-	up = overlay(overlay(up, c.Both), c.Up)
+	down = Overlay(Overlay(down, c.Both), c.Down)
+	up = Overlay(Overlay(up, c.Both), c.Up)
 	out.Both, out.Down, out.Up = nil, &down, &up
 	return out
 }
@@ -114,4 +117,88 @@ func (l Link) Impairments() (down, up impair.Impairment) {
 	down = l.Resolve("down").Impairment(seed)
 	up = l.Resolve("up").Impairment(seed * 31)
 	return down, up
+}
+
+// EffectiveTimeline is the scenario's timeline plus the partition a vanishing
+// receiver implies (its side goes dark until the end).
+func (s *Scenario) EffectiveTimeline() []TimelineEntry {
+	if s.Receiver.Vanish == nil {
+		return s.Timeline
+	}
+	return append(slices.Clone(s.Timeline), TimelineEntry{At: *s.Receiver.Vanish, Partition: "both"})
+}
+
+// LinkState is the link as the timeline has made it at some moment.
+type LinkState struct {
+	Link       Link
+	Blackholes map[string]bool // "down", "up"
+	Resets     map[string]bool // directions answered with RSTs (a reboot)
+	LinkDown   bool
+}
+
+// LinkAt computes the link with the given timeline entries active (in
+// their order in the file).
+func (s *Scenario) LinkAt(active []int) LinkState {
+	st := LinkState{Link: s.Link, Blackholes: map[string]bool{}, Resets: map[string]bool{}}
+	for _, i := range active {
+		e := s.EffectiveTimeline()[i]
+		if e.Link != nil {
+			st.Link = st.Link.Apply(e.Link)
+		}
+		switch e.Partition {
+		case "both":
+			st.Blackholes["down"], st.Blackholes["up"] = true, true
+		case "down", "up":
+			st.Blackholes[e.Partition] = true
+		case "link-down":
+			st.LinkDown = true
+		}
+		switch e.Reboot {
+		case "receiver": // packets to it get RSTs; its own go nowhere
+			st.Resets["down"], st.Blackholes["up"] = true, true
+		case "sender":
+			st.Resets["up"], st.Blackholes["down"] = true, true
+		}
+	}
+	return st
+}
+
+// String describes the settings that are set, as a scenario would write them.
+func (d Direction) String() string {
+	var p []string
+	add := func(k string, v fmt.Stringer) { p = append(p, k+" "+v.String()) }
+	if d.Rate != nil {
+		add("rate", *d.Rate)
+	}
+	if d.Delay != nil {
+		add("delay", *d.Delay)
+	}
+	if d.Jitter != nil {
+		add("jitter", *d.Jitter)
+	}
+	if d.Distribution != "" {
+		p = append(p, "distribution "+d.Distribution)
+	}
+	if d.Loss != nil {
+		add("loss", *d.Loss)
+	}
+	if g := d.GilbertElliott; g != nil {
+		p = append(p, fmt.Sprintf("gilbert_elliott p %v r %v", g.P, g.R))
+	}
+	if d.Duplicate != nil {
+		add("duplicate", *d.Duplicate)
+	}
+	if d.Reorder != nil {
+		add("reorder", d.Reorder.Probability)
+	}
+	if d.Corrupt != nil {
+		add("corrupt", *d.Corrupt)
+	}
+	if d.Queue != nil {
+		p = append(p, fmt.Sprintf("queue %d", *d.Queue))
+	}
+	if len(p) == 0 {
+		return "unimpaired"
+	}
+	return strings.Join(p, ", ")
 }

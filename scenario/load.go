@@ -54,8 +54,12 @@ func (es Errors) Error() string {
 	return b.String()
 }
 
-// UnmarshalText parses an expectation (the decoder reads it like a unit).
-func (e *Expect) UnmarshalText(b []byte) (err error) { *e, err = ParseExpect(string(b)); return }
+// UnmarshalText keeps an expectation's text (the decoder reads it like a
+// unit); report.ParseExpect reads the statement.
+func (e *Expect) UnmarshalText(b []byte) error {
+	e.Source = strings.TrimSpace(string(b))
+	return nil
+}
 
 // MarshalText writes the expectation's source text.
 func (e Expect) MarshalText() ([]byte, error) { return []byte(e.Source), nil }
@@ -524,8 +528,8 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// yamlMarshal renders a resolved scenario as YAML, units included.
-func yamlMarshal(s *Scenario) ([]byte, error) {
+// MarshalYAMLResolved renders a resolved scenario as YAML, units included.
+func MarshalYAMLResolved(s *Scenario) ([]byte, error) {
 	// The built-in peer's fields are defaulted also for a side that runs
 	// the user's program; written out they would not load back.
 	c := *s

@@ -380,3 +380,19 @@ func rateOf(d Direction) units.Rate {
 	}
 	return *d.Rate
 }
+
+// Expect is one expectation as the file writes it: SUBJECT OP VALUE (the
+// grammar and the subjects are report's: report.ParseExpect reads and
+// judges them, lab.Check refuses a bad one before a run).
+type Expect struct {
+	Source string
+	at     Pos
+}
+
+// Pos is where the expectation is written.
+func (e Expect) Pos() Pos { return e.at }
+
+// MinMessageSize is the smallest message the built-in peers send: their
+// 20-byte header (length, sequence, send time). A test in lab holds it
+// equal to peers.MinMessageSize.
+const MinMessageSize = 20

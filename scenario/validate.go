@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/scenario/units"
 )
 
@@ -121,7 +120,7 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			validateDirection(p+".link.both", c.Both, bad)
 			validateDirection(p+".link.down", c.Down, bad)
 			validateDirection(p+".link.up", c.Up, bad)
-			l := s.Link.apply(c)
+			l := s.Link.Apply(c)
 			for _, dir := range []string{"down", "up"} {
 				im := l.Resolve(dir).Impairment(1)
 				if err := im.Validate(); err != nil {
@@ -211,20 +210,7 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 		}
 	}
 	for i := range s.Expect {
-		e := &s.Expect[i]
-		if e.Entry < 0 {
-			continue
-		}
-		if e.Entry >= len(s.Timeline) {
-			bad(fmt.Sprintf("expect[%d]", i), "%q: the scenario has %d timeline entries (timeline[0]..timeline[%d])", e.Source, len(s.Timeline), len(s.Timeline)-1)
-			continue
-		}
-		tl := s.Timeline[e.Entry]
-		e.From = time.Duration(tl.At).Seconds()
-		e.To = time.Duration(s.Duration).Seconds()
-		if tl.For != nil {
-			e.To = min(e.To, time.Duration(tl.At+*tl.For).Seconds())
-		}
+		s.Expect[i].at = at(fmt.Sprintf("expect[%d]", i))
 	}
 	listens := s.Sender.Listen != nil && *s.Sender.Listen
 	rc := &s.Receiver
@@ -349,8 +335,8 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 	if p := s.Sender.Port; p < 1 || p > 65535 {
 		bad("sender.port", "%d is outside 1..65535", p)
 	}
-	if m := s.Sender.Message.Size; m < peers.MinMessageSize || m > 1<<20 {
-		bad("sender.message.size", "%v is outside %dB..1MiB", m, peers.MinMessageSize)
+	if m := s.Sender.Message.Size; m < MinMessageSize || m > 1<<20 {
+		bad("sender.message.size", "%v is outside %dB..1MiB", m, MinMessageSize)
 	}
 	if r := s.Sender.Rate; r != nil && *r != 0 && *r < 1000 {
 		bad("sender.rate", "%v is below 1kbit", *r)

@@ -15,13 +15,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/tcplab/tcplab/lab"
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/scenarios"
 	"github.com/tcplab/tcplab/tcpinfo"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 func newRootCmd() *cobra.Command {
@@ -82,6 +84,9 @@ point (for a CI matrix); tcplab report merge combines the shards.`,
 					return withCode(ExitSetup, rerr)
 				}
 				s, err = scenario.Parse("quickstart.yaml (embedded)", b)
+				if err == nil {
+					err = lab.Check(s)
+				}
 			} else {
 				var sw *scenario.Sweep
 				sw, err = loadSweepOrEmbedded(args[0])
@@ -106,7 +111,7 @@ point (for a CI matrix); tcplab report merge combines the shards.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			opts := scenario.RunOptions{OutDir: out, Pcap: pcap, Metrics: metrics}
+			opts := lab.RunOptions{OutDir: out, Pcap: pcap, Metrics: metrics}
 			if !quiet {
 				opts.Progress = cmd.ErrOrStderr()
 				if isTerminal(cmd.ErrOrStderr()) {
@@ -121,7 +126,7 @@ point (for a CI matrix); tcplab report merge combines the shards.`,
 					fmt.Fprintln(cmd.ErrOrStderr(), "tcplab: warning:", warn)
 				}
 			}
-			res, err := scenario.Run(ctx, s, opts)
+			res, err := lab.Run(ctx, s, opts)
 			if res != nil {
 				if perr := printSummary(cmd, output, &res.Summary, res.Dir); perr != nil {
 					return withCode(ExitSetup, perr)
@@ -140,7 +145,7 @@ point (for a CI matrix); tcplab report merge combines the shards.`,
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress notes on stderr (and no live status line on a terminal)")
 	c.Flags().StringVar(&metrics, "metrics", "", "serve per-connection TCP metrics for Prometheus at http://ADDR/metrics during the run, without authentication (127.0.0.1:9464: this host only; :9464 means every interface, and tcplab warns)")
 	c.Flags().StringVarP(&output, "output", "o", "text", "what to print at the end: text or json (report.json, for scripts)")
-	c.Flags().IntVar(&parallel, "parallel", scenario.DefaultParallel, "sweep points running at once")
+	c.Flags().IntVar(&parallel, "parallel", lab.DefaultParallel, "sweep points running at once")
 	c.Flags().StringVar(&shard, "shard", "", "run only shard i of n of a sweep's points (i/n, like 2/4)")
 	c.Flags().BoolVar(&pcap, "pcap", false, "write link.pcap: headers of every packet that crossed the link (userspace backend)")
 	return c
@@ -161,18 +166,18 @@ With --compare, show two runs side by side instead.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if compare != "" {
-				a, err := scenario.Rerender(args[0])
+				a, err := lab.Rerender(args[0])
 				if err != nil {
 					return withCode(ExitSetup, err)
 				}
-				b, err := scenario.Rerender(compare)
+				b, err := lab.Rerender(compare)
 				if err != nil {
 					return withCode(ExitSetup, err)
 				}
 				report.WriteCompare(cmd.OutOrStdout(), &a.Summary, &b.Summary)
 				return nil
 			}
-			res, err := scenario.Rerender(args[0])
+			res, err := lab.Rerender(args[0])
 			if err != nil {
 				return withCode(ExitSetup, err)
 			}
@@ -197,12 +202,12 @@ With --compare, show two runs side by side instead.`,
 
 // runSweep runs a sweep's points and prints the sweep table.
 func runSweep(cmd *cobra.Command, sw *scenario.Sweep, out string, parallel int, shard string, quiet bool) error {
-	opts := scenario.SweepOptions{OutDir: out, Parallel: parallel}
+	opts := lab.SweepOptions{OutDir: out, Parallel: parallel}
 	if opts.OutDir == "" {
 		opts.OutDir = filepath.Join("runs", strings.TrimSuffix(filepath.Base(sw.File), filepath.Ext(sw.File))+"-"+time.Now().Format("20060102-150405.000"))
 	}
 	if shard != "" {
-		i, n, err := scenario.ParseShard(shard)
+		i, n, err := lab.ParseShard(shard)
 		if err != nil {
 			return withCode(ExitSetup, err)
 		}
@@ -214,7 +219,7 @@ func runSweep(cmd *cobra.Command, sw *scenario.Sweep, out string, parallel int, 
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep, err := scenario.RunSweep(ctx, sw, opts)
+	rep, err := lab.RunSweep(ctx, sw, opts)
 	if rep != nil {
 		report.WriteSweepText(cmd.OutOrStdout(), rep)
 		fmt.Fprintf(cmd.OutOrStdout(), "\nsweep directory: %s\n", opts.OutDir)
@@ -258,12 +263,12 @@ func newReportMergeCmd() *cobra.Command {
 		Example: `  tcplab report merge shard-1 shard-2 shard-3 shard-4 --out sweep`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := scenario.MergeSweeps(args)
+			rep, err := lab.MergeSweeps(args)
 			if err != nil {
 				return withCode(ExitSetup, err)
 			}
 			if out != "" {
-				if err := scenario.WriteMergedSweep(out, rep); err != nil {
+				if err := lab.WriteMergedSweep(out, rep); err != nil {
 					return withCode(ExitSetup, err)
 				}
 			}
@@ -321,14 +326,14 @@ nothing else is touched.`,
 			// Points of a sweep that died first: each ends itself cleanly
 			// (its lab, its report) on SIGTERM; what one killed leaves is
 			// found with the other leftovers below.
-			orphans := scenario.FindOrphanPoints()
+			orphans := lab.FindOrphanPoints()
 			for _, p := range orphans {
 				if dry {
 					fmt.Fprintf(cmd.OutOrStdout(), "sweep point %d (%s): its sweep %d is gone; would end it\n", p.PID, p.Dir, p.Parent)
 					continue
 				}
 				how := "ended (SIGTERM)"
-				if scenario.EndOrphanPoint(p) {
+				if lab.EndOrphanPoint(p) {
 					how = "killed: it did not end within 20 s of SIGTERM"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "sweep point %d (%s): its sweep %d is gone; %s\n", p.PID, p.Dir, p.Parent, how)
@@ -414,7 +419,7 @@ rwnd-limited and sndbuf-limited times. Localhost by default. Needs root.`,
 			defer dc.Close()
 			col := tcpinfo.NewCollector()
 			col.Add(ns, dc, port)
-			srv, addr, err := scenario.ServeCollector(listen, col)
+			srv, addr, err := lab.ServeCollector(listen, col)
 			if err != nil {
 				return withCode(ExitSetup, err)
 			}
@@ -466,15 +471,20 @@ func maybeRootless(metrics string) error {
 func loadSweepOrEmbedded(arg string) (*scenario.Sweep, error) {
 	if _, err := os.Stat(arg); os.IsNotExist(err) && !strings.ContainsAny(arg, "/.") {
 		if b, rerr := scenarios.Read(arg); rerr == nil {
-			return scenario.ParseSweep(arg+".yaml (embedded)", b)
+			sw, err := scenario.ParseSweep(arg+".yaml (embedded)", b)
+			if err != nil {
+				return nil, err
+			}
+			return sw, lab.CheckSweep(sw)
 		}
 	}
 	sw, err := scenario.LoadSweep(arg)
 	if err != nil {
 		return nil, err
 	}
-	// The programs a run would start must be there before anything starts.
-	if err := sw.CheckPrograms(); err != nil {
+	// The expectations and the programs a run would start must be right
+	// before anything starts.
+	if err := lab.CheckSweep(sw); err != nil {
 		return nil, err
 	}
 	return sw, nil

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tcplab/tcplab/internal/labtest"
 )
 
 // shBlocks returns the ```sh blocks of a Markdown file.
@@ -34,7 +36,7 @@ func shBlocks(t *testing.T, path string) []string {
 // README's `go run ./cmd/tcplab` is tcplab; its `go test` line is the command
 // running this test.
 func TestDocumentedCommands(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	bin := t.TempDir()
 	wrapper := "#!/bin/sh\n" + asMainEnv + "=1 exec " + shellQuote(os.Args[0]) + " \"$@\"\n"
 	if err := os.WriteFile(filepath.Join(bin, "tcplab"), []byte(wrapper), 0o755); err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tcplab/tcplab/internal/labtest"
 )
 
 // runMeasured runs tcplab and returns its result and its peak memory (the
@@ -83,7 +85,7 @@ func TestHostileInputs(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if slices.Contains(c.args, "--metrics") {
-				requireRoot(t) // a rootless run refuses --metrics before it warns
+				labtest.RequireRoot(t) // a rootless run refuses --metrics before it warns
 			}
 			r, rss := runMeasured(t, c.args...)
 			if r.code != 2 {
@@ -109,7 +111,7 @@ func TestHostileInputs(t *testing.T) {
 // exit 2 and print who, how and when with its stderr; tcplab report of that
 // run exits 2 as well. Before: "completed", VERDICT unknown, exit 0.
 func TestFailingProgramCLI(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	before := hostLabState()
 	f := writeFile(t, "fails.yaml", "name: fails\nduration: 3s\nsender: { listen: true, rate: 1mbit }\nreceiver:\n  exec: { command: [bash, -c, 'exec 3<>/dev/tcp/$TCPLAB_SENDER_ADDR/$TCPLAB_PORT; echo cannot parse config >&2; sleep 0.2; exit 3'] }\n")
 	out := filepath.Join(t.TempDir(), "run")

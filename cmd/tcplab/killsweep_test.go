@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcplab/tcplab/scenario"
+	"github.com/tcplab/tcplab/internal/labtest"
+	"github.com/tcplab/tcplab/lab"
 )
 
 // labState is what runs leave on the host: namespaces, address slots, and
@@ -85,7 +86,7 @@ const killSweepFile = "name: killme\nduration: 20s\nsender: { listen: true, rate
 // said "nothing to clean up". TCPLAB_KILL_SWEEPS=N repeats it N times at
 // random moments.
 func TestSweepKilled(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	file := writeFile(t, "killme.yaml", killSweepFile)
 	waits := []time.Duration{150 * time.Millisecond, 2500 * time.Millisecond}
 	if n, _ := strconv.Atoi(os.Getenv("TCPLAB_KILL_SWEEPS")); n > 0 {
@@ -129,7 +130,7 @@ func TestSweepKilled(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if o := scenario.FindOrphanPoints(); len(o) > 0 {
+	if o := lab.FindOrphanPoints(); len(o) > 0 {
 		t.Errorf("orphaned points still found: %+v", o)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
 	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/scenarios"
 )

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/tcplab/tcplab/lab"
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
-	"github.com/tcplab/tcplab/scenario"
 )
 
 // ExitCode is what tcplab returns to its caller.
@@ -49,7 +49,7 @@ var version = "dev"
 func main() {
 	netem.EnterRootless()
 	peers.MaybeRunChild()
-	scenario.MaybeRunPoint()
+	lab.MaybeRunPoint()
 	os.Exit(int(run(os.Args[1:])))
 }
 

@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
 	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/internal/testlock"
+	"github.com/tcplab/tcplab/lab"
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/scenario"
@@ -34,7 +36,7 @@ const asMainEnv = "TCPLAB_TEST_AS_MAIN"
 func TestMain(m *testing.M) {
 	netem.EnterRootless()
 	peers.MaybeRunChild()
-	scenario.MaybeRunPoint()
+	lab.MaybeRunPoint()
 	if os.Getenv(asMainEnv) == "1" {
 		os.Exit(int(run(os.Args[1:])))
 	}
@@ -69,8 +71,6 @@ func runTcplab(t *testing.T, args ...string) result {
 	}
 	return r
 }
-
-func requireRoot(t *testing.T) { labtest.RequireRoot(t) }
 
 func slotHeld(runID string) bool {
 	slots, _ := os.ReadDir("/run/tcplab/slots")
@@ -155,7 +155,7 @@ func writeFile(t *testing.T, name, body string) string {
 
 // TestQuickstartNoFile is what a newcomer types first: `tcplab run`.
 func TestQuickstartNoFile(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	out := filepath.Join(t.TempDir(), "run")
 	r := runTcplab(t, "run", "--out", out)
 	t.Logf("tcplab run (3 s quickstart) took %v\n%s%s", r.elapsed, r.stdout, r.stderr)
@@ -186,7 +186,7 @@ func TestQuickstartNoFile(t *testing.T) {
 // TestBadMetricsAddress: an address --metrics cannot listen on is a setup
 // error (exit 2) that names the flag, and leaves nothing behind.
 func TestBadMetricsAddress(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	r := runTcplab(t, "run", "-q", "--metrics", "256.1.1.1:9464", "--out", filepath.Join(t.TempDir(), "run"))
 	if r.code != 2 || !strings.Contains(r.stderr, "--metrics") {
 		t.Errorf("exit %d, want 2 naming --metrics\n%s%s", r.code, r.stdout, r.stderr)
@@ -194,7 +194,7 @@ func TestBadMetricsAddress(t *testing.T) {
 }
 
 func TestExpectationFailedExit1(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	f := writeFile(t, "wrong.yaml", "name: wrong\nduration: 2s\nsender: { rate: 2mbit }\nexpect:\n  - verdict == network-limited\n")
 	out := filepath.Join(t.TempDir(), "run")
 	r := runTcplab(t, "run", "-q", f, "--out", out)
@@ -283,7 +283,7 @@ func copyForOtherUsers(t *testing.T) (dir, exe string) {
 
 // TestValidateWithoutRoot runs validate as an unprivileged user.
 func TestValidateWithoutRoot(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	dir, exe := copyForOtherUsers(t)
 	f := filepath.Join(dir, "s.yaml")
 	os.WriteFile(f, []byte("name: s\nduration: 2s\n"), 0o644)
@@ -322,7 +322,7 @@ func TestValidateWithoutRoot(t *testing.T) {
 // network namespace, the run passes, its files belong to the user, and
 // nothing is left in the host's namespaces or /tmp.
 func TestRootlessQuickstart(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	if err := netem.RootlessCheck(); err != nil {
 		t.Skipf("the host forbids unprivileged user namespaces: %v", err)
 	}
@@ -439,7 +439,7 @@ func startRun(t *testing.T, out string) (*exec.Cmd, *bytes.Buffer, string) {
 }
 
 func TestSIGINTStopsCleanly(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	out := filepath.Join(t.TempDir(), "run")
 	cmd, buf, id := startRun(t, out)
 	t0 := time.Now()
@@ -464,7 +464,7 @@ func TestSIGINTStopsCleanly(t *testing.T) {
 }
 
 func TestKill9ThenCleanup(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	out := filepath.Join(t.TempDir(), "run")
 	cmd, _, id := startRun(t, out)
 	// A live run is not cleanup's business.
@@ -494,7 +494,7 @@ func TestKill9ThenCleanup(t *testing.T) {
 }
 
 func TestDoctor(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	r := runTcplab(t, "doctor")
 	t.Logf("\n%s", r.stdout)
 	if r.code != 0 {
@@ -549,7 +549,7 @@ func TestVersionAndHelp(t *testing.T) {
 
 // TestExporter serves the sockets of a live run's receiver namespace.
 func TestExporter(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	out := filepath.Join(t.TempDir(), "run")
 	run, _, id := startRun(t, out)
 	defer func() {
@@ -589,7 +589,7 @@ func TestExporter(t *testing.T) {
 // TestSweepCLI: a file with a matrix runs as a sweep, in shards, and the
 // shards merge; a merge missing a shard says so (exit 2).
 func TestSweepCLI(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	f := writeFile(t, "sw.yaml", "name: sw\nduration: 2s\nsender: { listen: true, rate: 1mbit }\nmatrix:\n  sender.rate: [1mbit, 2mbit]\n")
 	v := runTcplab(t, "validate", f)
 	if v.code != 0 || !strings.Contains(v.stdout, "a sweep of 2 points") {

@@ -1,4 +1,4 @@
-package scenario
+package lab
 
 import (
 	"context"
@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/scenario"
 )
 
 // TestFailedProgramFailsRun: a user's program that exits non-zero, exits
@@ -23,7 +25,7 @@ import (
 // the text report, Passed false); one that says it ends by itself and exits
 // 0 does not. Before: "completed", exit 0.
 func TestFailedProgramFailsRun(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	for _, c := range []struct {
 		name, script, exits string
 		how                 report.PeerExit
@@ -44,7 +46,7 @@ func TestFailedProgramFailsRun(t *testing.T) {
 			// The built-in sender listens; the user's program connects,
 			// then does what the case says.
 			src := "name: fails\nduration: 2s\nsender: { listen: true, rate: 2mbit }\nreceiver:\n  exec: { command: [bash, -c, 'exec 3<>/dev/tcp/$TCPLAB_SENDER_ADDR/$TCPLAB_PORT; " + c.script + "']" + exits + " }\n"
-			s, err := Parse("fails.yaml", []byte(src))
+			s, err := scenario.Parse("fails.yaml", []byte(src))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,8 +109,8 @@ func TestFailedProgramFailsRun(t *testing.T) {
 // TestBuiltinPeerKilledMidRun: a built-in peer killed by something other
 // than tcplab fails the run as a peer failure, not "setup failed".
 func TestBuiltinPeerKilledMidRun(t *testing.T) {
-	requireRoot(t)
-	s, err := Parse("killed.yaml", []byte("name: killed\nduration: 3s\n"))
+	labtest.RequireRoot(t)
+	s, err := scenario.Parse("killed.yaml", []byte("name: killed\nduration: 3s\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,11 +222,11 @@ func TestExecVarsByteForByte(t *testing.T) {
 		`${TCPLAB_OTHER}x${TCPLAB_PORT}`:       `${TCPLAB_OTHER}x5001`,
 		`$${TCPLAB_PORT}`:                      `$5001`,
 	} {
-		if got := expandExecVars(in, vars); got != want {
+		if got := scenario.ExpandExecVars(in, vars); got != want {
 			t.Errorf("expand %q = %q, want %q", in, got, want)
 		}
 	}
-	_, err := Parse("x.yaml", []byte("sender:\n  exec: { command: [./c, '${TCPLAB_PROT}'] }\n"))
+	_, err := scenario.Parse("x.yaml", []byte("sender:\n  exec: { command: [./c, '${TCPLAB_PROT}'] }\n"))
 	if err == nil || !strings.Contains(err.Error(), "x.yaml:2:") || !strings.Contains(err.Error(), "${TCPLAB_PROT} is not a variable tcplab sets") || !strings.Contains(err.Error(), "TCPLAB_PORT") {
 		t.Errorf("a misspelt variable: %v", err)
 	}
@@ -233,7 +235,7 @@ func TestExecVarsByteForByte(t *testing.T) {
 // TestExecProgramArgsReachProgram runs a real program through the lab and
 // reads back the arguments it got.
 func TestExecProgramArgsReachProgram(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: args
 duration: 1s
 sender: { listen: true, rate: 1mbit }
@@ -241,7 +243,7 @@ receiver:
   exec:
     command: [bash, -c, 'exec 3<>/dev/tcp/$TCPLAB_SENDER_ADDR/$TCPLAB_PORT; u=1; args=(a "b c"); printf "%s|" "$u" "$$" "${args[@]}" "${TCPLAB_PORT}" "$0" >&2; echo >&2; cat <&3 >/dev/null', 'literal $HOME']
 `
-	s, err := Parse("args.yaml", []byte(src))
+	s, err := scenario.Parse("args.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,17 +268,17 @@ func TestCheckPrograms(t *testing.T) {
 		{dir, "directory"},
 		{"no-such-program-on-path", "not on PATH"},
 	} {
-		s, err := Parse("p.yaml", []byte("name: p\nreceiver:\n  exec: { command: ['"+c.prog+"'] }\n"))
+		s, err := scenario.Parse("p.yaml", []byte("name: p\nreceiver:\n  exec: { command: ['"+c.prog+"'] }\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = s.CheckPrograms()
-		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "p.yaml:3:") || !errors.Is(err.(Errors)[0], err.(Errors)[0]) {
+		err = CheckPrograms(s)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "p.yaml:3:") || !errors.Is(err.(scenario.Errors)[0], err.(scenario.Errors)[0]) {
 			t.Errorf("%s: %v, want %q at p.yaml:3", c.prog, err, c.want)
 		}
 	}
-	s, _ := Parse("p.yaml", []byte("name: p\nreceiver:\n  exec: { command: [sh, -c, 'true'] }\n"))
-	if err := s.CheckPrograms(); err != nil {
+	s, _ := scenario.Parse("p.yaml", []byte("name: p\nreceiver:\n  exec: { command: [sh, -c, 'true'] }\n"))
+	if err := CheckPrograms(s); err != nil {
 		t.Errorf("sh: %v", err)
 	}
 }
@@ -290,14 +292,14 @@ func TestLinkMechanism(t *testing.T) {
 		"name: a\nlink: { down: { delay: 10ms } }\n":                                         MechNetem,
 		"name: a\nduration: 4s\ntimeline: [ { at: 1s, link: { down: { rate: 1mbit } } } ]\n": MechTbf,
 	} {
-		s, err := Parse("a.yaml", []byte(src))
+		s, err := scenario.Parse("a.yaml", []byte(src))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := s.linkMechanism("netem"); got != want {
+		if got := linkMechanism(s, "netem"); got != want {
 			t.Errorf("%q on the kernel backend: %q, want %q", src, got, want)
 		}
-		if got := s.linkMechanism("userspace"); got != MechUserspace {
+		if got := linkMechanism(s, "userspace"); got != MechUserspace {
 			t.Errorf("%q on the userspace backend: %q", src, got)
 		}
 	}
@@ -311,15 +313,15 @@ func TestExecScenarioLoadsBack(t *testing.T) {
 		"name: b\nsender:\n  exec: { command: [./s], exits: expected }\n",
 		"name: c\nsender:\n  exec: { command: [./s] }\nreceiver:\n  exec: { command: [./c] }\n",
 	} {
-		s, err := Parse("a.yaml", []byte(src))
+		s, err := scenario.Parse("a.yaml", []byte(src))
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := yamlMarshal(s)
+		out, err := scenario.MarshalYAMLResolved(s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Parse("resolved.yaml", out); err != nil {
+		if _, err := scenario.Parse("resolved.yaml", out); err != nil {
 			t.Errorf("%q: the resolved file does not load back: %v\n%s", src, err, out)
 		}
 	}
@@ -329,10 +331,10 @@ func TestExecScenarioLoadsBack(t *testing.T) {
 // then exits 3 by itself (its own checks failed) fails the run; one that
 // exits 0 there does not.
 func TestProgramFailingAtTheEnd(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	for status, wantFail := range map[int]bool{3: true, 0: false} {
 		src := fmt.Sprintf("name: at-end\nduration: 2s\nsender: { listen: true, rate: 1mbit }\nreceiver:\n  exec: { command: [bash, -c, 'exec 3<>/dev/tcp/$TCPLAB_SENDER_ADDR/$TCPLAB_PORT; sleep 2.1; exit %d'] }\n", status)
-		s, err := Parse("at-end.yaml", []byte(src))
+		s, err := scenario.Parse("at-end.yaml", []byte(src))
 		if err != nil {
 			t.Fatal(err)
 		}

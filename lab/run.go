@@ -1,4 +1,4 @@
-package scenario
+package lab
 
 import (
 	"bufio"
@@ -25,6 +25,7 @@ import (
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
@@ -78,9 +79,12 @@ const programEndGrace = 500 * time.Millisecond
 // lab and writes the report. The report is written whenever the run got as
 // far as starting peers, also when it is interrupted (ctx) or fails; the
 // returned error then says why (wrapping ErrSetup for setup failures).
-func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err error) {
+func Run(ctx context.Context, s *scenario.Scenario, opts RunOptions) (res *Result, err error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("%w: tcplab run needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN) to create network namespaces; run it with sudo", ErrSetup)
+	}
+	if _, err := Expectations(s); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	exe := opts.Exe
 	if exe == "" {
@@ -108,11 +112,11 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		seed := int(time.Now().UnixNano()%(1<<31)) + 1
 		s.Link.Seed = &seed
 	}
-	backend, why, err := s.chooseBackend()
+	backend, why, err := chooseBackend(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
-	resolved, err := yamlMarshal(s)
+	resolved, err := scenario.MarshalYAMLResolved(s)
 	if err != nil {
 		return nil, fmt.Errorf("encode resolved scenario: %w", err)
 	}
@@ -167,7 +171,7 @@ func Run(ctx context.Context, s *Scenario, opts RunOptions) (res *Result, err er
 		}
 	}
 	note("lab %s: %s (%s) ⇄ %s (%s), %s backend", topo.RunID, topo.Sender.Namespace, topo.Sender.Addr.Addr(), topo.Receiver.Namespace, topo.Receiver.Addr.Addr(), topo.Backend)
-	link := &report.LinkRecord{Backend: topo.Backend, Mechanism: s.linkMechanism(topo.Backend), Why: why, Applied: topo.Applied, Timeline: len(s.Timeline) > 0,
+	link := &report.LinkRecord{Backend: topo.Backend, Mechanism: linkMechanism(s, topo.Backend), Why: why, Applied: topo.Applied, Timeline: len(s.Timeline) > 0,
 		Down: linkDirection(s.Link.Resolve("down"), down), Up: linkDirection(s.Link.Resolve("up"), up)}
 	if n := s.Link.NAT; n != nil {
 		link.NAT = fmt.Sprintf("forgets a connection idle for %v; then %s", time.Duration(n.IdleTimeout), map[string]string{"drop": "drops its packets", "rst": "answers its packets with an RST"}[n.Expired])
@@ -230,13 +234,13 @@ func setupFailed(err error) runEnd {
 // runPeers starts the listening peer, then the connecting one, waits for both
 // and says how the run ended, and when the link's NAT first forgot a
 // connection (-1: never).
-func runPeers(ctx context.Context, s *Scenario, topo *netem.Topology, rd *record.Dir, exe string, note func(string, ...any), live io.Writer) (end runEnd, forgot time.Duration, err error) {
+func runPeers(ctx context.Context, s *scenario.Scenario, topo *netem.Topology, rd *record.Dir, exe string, note func(string, ...any), live io.Writer) (end runEnd, forgot time.Duration, err error) {
 	forgot = -1
 	end, err = runPeersWatched(ctx, s, topo, rd, exe, note, live, &forgot)
 	return end, forgot, err
 }
 
-func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, rd *record.Dir, exe string, note func(string, ...any), live io.Writer, forgot *time.Duration) (runEnd, error) {
+func runPeersWatched(ctx context.Context, s *scenario.Scenario, topo *netem.Topology, rd *record.Dir, exe string, note func(string, ...any), live io.Writer, forgot *time.Duration) (runEnd, error) {
 	dir := rd.Path
 	samples, err := rd.CreateAppend(record.FileSamples)
 	if err != nil {
@@ -267,7 +271,7 @@ func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, rd 
 	snd.MessageSize = int(s.Sender.Message.Size)
 	snd.Socket = socketOptions(s.Sender.Socket)
 	for _, ph := range s.Sender.Schedule {
-		snd.Schedule = append(snd.Schedule, ph.peerPhase())
+		snd.Schedule = append(snd.Schedule, peerPhase(ph))
 	}
 	if p := s.Sender.Policy; p != nil && p.ResetSlowClient != nil {
 		snd.ResetSlowClient = &peers.ResetPolicy{BacklogAbove: uint64(p.ResetSlowClient.BacklogAbove), For: time.Duration(p.ResetSlowClient.For)}
@@ -350,7 +354,7 @@ func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, rd 
 		"TCPLAB_RUN_DIR":       dir,
 	}
 	var eventsMu sync.Mutex
-	execFor := map[string]*Exec{peers.RoleSender: s.Sender.Exec, peers.RoleReceiver: s.Receiver.Exec}
+	execFor := map[string]*scenario.Exec{peers.RoleSender: s.Sender.Exec, peers.RoleReceiver: s.Receiver.Exec}
 
 	var procs []*watchedPeer
 	stopAll := func() {
@@ -392,7 +396,7 @@ func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, rd 
 				return abort(err)
 			}
 			w.proc, w.program, w.command = ep, true, ep.cmd.Args
-			w.exitsExpected = e.Exits == ExitsExpected
+			w.exitsExpected = e.Exits == scenario.ExitsExpected
 			w.stderrFile = sd.cfg.Role + ".stderr"
 		} else {
 			logf, err := rd.Create(sd.cfg.Role + ".log")
@@ -460,7 +464,7 @@ func runPeersWatched(ctx context.Context, s *Scenario, topo *netem.Topology, rd 
 		}
 		return fmt.Errorf("no %s process", role)
 	}
-	go func() { tlDone <- s.runTimeline(tlCtx, topo, start, events, &eventsMu, signal) }()
+	go func() { tlDone <- runTimeline(s, tlCtx, topo, start, events, &eventsMu, signal) }()
 	if s.Link.NAT != nil {
 		stopWatch := watchMiddlebox(s, topo, start, events, &eventsMu)
 		defer func() { *forgot = stopWatch() }()
@@ -586,7 +590,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
-func socketOptions(so Socket) peers.SocketOptions {
+func socketOptions(so scenario.Socket) peers.SocketOptions {
 	o := peers.SocketOptions{Sndbuf: int(so.Sndbuf), Rcvbuf: int(so.Rcvbuf), NoDelay: so.NoDelay, Congestion: so.Congestion, NotsentLowat: int(so.NotsentLowat)}
 	if k := so.Keepalive; k != nil {
 		o.Keepalive = &peers.Keepalive{Idle: time.Duration(k.Idle), Interval: time.Duration(k.Interval), Count: k.Count}
@@ -612,7 +616,7 @@ func writeMeta(rd *record.Dir, meta report.Meta) error {
 
 // writeReport completes the run's meta data and renders every report
 // format from the run directory's recorded data.
-func writeReport(rd *record.Dir, meta report.Meta, s *Scenario) (report.Summary, error) {
+func writeReport(rd *record.Dir, meta report.Meta, s *scenario.Scenario) (report.Summary, error) {
 	if err := writeMeta(rd, meta); err != nil {
 		return report.Summary{}, err
 	}
@@ -683,11 +687,11 @@ func Rerender(dir string) (*Result, error) {
 		return nil, err
 	}
 	defer rd.Close()
-	sb, err := rd.ReadFile(record.FileScenario, MaxFileSize)
+	sb, err := rd.ReadFile(record.FileScenario, scenario.MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a run directory: %w", dir, err)
 	}
-	s, err := Parse(rd.Join(record.FileScenario), sb)
+	s, err := scenario.Parse(rd.Join(record.FileScenario), sb)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a run directory: %w", dir, err)
 	}
@@ -721,9 +725,13 @@ type reportFile struct {
 
 // renderReport judges the recorded data and renders every format in
 // memory: nothing is written unless all of them rendered.
-func renderReport(meta report.Meta, s *Scenario, samples []tcpinfo.Sample, events []peers.Event) (report.Summary, []reportFile, error) {
+func renderReport(meta report.Meta, s *scenario.Scenario, samples []tcpinfo.Sample, events []peers.Event) (report.Summary, []reportFile, error) {
+	exps, err := Expectations(s)
+	if err != nil {
+		return report.Summary{}, nil, err
+	}
 	sum := report.Build(meta, samples, events, int64(s.Window))
-	for _, e := range s.Expect {
+	for _, e := range exps {
 		sum.Expectations = append(sum.Expectations, e.Check(&sum))
 	}
 	sum.Pass = sum.Passed()
@@ -756,7 +764,7 @@ func writeFiles(rd *record.Dir, files []reportFile) error {
 	return errors.Join(errs...)
 }
 
-func linkDirection(d Direction, im impair.Impairment) report.LinkDirection {
+func linkDirection(d scenario.Direction, im impair.Impairment) report.LinkDirection {
 	return report.LinkDirection{Config: d.String(), DelayMs: float64(im.Delay) / 1e6, Loss: im.Loss, RateBits: im.RateBits}
 }
 
@@ -769,7 +777,7 @@ func linkCounters(st userspace.Stats) *report.LinkCounters {
 	}
 }
 
-func (p Phase) peerPhase() peers.Phase {
+func peerPhase(p scenario.Phase) peers.Phase {
 	switch {
 	case p.Pause != nil:
 		return peers.Phase{Kind: peers.PhasePause, For: time.Duration(*p.Pause)}
@@ -791,7 +799,7 @@ func (p Phase) peerPhase() peers.Phase {
 	return ph
 }
 
-func peerStalls(ss []Stall) []peers.Stall {
+func peerStalls(ss []scenario.Stall) []peers.Stall {
 	out := []peers.Stall{}
 	for _, sw := range ss {
 		out = append(out, peers.Stall{At: time.Duration(sw.At), For: time.Duration(sw.For)})
@@ -799,7 +807,7 @@ func peerStalls(ss []Stall) []peers.Stall {
 	return out
 }
 
-func vanishS(s *Scenario) float64 {
+func vanishS(s *scenario.Scenario) float64 {
 	if s.Receiver.Vanish == nil {
 		return 0
 	}

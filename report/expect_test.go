@@ -1,24 +1,22 @@
-package scenario
+package report
 
 import (
-	"strings"
 	"testing"
 
-	"github.com/tcplab/tcplab/peers"
-	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/record"
 )
 
 // TestExpectCheck evaluates every kind of subject on a made-up summary.
 func TestExpectCheck(t *testing.T) {
-	sum := &report.Summary{
-		Verdict:  report.Verdict{Class: "receiver-limited", ClassShares: map[string]float64{"receiver-limited": 0.75, "mixed": 0.25}},
-		Messages: report.Accounting{Sent: 100, Delivered: 90, Lost: 3, Resets: 1, Reconnects: 2, Connections: 4, LagP99Ms: 1500},
-		Connections: []report.Connection{
-			{Conn: 0, Client: 0, Verdict: "receiver-limited", Reset: true, Receiver: &peers.Stats{Messages: 40, Lost: 3}},
-			{Conn: 1, Client: 1, Verdict: "sender-limited", Receiver: &peers.Stats{Messages: 50}},
+	sum := &Summary{
+		Verdict:  Verdict{Class: "receiver-limited", ClassShares: map[string]float64{"receiver-limited": 0.75, "mixed": 0.25}},
+		Messages: Accounting{Sent: 100, Delivered: 90, Lost: 3, Resets: 1, Reconnects: 2, Connections: 4, LagP99Ms: 1500},
+		Connections: []Connection{
+			{Conn: 0, Client: 0, Verdict: "receiver-limited", Reset: true, Receiver: &record.Stats{Messages: 40, Lost: 3}},
+			{Conn: 1, Client: 1, Verdict: "sender-limited", Receiver: &record.Stats{Messages: 50}},
 			{Conn: 2, Client: 0, Verdict: "sender-limited"},
 		},
-		Disconnects: []report.Disconnect{{Conn: 0, Client: 0, Side: "sender"}, {Conn: 0, Client: 0, Side: "receiver"}},
+		Disconnects: []Disconnect{{Conn: 0, Client: 0, Side: "sender"}, {Conn: 0, Client: 0, Side: "receiver"}},
 	}
 	for _, c := range []struct {
 		src    string
@@ -57,9 +55,9 @@ func TestExpectCheck(t *testing.T) {
 }
 
 func TestExpectPhaseAndSize(t *testing.T) {
-	sum := &report.Summary{
-		Windows:     []report.Window{{Start: 0, End: 1, Class: "sender-limited"}, {Start: 1, End: 2, Class: "receiver-limited"}, {Start: 2, End: 3, Class: "receiver-limited"}},
-		Connections: []report.Connection{{Client: 1, Sender: &peers.Stats{MaxBacklog: 300 << 10}}},
+	sum := &Summary{
+		Windows:     []Window{{Start: 0, End: 1, Class: "sender-limited"}, {Start: 1, End: 2, Class: "receiver-limited"}, {Start: 2, End: 3, Class: "receiver-limited"}},
+		Connections: []Connection{{Client: 1, Sender: &record.Stats{MaxBacklog: 300 << 10}}},
 	}
 	for _, c := range []struct {
 		src    string
@@ -87,9 +85,9 @@ func TestExpectPhaseAndSize(t *testing.T) {
 }
 
 func TestExpectPathAndDetection(t *testing.T) {
-	sum := &report.Summary{
-		Path:        report.PathMeasured{MinRTTMs: 50.2, SRTTMs: 61, RetransRate: 0.004},
-		Disconnects: []report.Disconnect{{Side: "sender", DetectionS: 2.3}},
+	sum := &Summary{
+		Path:        PathMeasured{MinRTTMs: 50.2, SRTTMs: 61, RetransRate: 0.004},
+		Disconnects: []Disconnect{{Side: "sender", DetectionS: 2.3}},
 	}
 	for _, c := range []struct {
 		src    string
@@ -109,32 +107,5 @@ func TestExpectPathAndDetection(t *testing.T) {
 		if r := e.Check(sum); r.Holds != c.holds || r.Actual != c.actual {
 			t.Errorf("%s: holds %v actual %q, want %v %q", c.src, r.Holds, r.Actual, c.holds, c.actual)
 		}
-	}
-}
-
-// TestExpectTimelineEntry: timeline[N].verdict takes the entry's span from
-// the scenario, and an entry that does not exist is refused before the run.
-func TestExpectTimelineEntry(t *testing.T) {
-	src := "duration: 10s\ntimeline:\n  - { at: 2s, for: 3s, partition: down }\n  - { at: 6s, link: { down: { loss: 1% } } }\nexpect:\n  - timeline[0].verdict == network-limited\n  - timeline[1].verdict == network-limited\n"
-	s, err := Parse("t.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e := s.Expect[0]; e.From != 2 || e.To != 5 {
-		t.Errorf("timeline[0] span %v..%v, want 2..5", e.From, e.To)
-	}
-	if e := s.Expect[1]; e.From != 6 || e.To != 10 {
-		t.Errorf("timeline[1] span %v..%v, want 6..10 (to the end)", e.From, e.To)
-	}
-	sum := &report.Summary{Windows: []report.Window{{Start: 2, End: 3, Class: "network-limited"}, {Start: 3, End: 5, Class: "network-limited"}, {Start: 6, End: 7, Class: "sender-limited"}}}
-	if r := s.Expect[0].Check(sum); !r.Holds {
-		t.Errorf("timeline[0]: %+v", r)
-	}
-	if r := s.Expect[1].Check(sum); r.Holds || r.Actual != "sender-limited" {
-		t.Errorf("timeline[1]: %+v", r)
-	}
-	_, err = Parse("t.yaml", []byte("timeline:\n  - { at: 2s, partition: down }\nexpect:\n  - timeline[3].verdict == mixed\n"))
-	if err == nil || !strings.Contains(err.Error(), "timeline[0]..timeline[0]") {
-		t.Errorf("an entry that does not exist: %v", err)
 	}
 }

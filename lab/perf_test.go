@@ -1,4 +1,4 @@
-package scenario
+package lab
 
 import (
 	"context"
@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/scenario"
 )
 
 // TestPerfUserspaceLink is the measured run behind the userspace link's
@@ -17,13 +19,13 @@ func TestPerfUserspaceLink(t *testing.T) {
 	if os.Getenv("TCPLAB_PERF") != "1" {
 		t.Skip("measured run: set TCPLAB_PERF=1 (about 25 s)")
 	}
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	run := func(name, backend string, link string) *report.Summary {
 		t.Helper()
 		src := "name: " + name + "\nduration: 6s\nlink:\n  backend: " + backend + "\n" + link +
 			"sender:\n  message: { size: 64KiB }\n  socket: { sndbuf: 64MiB, congestion: cubic }\n" +
 			"receiver:\n  read: { rate: max, size: 1MiB }\n  socket: { rcvbuf: 64MiB, congestion: cubic }\n"
-		s, err := Parse(name+".yaml", []byte(src))
+		s, err := scenario.Parse(name+".yaml", []byte(src))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package scenario
+package lab
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/netem/impair"
+	"github.com/tcplab/tcplab/scenario"
 )
 
 var netemProbe = sync.OnceValue(func() error { return netem.HaveQdisc("netem") })
@@ -14,8 +15,8 @@ var netemProbe = sync.OnceValue(func() error { return netem.HaveQdisc("netem") }
 // needsNetem reports whether any state of the link during the run (its base
 // settings and every timeline change) needs a netem qdisc, i.e. more than
 // a rate that tbf can shape.
-func (s *Scenario) needsNetem() bool {
-	check := func(l Link) bool {
+func needsNetem(s *scenario.Scenario) bool {
+	check := func(l scenario.Link) bool {
 		down, up := l.Impairments()
 		for _, im := range []impair.Impairment{down, up} {
 			if !im.IsZero() && !netem.RateOnly(im) {
@@ -27,8 +28,8 @@ func (s *Scenario) needsNetem() bool {
 	if check(s.Link) {
 		return true
 	}
-	for _, e := range s.timeline() {
-		if e.Link != nil && check(s.Link.apply(e.Link)) {
+	for _, e := range s.EffectiveTimeline() {
+		if e.Link != nil && check(s.Link.Apply(e.Link)) {
 			return true
 		}
 		if e.Partition != "" && e.Partition != "link-down" {
@@ -41,16 +42,16 @@ func (s *Scenario) needsNetem() bool {
 // chooseBackend resolves link.backend to netem.Kernel or netem.Userspace
 // and says why. Asking for netem where the kernel lacks it is an error,
 // never a silent fallback.
-func (s *Scenario) chooseBackend() (backend, why string, err error) {
-	need := s.needsNetem()
+func chooseBackend(s *scenario.Scenario) (backend, why string, err error) {
+	need := needsNetem(s)
 	switch s.Link.Backend {
 	case "userspace":
 		return netem.Userspace, "link.backend: userspace", nil
 	}
 	if s.Link.NAT != nil {
-		return netem.Userspace, "auto: a NAT that forgets idle connections is made by the userspace link only", nil
+		return netem.Userspace, "auto: a scenario.NAT that forgets idle connections is made by the userspace link only", nil
 	}
-	for _, e := range s.timeline() {
+	for _, e := range s.EffectiveTimeline() {
 		if e.Reboot != "" {
 			return netem.Userspace, "auto: a reboot is answered with RSTs, which only the userspace link makes", nil
 		}
@@ -88,22 +89,22 @@ const (
 
 // linkMechanism names what makes the link on backend: the userspace link,
 // or the kernel's netem, tbf, or nothing at all.
-func (s *Scenario) linkMechanism(backend string) string {
+func linkMechanism(s *scenario.Scenario, backend string) string {
 	if backend == netem.Userspace {
 		return MechUserspace
 	}
-	if s.needsNetem() {
+	if needsNetem(s) {
 		return MechNetem
 	}
-	rated := func(l Link) bool {
+	rated := func(l scenario.Link) bool {
 		down, up := l.Impairments()
 		return down.RateBits > 0 || up.RateBits > 0
 	}
 	if rated(s.Link) {
 		return MechTbf
 	}
-	for _, e := range s.timeline() {
-		if e.Link != nil && rated(s.Link.apply(e.Link)) {
+	for _, e := range s.EffectiveTimeline() {
+		if e.Link != nil && rated(s.Link.Apply(e.Link)) {
 			return MechTbf
 		}
 	}

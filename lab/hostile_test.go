@@ -1,4 +1,4 @@
-package scenario
+package lab
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/scenario"
 )
 
 // snapshot reads every file of dir (names → contents) for comparison.
@@ -76,7 +77,7 @@ func TestRerenderRefusesLinks(t *testing.T) {
 // (not a link): a directory holding a link planted for each name a run
 // writes is refused before anything runs, and nothing outside changes.
 func TestRunRefusesUsedDirectory(t *testing.T) {
-	s, err := Parse("q.yaml", []byte("name: q\nduration: 1s\n"))
+	s, err := scenario.Parse("q.yaml", []byte("name: q\nduration: 1s\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,17 +184,17 @@ func TestKilledRunReported(t *testing.T) {
 func TestInputLimits(t *testing.T) {
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big.yaml")
-	os.WriteFile(big, []byte(strings.Repeat("# padding\n", MaxFileSize/10+1)), 0o644)
+	os.WriteFile(big, []byte(strings.Repeat("# padding\n", scenario.MaxFileSize/10+1)), 0o644)
 	for _, c := range []struct{ file, want string }{
 		{"/dev/zero", "not a regular file (a character device)"},
 		{"/dev/null", "not a regular file (a character device)"},
 		{dir, "not a regular file (a directory)"},
 		{big, "a scenario file is at most 1048576 bytes"},
 	} {
-		if _, err := Load(c.file); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := scenario.Load(c.file); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.file, err, c.want)
 		}
-		if _, err := LoadSweep(c.file); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := scenario.LoadSweep(c.file); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("sweep %s: %v, want %q", c.file, err, c.want)
 		}
 	}
@@ -202,7 +203,7 @@ func TestInputLimits(t *testing.T) {
 	for range 300 {
 		sb.WriteString("  - verdict == network-limited\n")
 	}
-	if _, err := Parse("many.yaml", []byte(sb.String())); err == nil || !strings.Contains(err.Error(), "many.yaml:3:3: expect: 300 entries; a scenario's expect list holds at most 256") {
+	if _, err := scenario.Parse("many.yaml", []byte(sb.String())); err == nil || !strings.Contains(err.Error(), "many.yaml:3:3: expect: 300 entries; a scenario's expect list holds at most 256") {
 		t.Errorf("300 expectations: %v", err)
 	}
 	sb.Reset()
@@ -210,9 +211,9 @@ func TestInputLimits(t *testing.T) {
 	for range 900 {
 		sb.WriteString("  - { at: x, for: y }\n")
 	}
-	_, err := Parse("bad.yaml", []byte(sb.String()))
-	var es Errors
-	if !errors.As(err, &es) || len(es) != MaxErrors+1 || !strings.Contains(es[MaxErrors].Msg, "more problems") {
+	_, err := scenario.Parse("bad.yaml", []byte(sb.String()))
+	var es scenario.Errors
+	if !errors.As(err, &es) || len(es) != scenario.MaxErrors+1 || !strings.Contains(es[scenario.MaxErrors].Msg, "more problems") {
 		t.Errorf("1800 problems: %d errors", len(es))
 	}
 }

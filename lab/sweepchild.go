@@ -1,4 +1,4 @@
-package scenario
+package lab
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/scenario"
 )
 
 // PointEnv marks a process as one point of a sweep: tcplab (or a test
@@ -61,13 +62,13 @@ func MaybeRunPoint() {
 		fmt.Fprintln(os.Stderr, "tcplab sweep point:", err)
 		os.Exit(2)
 	}
-	b, err := rd.ReadFile(filePoint, MaxFileSize)
+	b, err := rd.ReadFile(filePoint, scenario.MaxFileSize)
 	rd.Close()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tcplab sweep point:", err)
 		os.Exit(2)
 	}
-	s, err := Parse(filepath.Join(dir, filePoint), b)
+	s, err := scenario.Parse(filepath.Join(dir, filePoint), b)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tcplab sweep point:", err)
 		os.Exit(2)
@@ -85,12 +86,12 @@ func MaybeRunPoint() {
 
 // runPoint runs one point as a child process of exe in the sweep
 // directory's subdirectory p.ID and returns its report.
-func runPoint(ctx context.Context, exe string, p *SweepPoint, sweep *record.Dir) (*report.Summary, error) {
+func runPoint(ctx context.Context, exe string, p *scenario.SweepPoint, sweep *record.Dir) (*report.Summary, error) {
 	dir, err := sweep.Mkdir(p.ID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
-	b, err := yamlMarshal(p.Scenario)
+	b, err := scenario.MarshalYAMLResolved(p.Scenario)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package scenario
+package lab
 
 import (
 	"context"
@@ -10,8 +10,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/scenarios"
 )
 
@@ -40,8 +42,8 @@ matrix:
 // them, and checks every side's measured detection time against the
 // kernel's rule within one probe interval (1 s).
 func TestKeepaliveSweep(t *testing.T) {
-	requireRoot(t)
-	sw, err := ParseSweep("ka-sweep.yaml", []byte(keepaliveSweepSrc))
+	labtest.RequireRoot(t)
+	sw, err := scenario.ParseSweep("ka-sweep.yaml", []byte(keepaliveSweepSrc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +126,7 @@ func TestKeepaliveSweep(t *testing.T) {
 // kernel's rules within one probe interval. keepalive-defaults (170 s) runs
 // as its own .ci/run step.
 func TestShippedSweeps(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	names := []string{"busy-connection-blackhole", "zero-window-peer-gone", "keepalive-tuned", "nat-idle-timeout", "connection-churn-vs-reuse"}
 	var wg sync.WaitGroup
 	for _, name := range names {
@@ -136,7 +138,7 @@ func TestShippedSweeps(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			sw, err := ParseSweep(name+".yaml", b)
+			sw, err := scenario.ParseSweep(name+".yaml", b)
 			if err != nil {
 				t.Error(err)
 				return
@@ -209,7 +211,7 @@ func checkNATSweep(t *testing.T, rep *report.SweepReport) {
 		label := strings.Join(p.Values, " ")
 		kept := p.Values[0] == "3s"
 		if kept != (p.FailureS == 0) {
-			t.Errorf("nat %s (%s): the NAT forgot at %.2fs; keepalive %s should %s", p.ID, label, p.FailureS, p.Values[0], map[bool]string{true: "keep it", false: "lose it"}[kept])
+			t.Errorf("nat %s (%s): the scenario.NAT forgot at %.2fs; keepalive %s should %s", p.ID, label, p.FailureS, p.Values[0], map[bool]string{true: "keep it", false: "lose it"}[kept])
 		}
 		for _, s := range p.Sides {
 			if s.WireProbes == nil {
@@ -238,7 +240,7 @@ func checkNATSweep(t *testing.T, rep *report.SweepReport) {
 // retransmission still reaches the client after the cut, and the client's
 // keepalive counts from it (the kernel's receive timestamps, as sampled).
 func TestOneWayBlackhole(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: one-way
 duration: 9s
 sender:
@@ -279,7 +281,7 @@ matrix:
 // (2 s after the first RTO) ends it with ETIMEDOUT; answered with an RST, it
 // learns at the first send (ECONNRESET, about 1 s after the NAT forgot).
 func TestNATDataAfterForget(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: nat-data
 duration: 10s
 sample_interval: 20ms
@@ -296,7 +298,7 @@ matrix:
 	rep := runSweepSrc(t, "nat-data", src)
 	for _, p := range rep.Points {
 		if p.FailureS < 3.5 || p.FailureS > 4.5 {
-			t.Errorf("%s: the NAT forgot at %.2fs, want about 4 s", p.ID, p.FailureS)
+			t.Errorf("%s: the scenario.NAT forgot at %.2fs, want about 4 s", p.ID, p.FailureS)
 		}
 		for _, s := range p.Sides {
 			if s.Side == "receiver" {
@@ -321,7 +323,7 @@ matrix:
 // keepalive learns at its first probe (idle after the last packet); the
 // userspace link counts the RSTs it sent.
 func TestRebootRST(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: reboot
 duration: 6s
 sender:
@@ -368,7 +370,7 @@ matrix:
 // the user timeout behind its closed window ends the connection — the run
 // completes in both cases (a process the timeline stops is not a failure).
 func TestKillAndFreeze(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	kill := `name: kill
 duration: 4s
 sender: { listen: true, rate: 80kbit, message: { size: 100B } }
@@ -444,7 +446,7 @@ func TestEveryShippedScenarioRuns(t *testing.T) {
 			t.Errorf("%s.yaml is shipped but no test runs it; add it to a test and to shippedRunBy", name)
 		}
 		b, _ := scenarios.Read(name)
-		sw, err := ParseSweep(name+".yaml", b)
+		sw, err := scenario.ParseSweep(name+".yaml", b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -465,7 +467,7 @@ func TestEveryShippedScenarioRuns(t *testing.T) {
 // runSweepSrc runs a sweep given as source text and logs its table.
 func runSweepSrc(t *testing.T, name, src string) *report.SweepReport {
 	t.Helper()
-	sw, err := ParseSweep(name+".yaml", []byte(src))
+	sw, err := scenario.ParseSweep(name+".yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package scenario
+package lab
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/record"
+	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
@@ -48,8 +49,8 @@ type execProc struct {
 }
 
 // newExecProc prepares e for role with the lab's variables.
-func newExecProc(role string, e *Exec, vars map[string]string, rd *record.Dir, start int64, events io.Writer, mu *sync.Mutex) (*execProc, error) {
-	expand := func(s string) string { return expandExecVars(s, vars) }
+func newExecProc(role string, e *scenario.Exec, vars map[string]string, rd *record.Dir, start int64, events io.Writer, mu *sync.Mutex) (*execProc, error) {
+	expand := func(s string) string { return scenario.ExpandExecVars(s, vars) }
 	argv := make([]string, len(e.Command))
 	for i, a := range e.Command {
 		argv[i] = expand(a)

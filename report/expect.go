@@ -1,20 +1,24 @@
-package scenario
+package report
 
 import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenario/units"
 )
 
+// MaxClientIndex bounds N of client(N): one more than a scenario's most
+// clients would be refused by the scenario anyway.
+const MaxClientIndex = 5000
+
 // VerdictClasses are the verdict classes an expectation can name.
-var VerdictClasses = []string{"sender-limited", "receiver-limited", "network-limited", "mixed"}
+var VerdictClasses = []string{SenderLimited, ReceiverLimited, NetworkLimited, Mixed}
 
 // Expect is one check on the run's outcome, kept with its source text.
 //
@@ -34,7 +38,7 @@ var VerdictClasses = []string{"sender-limited", "receiver-limited", "network-lim
 //	                                       (in a sweep: only the points where the matrix key has that value)
 //
 // The subjects are listed in expectSubjects (counts, durations, shares) and
-// clientSubjects.
+// clientSubjects, each with how its value is read from a Summary.
 type Expect struct {
 	Source  string
 	Subject string // like "messages.lost" or "verdict"
@@ -60,42 +64,86 @@ const (
 	kindSize
 )
 
-// expectSubjects are the run-wide subjects.
-var expectSubjects = map[string]expectKind{
-	"verdict":              kindClass,
-	"messages.sent":        kindCount,
-	"messages.delivered":   kindCount,
-	"messages.lost":        kindCount,
-	"messages.duplicated":  kindCount,
-	"messages.dropped":     kindCount,
-	"messages.undelivered": kindCount,
-	"disconnects":          kindCount,
-	"resets":               kindCount,
-	"reconnects":           kindCount,
-	"connections":          kindCount,
-	"lag.p50":              kindDuration,
-	"lag.p99":              kindDuration,
-	"lag.max":              kindDuration,
-	"rtt.min":              kindDuration,
-	"rtt.srtt":             kindDuration,
-	"retrans_rate":         kindShare,
-	"detection.sender":     kindDuration,
-	"detection.receiver":   kindDuration,
-	"receiver_limited":     kindShare,
-	"sender_limited":       kindShare,
-	"network_limited":      kindShare,
-	"mixed":                kindShare,
+// runSubject is a run-wide subject: what its value is and how it is read
+// from a summary (a class for kindClass, else a number in the kind's unit).
+type runSubject struct {
+	kind  expectKind
+	value func(sum *Summary) (class string, v float64)
 }
 
-// clientSubjects are the subjects of client(N).….
-var clientSubjects = map[string]expectKind{
-	"verdict":     kindClass, // of the client's first connection
-	"resets":      kindCount,
-	"lost":        kindCount,
-	"delivered":   kindCount,
-	"connections": kindCount,
-	"disconnects": kindCount,
-	"max_backlog": kindSize, // the sender's largest unsent backlog for it
+func count(f func(sum *Summary) int) runSubject {
+	return runSubject{kindCount, func(sum *Summary) (string, float64) { return "", float64(f(sum)) }}
+}
+
+func seconds(f func(sum *Summary) float64) runSubject {
+	return runSubject{kindDuration, func(sum *Summary) (string, float64) { return "", f(sum) }}
+}
+
+func classShare(class string) runSubject {
+	return runSubject{kindShare, func(sum *Summary) (string, float64) { return "", sum.Verdict.ClassShares[class] }}
+}
+
+func detection(side string) runSubject {
+	return runSubject{kindDuration, func(sum *Summary) (string, float64) {
+		for _, d := range sum.Disconnects {
+			if d.Side == side && d.DetectionS > 0 {
+				return "", d.DetectionS
+			}
+		}
+		return "", math.NaN()
+	}}
+}
+
+// expectSubjects are the run-wide subjects: the one table of their names,
+// kinds and values.
+var expectSubjects = map[string]runSubject{
+	"verdict":              {kindClass, func(sum *Summary) (string, float64) { return sum.Verdict.Class, 0 }},
+	"messages.sent":        count(func(sum *Summary) int { return int(sum.Messages.Sent) }),
+	"messages.delivered":   count(func(sum *Summary) int { return int(sum.Messages.Delivered) }),
+	"messages.lost":        count(func(sum *Summary) int { return int(sum.Messages.Lost) }),
+	"messages.duplicated":  count(func(sum *Summary) int { return int(sum.Messages.Duplicated) }),
+	"messages.dropped":     count(func(sum *Summary) int { return int(sum.Messages.Dropped) }),
+	"messages.undelivered": count(func(sum *Summary) int { return int(sum.Messages.Undelivered) }),
+	"disconnects":          count(func(sum *Summary) int { return sum.EndedEarly(-1) }),
+	"resets":               count(func(sum *Summary) int { return int(sum.Messages.Resets) }),
+	"reconnects":           count(func(sum *Summary) int { return int(sum.Messages.Reconnects) }),
+	"connections":          count(func(sum *Summary) int { return int(sum.Messages.Connections) }),
+	"lag.p50":              seconds(func(sum *Summary) float64 { return sum.Messages.LagP50Ms / 1e3 }),
+	"lag.p99":              seconds(func(sum *Summary) float64 { return sum.Messages.LagP99Ms / 1e3 }),
+	"lag.max":              seconds(func(sum *Summary) float64 { return sum.Messages.LagMaxMs / 1e3 }),
+	"rtt.min":              seconds(func(sum *Summary) float64 { return sum.Path.MinRTTMs / 1e3 }),
+	"rtt.srtt":             seconds(func(sum *Summary) float64 { return sum.Path.SRTTMs / 1e3 }),
+	"retrans_rate":         {kindShare, func(sum *Summary) (string, float64) { return "", sum.Path.RetransRate }},
+	"detection.sender":     detection("sender"),
+	"detection.receiver":   detection("receiver"),
+	"receiver_limited":     classShare(ReceiverLimited),
+	"sender_limited":       classShare(SenderLimited),
+	"network_limited":      classShare(NetworkLimited),
+	"mixed":                classShare(Mixed),
+}
+
+// clientFigures are one client's figures over its connections.
+type clientFigures struct {
+	class                                   string
+	resets, lost, delivered, conns, backlog float64
+	disconnects                             int
+}
+
+// clientSubject is a subject of client(N).…
+type clientSubject struct {
+	kind  expectKind
+	value func(c *clientFigures) (class string, v float64)
+}
+
+// clientSubjects are the subjects of client(N).…: the one table of them.
+var clientSubjects = map[string]clientSubject{
+	"verdict":     {kindClass, func(c *clientFigures) (string, float64) { return c.class, 0 }}, // of the client's first connection
+	"resets":      {kindCount, func(c *clientFigures) (string, float64) { return "", c.resets }},
+	"lost":        {kindCount, func(c *clientFigures) (string, float64) { return "", c.lost }},
+	"delivered":   {kindCount, func(c *clientFigures) (string, float64) { return "", c.delivered }},
+	"connections": {kindCount, func(c *clientFigures) (string, float64) { return "", c.conns }},
+	"disconnects": {kindCount, func(c *clientFigures) (string, float64) { return "", float64(c.disconnects) }},
+	"max_backlog": {kindSize, func(c *clientFigures) (string, float64) { return "", c.backlog }}, // the sender's largest unsent backlog for it
 }
 
 var (
@@ -128,14 +176,17 @@ func ParseExpect(s string) (Expect, error) {
 		return Expect{}, fmt.Errorf("cannot read expectation %q: write SUBJECT OP VALUE, like 'verdict == receiver-limited' or 'messages.lost == 0'", src)
 	}
 	e := Expect{Source: src, Subject: f[0], Client: -1, Entry: -1, Op: f[1]}
-	kind, ok := expectSubjects[f[0]]
+	rs, ok := expectSubjects[f[0]]
+	kind := rs.kind
 	if m := clientRE.FindStringSubmatch(f[0]); m != nil {
 		n, err := strconv.Atoi(m[1])
-		if err != nil || n >= MaxClients {
-			return Expect{}, fmt.Errorf("client index %q in %q is outside 0..%d", m[1], src, MaxClients-1)
+		if err != nil || n >= MaxClientIndex {
+			return Expect{}, fmt.Errorf("client index %q in %q is outside 0..%d", m[1], src, MaxClientIndex-1)
 		}
 		e.Client, e.Subject = n, m[2]
-		kind, ok = clientSubjects[m[2]]
+		var cs clientSubject
+		cs, ok = clientSubjects[m[2]]
+		kind = cs.kind
 	}
 	if m := phaseRE.FindStringSubmatch(f[0]); m != nil {
 		a, err1 := units.ParseDuration(m[1])
@@ -161,13 +212,13 @@ func ParseExpect(s string) (Expect, error) {
 	if kind == kindClass {
 		ops = ops[:2]
 	}
-	if !oneOf(e.Op, ops) {
+	if !slices.Contains(ops, e.Op) {
 		return Expect{}, fmt.Errorf("unknown operator %q in %q; accepted for %s: %s", e.Op, src, f[0], strings.Join(ops, " "))
 	}
 	v := f[2]
 	switch kind {
 	case kindClass:
-		if !oneOf(v, VerdictClasses) {
+		if !slices.Contains(VerdictClasses, v) {
 			return Expect{}, fmt.Errorf("unknown verdict %q in %q; accepted: %s", v, src, strings.Join(VerdictClasses, ", "))
 		}
 		e.Class = v
@@ -200,19 +251,23 @@ func ParseExpect(s string) (Expect, error) {
 }
 
 // Check evaluates the expectation on a run's summary.
-func (e Expect) Check(sum *report.Summary) report.ExpectResult {
-	res := report.ExpectResult{Expect: e.Source}
-	kind := expectSubjects[e.Subject]
+func (e Expect) Check(sum *Summary) ExpectResult {
+	res := ExpectResult{Expect: e.Source}
+	var kind expectKind
 	var class string
 	var val float64
 	switch {
 	case e.Subject == "phase":
 		kind, class = kindClass, phaseClass(sum, e.From, e.To)
 	case e.Client >= 0:
-		kind = clientSubjects[e.Subject]
-		class, val = clientValue(sum, e.Client, e.Subject)
+		cs := clientSubjects[e.Subject]
+		kind = cs.kind
+		c := figuresOf(sum, e.Client)
+		class, val = cs.value(&c)
 	default:
-		class, val = runValue(sum, e.Subject)
+		rs := expectSubjects[e.Subject]
+		kind = rs.kind
+		class, val = rs.value(sum)
 	}
 	switch kind {
 	case kindClass:
@@ -249,103 +304,36 @@ func (e Expect) Check(sum *report.Summary) report.ExpectResult {
 	return res
 }
 
-func runValue(sum *report.Summary, subject string) (string, float64) {
-	m := &sum.Messages
-	switch subject {
-	case "verdict":
-		return sum.Verdict.Class, 0
-	case "messages.sent":
-		return "", float64(m.Sent)
-	case "messages.delivered":
-		return "", float64(m.Delivered)
-	case "messages.lost":
-		return "", float64(m.Lost)
-	case "messages.duplicated":
-		return "", float64(m.Duplicated)
-	case "messages.dropped":
-		return "", float64(m.Dropped)
-	case "messages.undelivered":
-		return "", float64(m.Undelivered)
-	case "disconnects":
-		return "", float64(sum.EndedEarly(-1))
-	case "resets":
-		return "", float64(m.Resets)
-	case "reconnects":
-		return "", float64(m.Reconnects)
-	case "connections":
-		return "", float64(m.Connections)
-	case "lag.p50":
-		return "", m.LagP50Ms / 1e3
-	case "lag.p99":
-		return "", m.LagP99Ms / 1e3
-	case "lag.max":
-		return "", m.LagMaxMs / 1e3
-	case "rtt.min":
-		return "", sum.Path.MinRTTMs / 1e3
-	case "rtt.srtt":
-		return "", sum.Path.SRTTMs / 1e3
-	case "retrans_rate":
-		return "", sum.Path.RetransRate
-	case "detection.sender", "detection.receiver":
-		side := strings.TrimPrefix(subject, "detection.")
-		for _, d := range sum.Disconnects {
-			if d.Side == side && d.DetectionS > 0 {
-				return "", d.DetectionS
-			}
-		}
-		return "", math.NaN()
-	case "receiver_limited", "sender_limited", "network_limited", "mixed":
-		return "", sum.Verdict.ClassShares[strings.ReplaceAll(subject, "_", "-")]
-	}
-	return "", 0
-}
-
-func clientValue(sum *report.Summary, client int, subject string) (string, float64) {
-	class := report.Unknown
-	var resets, lost, delivered, conns, backlog float64
+// figuresOf adds up one client's connections.
+func figuresOf(sum *Summary, client int) clientFigures {
+	c := clientFigures{class: Unknown, disconnects: sum.EndedEarly(client)}
 	first := true
-	for _, c := range sum.Connections {
-		if c.Client != client {
+	for _, conn := range sum.Connections {
+		if conn.Client != client {
 			continue
 		}
 		if first {
-			class, first = c.Verdict, false
+			c.class, first = conn.Verdict, false
 		}
-		conns++
-		if c.Reset {
-			resets++
+		c.conns++
+		if conn.Reset {
+			c.resets++
 		}
-		if c.Sender != nil {
-			backlog = max(backlog, float64(c.Sender.MaxBacklog))
+		if conn.Sender != nil {
+			c.backlog = max(c.backlog, float64(conn.Sender.MaxBacklog))
 		}
-		if c.Receiver != nil {
-			lost += float64(c.Receiver.Lost)
-			delivered += float64(c.Receiver.Messages)
+		if conn.Receiver != nil {
+			c.lost += float64(conn.Receiver.Lost)
+			c.delivered += float64(conn.Receiver.Messages)
 		}
 	}
-	switch subject {
-	case "verdict":
-		return class, 0
-	case "resets":
-		return "", resets
-	case "lost":
-		return "", lost
-	case "delivered":
-		return "", delivered
-	case "connections":
-		return "", conns
-	case "disconnects":
-		return "", float64(sum.EndedEarly(client))
-	case "max_backlog":
-		return "", backlog
-	}
-	return "", 0
+	return c
 }
 
 // phaseClass is the class of the verdict connection's windows that lie
-// inside [from, to] seconds: the one covering report.DominantShare of them,
+// inside [from, to] seconds: the one covering DominantShare of them,
 // else mixed; unknown without windows there.
-func phaseClass(sum *report.Summary, from, to float64) string {
+func phaseClass(sum *Summary, from, to float64) string {
 	n := 0
 	count := map[string]int{}
 	for _, w := range sum.Windows {
@@ -355,12 +343,12 @@ func phaseClass(sum *report.Summary, from, to float64) string {
 		}
 	}
 	if n == 0 {
-		return report.Unknown
+		return Unknown
 	}
 	for c, k := range count {
-		if float64(k)/float64(n) >= report.DominantShare && c != report.Mixed {
+		if float64(k)/float64(n) >= DominantShare && c != Mixed {
 			return c
 		}
 	}
-	return report.Mixed
+	return Mixed
 }

@@ -1,4 +1,4 @@
-package scenario
+package lab
 
 import (
 	"context"
@@ -21,17 +21,18 @@ import (
 	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/scenario/units"
 	"github.com/tcplab/tcplab/scenarios"
 )
 
-func loadShipped(t *testing.T, name string) *Scenario {
+func loadShipped(t *testing.T, name string) *scenario.Scenario {
 	t.Helper()
 	b, err := scenarios.Read(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Parse(name+".yaml", b)
+	s, err := scenario.Parse(name+".yaml", b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func loadShipped(t *testing.T, name string) *Scenario {
 // real namespaces and checks the verdict, that the shares are in report.json
 // and in the text summary, and that the lab is gone afterwards.
 func TestShippedVerdicts(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	cases := []struct {
 		scenario, verdict, sub string
 	}{
@@ -130,7 +131,7 @@ func TestShippedVerdicts(t *testing.T) {
 // directory and logs the text report.
 func runSrc(t *testing.T, name, src string, opts RunOptions) (*Result, string) {
 	t.Helper()
-	s, err := Parse(name+".yaml", []byte(src))
+	s, err := scenario.Parse(name+".yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func runSrc(t *testing.T, name, src string, opts RunOptions) (*Result, string) {
 
 // runScenario runs s into a fresh run directory (unless opts names one),
 // fails the test on a run error and logs the text report.
-func runScenario(t *testing.T, s *Scenario, opts RunOptions) (*Result, string) {
+func runScenario(t *testing.T, s *scenario.Scenario, opts RunOptions) (*Result, string) {
 	t.Helper()
 	if opts.OutDir == "" {
 		opts.OutDir = t.TempDir()
@@ -159,7 +160,7 @@ func assertLabGone(t *testing.T, runID string) { labtest.AssertNoLeftovers(t, ru
 // TestRunInterrupted: cancelling the context stops the run early, still
 // writes the report with what was recorded and says why, and removes the lab.
 func TestRunInterrupted(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	s := loadShipped(t, "receiver-limited")
 	s.Duration = units.Duration(10 * time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -205,7 +206,7 @@ func assertReportsSay(t *testing.T, dir, why string) {
 // TestRunPeerFailure: a peer that cannot start (a congestion control the
 // kernel lacks) fails the run as a peer failure, says why, and leaves nothing.
 func TestRunPeerFailure(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	s := loadShipped(t, "sender-limited")
 	s.Duration = units.Duration(2 * time.Second)
 	s.Sender.Socket.Congestion = "highspeed-not-loaded"
@@ -231,7 +232,7 @@ func TestRunPeerFailure(t *testing.T) {
 // with 50 ms RTT and 0.1% loss added (userspace link here, netem where the
 // kernel has it), under cubic and bbr.
 func TestVerdictsOverWANPath(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	for _, c := range []struct{ scenario, verdict string }{
 		{"receiver-limited", report.ReceiverLimited},
 		{"network-limited", report.NetworkLimited},
@@ -242,7 +243,7 @@ func TestVerdictsOverWANPath(t *testing.T) {
 				s := loadShipped(t, c.scenario)
 				s.Duration = units.Duration(4 * time.Second)
 				d, l := units.Duration(25*time.Millisecond), units.Percent(0.1)
-				s.Link.Both = overlayPtr(s.Link.Both, Direction{Delay: &d, Loss: &l})
+				s.Link.Both = overlayPtr(s.Link.Both, scenario.Direction{Delay: &d, Loss: &l})
 				s.Sender.Socket.Congestion, s.Receiver.Socket.Congestion = cc, cc
 				if c.scenario == "receiver-limited" {
 					// Over 50 ms and 0.1% loss, cubic's loss-limited rate is about
@@ -270,19 +271,19 @@ func TestVerdictsOverWANPath(t *testing.T) {
 	}
 }
 
-func overlayPtr(base *Direction, over Direction) *Direction {
-	var b Direction
+func overlayPtr(base *scenario.Direction, over scenario.Direction) *scenario.Direction {
+	var b scenario.Direction
 	if base != nil {
 		b = *base
 	}
-	b = overlay(b, &over)
+	b = scenario.Overlay(b, &over)
 	return &b
 }
 
 // TestLossyLongPath: the vendor's high-RTT-and-loss theory is classified
 // network-limited with loss as the evidence.
 func TestLossyLongPath(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	s := loadShipped(t, "lossy-long-path")
 	res, err := Run(context.Background(), s, RunOptions{OutDir: t.TempDir()})
 	if err != nil {
@@ -306,7 +307,7 @@ func TestLossyLongPath(t *testing.T) {
 // tearing the connection down, are recorded in events.jsonl and shown in the
 // report; the userspace link counts what the partition dropped.
 func TestTimeline(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: timeline
 duration: 4s
 link:
@@ -363,8 +364,8 @@ timeline:
 // lacks it is a setup error that says so, never a silent fallback.
 func TestBackendChoice(t *testing.T) {
 	d := units.Duration(10 * time.Millisecond)
-	s := &Scenario{Link: Link{Backend: "auto", Both: &Direction{Delay: &d}}}
-	b, why, err := s.chooseBackend()
+	s := &scenario.Scenario{Link: scenario.Link{Backend: "auto", Both: &scenario.Direction{Delay: &d}}}
+	b, why, err := chooseBackend(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,20 +374,20 @@ func TestBackendChoice(t *testing.T) {
 		t.Errorf("auto with a delay chose %s (%s); kernel has netem: %v", b, why, hasNetem)
 	}
 	r := units.Rate(20e6)
-	s = &Scenario{Link: Link{Backend: "auto", Down: &Direction{Rate: &r}}}
-	if b, _, _ := s.chooseBackend(); b != "netem" {
+	s = &scenario.Scenario{Link: scenario.Link{Backend: "auto", Down: &scenario.Direction{Rate: &r}}}
+	if b, _, _ := chooseBackend(s); b != "netem" {
 		t.Errorf("a rate alone should use the kernel's tbf, got %s", b)
 	}
-	s = &Scenario{Link: Link{Backend: "netem", Both: &Direction{Delay: &d}}}
-	_, _, err = s.chooseBackend()
+	s = &scenario.Scenario{Link: scenario.Link{Backend: "netem", Both: &scenario.Direction{Delay: &d}}}
+	_, _, err = chooseBackend(s)
 	if hasNetem != (err == nil) {
 		t.Errorf("backend netem: err %v, kernel has netem %v", err, hasNetem)
 	}
 	if err != nil && !strings.Contains(err.Error(), "userspace") {
 		t.Errorf("the error does not say what to do: %v", err)
 	}
-	s = &Scenario{Link: Link{Backend: "auto"}, Timeline: []TimelineEntry{{Partition: "both"}}}
-	if !s.needsNetem() {
+	s = &scenario.Scenario{Link: scenario.Link{Backend: "auto"}, Timeline: []scenario.TimelineEntry{{Partition: "both"}}}
+	if !needsNetem(s) {
 		t.Error("a blackhole partition needs netem")
 	}
 }
@@ -394,8 +395,8 @@ func TestBackendChoice(t *testing.T) {
 // TestPcap: --pcap records the headers of what crossed the userspace link,
 // readable by any pcap reader; with the kernel backend it is refused.
 func TestPcap(t *testing.T) {
-	requireRoot(t)
-	s, err := Parse("pcap.yaml", []byte("name: pcap\nduration: 2s\nlink: { backend: userspace, both: { delay: 1ms } }\nsender: { rate: 10mbit }\n"))
+	labtest.RequireRoot(t)
+	s, err := scenario.Parse("pcap.yaml", []byte("name: pcap\nduration: 2s\nlink: { backend: userspace, both: { delay: 1ms } }\nsender: { rate: 10mbit }\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +437,7 @@ func TestPcap(t *testing.T) {
 	if n < 500 {
 		t.Errorf("only %d packets in the capture of 2 s at 10 Mbit/s", n)
 	}
-	s2, _ := Parse("pcap2.yaml", []byte("name: pcap2\nduration: 2s\n"))
+	s2, _ := scenario.Parse("pcap2.yaml", []byte("name: pcap2\nduration: 2s\n"))
 	if _, err := Run(context.Background(), s2, RunOptions{OutDir: t.TempDir(), Pcap: true}); err == nil || !errors.Is(err, ErrSetup) || !strings.Contains(err.Error(), "userspace") {
 		t.Errorf("pcap with the kernel backend: %v", err)
 	}
@@ -458,7 +459,7 @@ func buildExecPeers(t *testing.T) (sender, receiver string) {
 // TestExecPeers: both ends are user programs (not tcplab's peers); the
 // verdict comes from sock_diag samples alone.
 func TestExecPeers(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go tool to build the stand-in programs")
 	}
@@ -507,7 +508,7 @@ func TestExecPeers(t *testing.T) {
 // 50 ms: receiver-limited, and the receiver evidence (its queue is empty)
 // names the buffer, not the application.
 func TestReceiveBufferTooSmall(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := "name: small-rcvbuf\nduration: 4s\nlink: { both: { delay: 25ms } }\nreceiver:\n  read: { rate: max }\n  socket: { rcvbuf: 16KiB }\n"
 	res, _ := runSrc(t, "small-rcvbuf", src, RunOptions{})
 	if v := res.Summary.Verdict; v.Class != report.ReceiverLimited || v.SubCause != report.SubRcvBufSmall {
@@ -518,7 +519,7 @@ func TestReceiveBufferTooSmall(t *testing.T) {
 // TestMetricsDuringRun scrapes /metrics while a run goes on and finds the
 // per-connection RTT, cwnd, bytes acked and limit counters of both ends.
 func TestMetricsDuringRun(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	s := loadShipped(t, "receiver-limited")
 	s.Duration = units.Duration(3 * time.Second)
 	addrc := make(chan string, 1)
@@ -560,7 +561,7 @@ func TestMetricsDuringRun(t *testing.T) {
 // TestSocketOptionsReadBack sets every socket option on both ends and finds
 // the values the kernel holds in the run's record.
 func TestSocketOptionsReadBack(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: sockopts
 duration: 1s
 sender:
@@ -589,7 +590,7 @@ receiver:
 // receiver stalls for 0.5 s. Nothing is lost, the lag shows the pause, and
 // the message count is what the schedule produced.
 func TestScheduleAndStalls(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: replay
 duration: 4s
 sender:
@@ -628,7 +629,7 @@ receiver:
 // it; the server's backlog policy resets the client (RST), the consumer
 // notices ECONNRESET, and the messages the reset discarded are counted.
 func TestSlowConsumerReset(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: reset
 duration: 4s
 sender:
@@ -639,7 +640,7 @@ sender:
 receiver:
   read: { rate: 200KB/s, size: 4KiB }
 `
-	if _, err := Parse("reset.yaml", []byte(src)); err == nil {
+	if _, err := scenario.Parse("reset.yaml", []byte(src)); err == nil {
 		t.Fatal("a message rate in sender.rate should be refused (it takes bit or byte rates)")
 	}
 	src = strings.Replace(src, "rate: 2000/s", "rate: 16mbit", 1)
@@ -674,7 +675,7 @@ receiver:
 // TestRampAndOff: a ramp from 1000/s to 3000/s over 2 s (4000 messages),
 // 1 s off (none), then 1000/s to the end (about 1000): the counts follow.
 func TestRampAndOff(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: ramp
 duration: 4s
 sender:
@@ -701,7 +702,7 @@ sender:
 // sender, with TCP_USER_TIMEOUT 2 s and data in flight, notices ETIMEDOUT
 // about 2 s later, and the report gives that detection time.
 func TestVanishDetection(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: vanish
 duration: 5s
 sender:
@@ -730,7 +731,7 @@ receiver:
 // built-in peer says ready although the run's clock started at launch, the
 // program connects, and the sock_diag samples classify the paced sender.
 func TestBuiltinSenderExecReceiver(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("needs bash for its /dev/tcp client")
 	}

@@ -1,4 +1,4 @@
-package scenario
+package lab
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/netem/userspace"
 	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
@@ -23,7 +24,7 @@ const middleboxPoll = 100 * time.Millisecond
 // (start: the run's t = 0 on the monotonic clock). The
 // returned stop takes a last look, ends the watch and returns when the
 // first connection was forgotten (-1: none within the run).
-func watchMiddlebox(s *Scenario, topo *netem.Topology, start int64, events io.Writer, mu *sync.Mutex) (stop func() time.Duration) {
+func watchMiddlebox(s *scenario.Scenario, topo *netem.Topology, start int64, events io.Writer, mu *sync.Mutex) (stop func() time.Duration) {
 	nat := s.Link.NAT
 	dur := int64(s.Duration)
 	first := time.Duration(-1)

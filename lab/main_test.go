@@ -1,12 +1,12 @@
-package scenario
+package lab
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/internal/testlock"
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
@@ -37,4 +37,5 @@ func leftoverNamespaces() []string {
 	return out
 }
 
-func requireRoot(t *testing.T) { labtest.RequireRoot(t) }
+// update rewrites the golden reports under testdata (go test ./lab -update).
+var update = flag.Bool("update", false, "rewrite the golden reports in testdata")

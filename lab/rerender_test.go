@@ -1,4 +1,4 @@
-package scenario
+package lab
 
 import (
 	"bytes"
@@ -86,7 +86,7 @@ func TestRerenderRecordedRun(t *testing.T) {
 		}
 		want, err := os.ReadFile(golden)
 		if err != nil {
-			t.Fatalf("%v (run go test ./scenario -run TestRerenderRecordedRun -update)", err)
+			t.Fatalf("%v (run go test ./lab -run TestRerenderRecordedRun -update)", err)
 		}
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s differs from %s (go test -update rewrites it after a deliberate change)", f, golden)

@@ -1,4 +1,4 @@
-package scenario
+package lab
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
@@ -34,7 +35,7 @@ receiver:
 // the client, and the range it wrote on the first connection), and match the
 // window: 1000/s × the time between the close and the new connection.
 func TestReconnectKnownLoss(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	res, dir := runSrc(t, "reconnect", strings.Replace(reconnectSrc, "RESUME", "false", 1), RunOptions{})
 	defer func() {
 		if t.Failed() {
@@ -96,7 +97,7 @@ func TestReconnectKnownLoss(t *testing.T) {
 // TestReconnectResume: the same reconnect with resume on both ends loses
 // nothing; the sender backfills from the client's resume point.
 func TestReconnectResume(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := strings.Replace(reconnectSrc, "RESUME", "true", 1)
 	src = strings.Replace(src, "listen: true", "listen: true\n  resume: true", 1)
 	res, _ := runSrc(t, "resume", src, RunOptions{})
@@ -126,7 +127,7 @@ func TestReconnectResume(t *testing.T) {
 // to the SYN); the client, whose connection the server closed for
 // idleness, retries with doubling waits and gets in after the window.
 func TestRefusalAndBackoff(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	for _, mode := range []string{"rst", "blackhole"} {
 		t.Run(mode, func(t *testing.T) {
 			src := `name: refuse
@@ -210,7 +211,7 @@ receiver:
 // 2 s and client 2 closes its connection at 1.5 s (no reconnect), as their
 // overrides say; client 0 is untouched.
 func TestClientOverrides(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: overrides
 duration: 3s
 sender:
@@ -253,7 +254,7 @@ receiver:
 // TestShippedExpectations runs the shipped peer-behaviour scenarios as
 // written (full length) and requires every expectation of theirs to hold.
 func TestShippedExpectations(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	for _, name := range []string{"slow-consumer-reset", "fanout-one-slow-client", "high-rtt-lossy-path", "vendor-maintenance-replay"} {
 		t.Run(name, func(t *testing.T) {
 			s := loadShipped(t, name)
@@ -278,7 +279,7 @@ func TestShippedExpectations(t *testing.T) {
 // 2-core machine: every connection is sampled on both ends, nothing is lost,
 // and the report carries each peer process's CPU time and peak memory.
 func TestFanout1000(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: fanout-1000
 duration: 4s
 sample_interval: 100ms
@@ -316,7 +317,7 @@ receiver:
 // 1000/s, 500 ms off) produces half the messages of a steady feed, and
 // exponential message sizes arrive with their mean, nothing lost.
 func TestRepeatAndSizeDistribution(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	src := `name: repeat
 duration: 4s
 sender:

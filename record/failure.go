@@ -1,0 +1,54 @@
+package record
+
+import "time"
+
+// Failure is how a scenario makes its run fail, resolved from the file for
+// the judges (report's detection rules): which failure, which side, the
+// direction of a partition, the middlebox, and each side's socket settings
+// that decide when it notices.
+type Failure struct {
+	// Vanish says the receiver vanishes (its side is the failure).
+	Vanish bool
+	// Reboot, Kill and Freeze name the side the timeline reboots, kills or
+	// freezes ("" for none; the first one in the timeline counts).
+	Reboot, Kill, Freeze string
+	// Partition is the direction of the timeline's first partition: down,
+	// up, both or link-down ("" for none).
+	Partition string
+	// InTimeline says a vanish, partition, reboot, kill or freeze happens
+	// during the run (a NAT's forgetting is then not the failure).
+	InTimeline bool
+	// NAT is the middlebox that forgets idle connections (nil: none).
+	NAT *NATSettings
+	// Sockets are the sender's and the receiver's settings, by role.
+	Sockets map[string]SocketSettings
+}
+
+// NATSettings is a NAT that forgets a connection idle for IdleTimeout;
+// Expired is what it does with a forgotten connection's packets.
+type NATSettings struct {
+	IdleTimeout time.Duration
+	Expired     NATExpiry
+}
+
+// NATExpiry is what a NAT does with a forgotten connection's packets.
+type NATExpiry string
+
+// The NATExpiry values: one table, the scenario's link.nat.expired.
+const (
+	NATDrop NATExpiry = "drop"
+	NATRST  NATExpiry = "rst"
+)
+
+// SocketSettings are one side's settings that decide when it notices a dead
+// peer. Keepalive nil: keepalive off; UserTimeout 0: none.
+type SocketSettings struct {
+	Keepalive   *KeepaliveSettings
+	UserTimeout time.Duration
+}
+
+// KeepaliveSettings are TCP keepalive's idle, interval and count.
+type KeepaliveSettings struct {
+	Idle, Interval time.Duration
+	Count          int
+}
