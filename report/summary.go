@@ -203,7 +203,19 @@ func (s *Summary) Passed() bool {
 
 // Build makes the Summary of a run from its recorded samples and events.
 func Build(meta Meta, samples []tcpinfo.Sample, events []record.Event, window int64) Summary {
-	sndBy, rcvBy := map[int][]tcpinfo.Sample{}, map[int][]tcpinfo.Sample{}
+	sndBy, rcvBy := samplesByConn(samples)
+	sum := verdictAndPath(meta, sndBy, rcvBy, window)
+	firstClose := sum.addConnections(events, sndBy, rcvBy, window)
+	sum.addDisconnects(events, firstClose)
+	sum.addLagAndTimeline(events)
+	sum.addPeers(events)
+	return sum
+}
+
+// samplesByConn splits the samples by side and connection, each in time
+// order.
+func samplesByConn(samples []tcpinfo.Sample) (sndBy, rcvBy map[int][]tcpinfo.Sample) {
+	sndBy, rcvBy = map[int][]tcpinfo.Sample{}, map[int][]tcpinfo.Sample{}
 	for _, s := range samples {
 		switch s.Side {
 		case record.RoleSender:
@@ -219,6 +231,13 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []record.Event, window in
 	for _, ss := range rcvBy {
 		byT(ss)
 	}
+	return sndBy, rcvBy
+}
+
+// verdictAndPath is the Summary's verdict (of the connection that carried
+// the most data), the path as its sending socket measured it and the
+// link's self-check.
+func verdictAndPath(meta Meta, sndBy, rcvBy map[int][]tcpinfo.Sample, window int64) Summary {
 	// The verdict describes the connection that carried the most data.
 	busiest, most := 0, uint64(0)
 	for id, ss := range sndBy {
@@ -269,6 +288,14 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []record.Event, window in
 		sum.SelfCheck = []Check{}
 	}
 
+	return sum
+}
+
+// addConnections adds each connection (in id order) with its verdict and
+// lifecycle, and the message accounting's connection counts; it returns
+// each connection's first close.
+func (sum *Summary) addConnections(events []record.Event, sndBy, rcvBy map[int][]tcpinfo.Sample, window int64) map[int]record.Event {
+	meta := &sum.Meta
 	// Connections, in id order.
 	conns := map[int]*Connection{}
 	get := func(e *record.Event) *Connection {
@@ -346,6 +373,14 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []record.Event, window in
 	sum.Messages.Connections = len(ids)
 	sum.Messages.Reconnects = max(0, len(ids)-len(clients))
 
+	return firstClose
+}
+
+// addDisconnects adds the connections that ended before the run's end with
+// an error, and how long after the failure each side noticed.
+func (sum *Summary) addDisconnects(events []record.Event, firstClose map[int]record.Event) {
+	meta := &sum.Meta
+	end := int64(meta.DurationS * 1e9)
 	sum.Disconnects = []Disconnect{}
 	for _, e := range events {
 		if e.Kind == record.EventClosed && e.Error != "" && e.T < end {
@@ -360,6 +395,11 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []record.Event, window in
 			sum.Disconnects = append(sum.Disconnects, d)
 		}
 	}
+}
+
+// addLagAndTimeline adds the lag per second and the timeline's lines, both
+// in time order.
+func (sum *Summary) addLagAndTimeline(events []record.Event) {
 	sum.LagOverTime = []LagSecond{}
 	for _, e := range events {
 		if e.Kind == record.EventLag && e.Lag != nil {
@@ -382,6 +422,10 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []record.Event, window in
 	// A middlebox's forgetting is written when noticed, stamped when it
 	// happened: keep the lines in time order.
 	sort.Stable(byTime{sum.Timeline, lineT})
+}
+
+// addPeers adds each side's account and fills the message accounting.
+func (sum *Summary) addPeers(events []record.Event) {
 	for _, side := range []string{record.RoleSender, record.RoleReceiver} {
 		p := Peer{Side: side}
 		var first *record.Stats
@@ -436,7 +480,6 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []record.Event, window in
 	if m := &sum.Messages; m.Sent+m.Duplicated > m.Delivered {
 		m.Undelivered = m.Sent + m.Duplicated - m.Delivered
 	}
-	return sum
 }
 
 // lifecycle is a connection's life from one end's figures.

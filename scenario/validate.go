@@ -9,25 +9,51 @@ import (
 )
 
 // validate checks a decoded, defaulted scenario. pos maps field paths to
-// where they were written (a defaulted field points at its parent or 1:1).
-func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
-	var errs Errors
-	at := func(path string) Pos {
-		for p := path; p != ""; {
-			if ps, ok := pos[p]; ok {
-				return ps
-			}
-			i := strings.LastIndexAny(p, ".[")
-			if i < 0 {
-				break
-			}
-			p = p[:i]
+// checker collects the problems of one decoded, defaulted scenario. pos maps
+// field paths to where they were written (a defaulted field points at its
+// parent or 1:1).
+type checker struct {
+	s    *Scenario
+	pos  map[string]Pos
+	file string
+	errs Errors
+}
+
+// at is where path (or its nearest written parent) is in the file.
+func (c *checker) at(path string) Pos {
+	for p := path; p != ""; {
+		if ps, ok := c.pos[p]; ok {
+			return ps
 		}
-		return Pos{file, 1, 1}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
 	}
-	bad := func(path, format string, args ...any) {
-		errs = append(errs, &FieldError{Pos: at(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+	return Pos{c.file, 1, 1}
+}
+
+// bad records a problem with the field at path.
+func (c *checker) bad(path, format string, args ...any) {
+	c.errs = append(c.errs, &FieldError{Pos: c.at(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// validate checks a decoded, defaulted scenario, part by part.
+func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
+	c := &checker{s: s, pos: pos, file: file}
+	for _, check := range []func(){c.checkRun, c.checkLink, c.checkTimeline, c.checkPeerKinds, c.checkClients, c.checkSides} {
+		check()
 	}
+	for i := range s.Expect {
+		s.Expect[i].at = c.at(fmt.Sprintf("expect[%d]", i))
+	}
+	return c.errs
+}
+
+// checkRun checks the name and the run's timing.
+func (c *checker) checkRun() {
+	s, pos, bad := c.s, c.pos, c.bad
 	if !nameRE.MatchString(s.Name) {
 		bad("name", "%q is not a valid name (1-64 of letters, digits, '.', '_', '-', starting with a letter or digit)", s.Name)
 	}
@@ -48,6 +74,11 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			bad("sample_interval", "%v leaves fewer than two samples in a window of %v (the default); at most %v, or set window", time.Duration(s.SampleInterval), w, w/2)
 		}
 	}
+}
+
+// checkLink checks the link and its middlebox.
+func (c *checker) checkLink() {
+	s, bad := c.s, c.bad
 	if !oneOf(s.Link.Backend, Backends) {
 		bad("link.backend", "unknown backend %q; accepted: %s", s.Link.Backend, strings.Join(Backends, ", "))
 	}
@@ -77,6 +108,11 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			bad("link."+dir, "%v", err)
 		}
 	}
+}
+
+// checkTimeline checks the timeline's entries.
+func (c *checker) checkTimeline() {
+	s, bad := c.s, c.bad
 	var last units.Duration
 	for i, e := range s.Timeline {
 		p := fmt.Sprintf("timeline[%d]", i)
@@ -129,6 +165,11 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			}
 		}
 	}
+}
+
+// checkPeerKinds checks each side's exec or built-in fields, the sender's schedule and policy.
+func (c *checker) checkPeerKinds() {
+	s, pos, bad, at := c.s, c.pos, c.bad, c.at
 	for _, x := range []struct {
 		role    string
 		e       *Exec
@@ -209,9 +250,11 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			bad("sender.policy.reset_slow_client.for", "must be above 0")
 		}
 	}
-	for i := range s.Expect {
-		s.Expect[i].at = at(fmt.Sprintf("expect[%d]", i))
-	}
+}
+
+// checkClients checks the receiver's clients, reconnects and overrides, the sender's policy, repeat and message.
+func (c *checker) checkClients() {
+	s, pos, bad := c.s, c.pos, c.bad
 	listens := s.Sender.Listen != nil && *s.Sender.Listen
 	rc := &s.Receiver
 	if rc.Clients < 1 || rc.Clients > MaxClients {
@@ -306,6 +349,11 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 	if _, set := pos["sender.message.max"]; set && m.Distribution == "fixed" {
 		bad("sender.message.max", "goes with a distribution (uniform or exponential)")
 	}
+}
+
+// checkSides checks the exec sides, vanish, stalls, ports, rates, sizes and sockets.
+func (c *checker) checkSides() {
+	s, pos, bad := c.s, c.pos, c.bad
 	if s.Receiver.Exec != nil {
 		for _, f := range []string{"clients", "client_overrides", "close_at", "reconnect"} {
 			if _, set := pos["receiver."+f]; set {
@@ -391,7 +439,6 @@ func (s *Scenario) validate(pos map[string]Pos, file string) Errors {
 			}
 		}
 	}
-	return errs
 }
 
 func oneOf(v string, accepted []string) bool {
