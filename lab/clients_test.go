@@ -66,7 +66,7 @@ func TestReconnectKnownLoss(t *testing.T) {
 	}
 	// The window: the client closed at 1.5 s and was connected again at
 	// c1's connect time.
-	events, err := report.ReadEvents(filepath.Join(dir, record.FileEvents))
+	events, err := record.ReadEvents(filepath.Join(dir, record.FileEvents))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ receiver:
   reconnect: { initial: 100ms, max: 400ms, jitter: 0%, connect_timeout: 250ms }
 `
 			res, dir := runSrc(t, "refuse-"+mode, strings.Replace(src, "MODE", mode, 1), RunOptions{})
-			events, err := report.ReadEvents(filepath.Join(dir, record.FileEvents))
+			events, err := record.ReadEvents(filepath.Join(dir, record.FileEvents))
 			if err != nil {
 				t.Fatal(err)
 			}

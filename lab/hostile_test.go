@@ -117,7 +117,7 @@ func TestRerenderNeverWorse(t *testing.T) {
 		{"samples missing", record.FileSamples, nil, "samples.jsonl is missing"},
 		{"samples empty", record.FileSamples, ptr(""), "holds no samples"},
 		{"events missing", record.FileEvents, nil, "events.jsonl is missing"},
-		{"samples line too long", record.FileSamples, ptr(strings.Repeat("x", report.MaxLine+10) + "\n"), "samples.jsonl:1: line longer than"},
+		{"samples line too long", record.FileSamples, ptr(strings.Repeat("x", record.MaxLine+10) + "\n"), "samples.jsonl:1: line longer than"},
 		{"samples garbage", record.FileSamples, ptr("{\"t\": 1}\nnot json\n"), "samples.jsonl:2:"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -42,7 +42,7 @@ func writeReport(rd *record.Dir, meta report.Meta, s *scenario.Scenario) (report
 }
 
 // Limits of what tcplab report reads from a run directory besides the
-// samples and events (whose lines are bounded by report.MaxLine).
+// samples and events (whose lines are bounded by record.MaxLine).
 const maxMetaSize = 16 << 20
 
 // ErrNoData marks a run directory whose recorded data is missing or empty:
@@ -70,10 +70,10 @@ func readRecorded(rd *record.Dir, strict bool) ([]tcpinfo.Sample, []peers.Event,
 	var events []peers.Event
 	err := errors.Join(
 		read(record.FileSamples, func(f *os.File) (err error) {
-			samples, err = report.DecodeSamples(f, rd.Join(record.FileSamples))
+			samples, err = record.DecodeSamples(f, rd.Join(record.FileSamples))
 			return
 		}),
-		read(record.FileEvents, func(f *os.File) (err error) { events, err = report.DecodeEvents(f, rd.Join(record.FileEvents)); return }),
+		read(record.FileEvents, func(f *os.File) (err error) { events, err = record.DecodeEvents(f, rd.Join(record.FileEvents)); return }),
 	)
 	if err != nil {
 		return nil, nil, err

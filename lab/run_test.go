@@ -321,7 +321,7 @@ timeline:
 	sum := res.Summary
 	var txt strings.Builder
 	report.WriteText(&txt, &sum)
-	events, err := report.ReadEvents(filepath.Join(dir, record.FileEvents))
+	events, err := record.ReadEvents(filepath.Join(dir, record.FileEvents))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,7 +481,7 @@ func TestExecPeers(t *testing.T) {
 			if v.Class != c.verdict || (c.sub != "" && v.SubCause != c.sub) {
 				t.Errorf("verdict %s / %s, want %s / %s", v.Class, v.SubCause, c.verdict, c.sub)
 			}
-			samples, err := report.ReadSamples(filepath.Join(dir, record.FileSamples))
+			samples, err := record.ReadSamples(filepath.Join(dir, record.FileSamples))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -247,8 +247,8 @@ func WriteMergedSweep(dir string, rep *report.SweepReport) error {
 // rules are report.Detect's; the failure is resolved from the scenario).
 func fillRow(row *report.SweepRow, s *scenario.Scenario, dir string, sum *report.Summary) {
 	row.Stopped, row.Verdict, row.Passed = sum.Meta.Stopped, sum.Verdict.Class, sum.Passed() && row.Error == ""
-	samples, _ := report.ReadSamples(filepath.Join(dir, record.FileSamples))
-	events, _ := report.ReadEvents(filepath.Join(dir, record.FileEvents))
+	samples, _ := record.ReadSamples(filepath.Join(dir, record.FileSamples))
+	events, _ := record.ReadEvents(filepath.Join(dir, record.FileEvents))
 	f := failureOf(s)
 	report.Detect(row, &f, sum, samples, events)
 }

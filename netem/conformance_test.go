@@ -29,6 +29,8 @@ func backends(t *testing.T) []string {
 	out := []string{Userspace}
 	if err := HaveQdisc("netem"); err == nil {
 		out = append(out, Kernel)
+	} else if where := labtest.KernelHasNetem(); where != "" {
+		t.Fatalf("this kernel has sch_netem (%s), but the probe says: %v", where, err)
 	} else {
 		t.Logf("kernel netem backend not tested here: %v", err)
 	}

@@ -14,9 +14,7 @@ import (
 // where the kernel has sch_netem (the netem VM, GitHub's runners).
 func TestNetemInKernel(t *testing.T) {
 	labtest.RequireRoot(t)
-	if err := HaveQdisc("netem"); err != nil {
-		t.Skipf("this kernel cannot add a netem qdisc: %v", err)
-	}
+	labtest.RequireNetem(t, func() error { return HaveQdisc("netem") })
 	for _, im := range []impair.Impairment{
 		{Delay: 25 * time.Millisecond, Jitter: 2 * time.Millisecond, Distribution: impair.Normal, DelayCorrelation: 0.25, Loss: 0.01, Seed: 3},
 		{Delay: 10 * time.Millisecond, GE: &impair.GilbertElliott{P: 0.01, R: 0.2, OneMinusH: 1}, Duplicate: 0.01, Corrupt: 0.001},

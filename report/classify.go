@@ -252,8 +252,7 @@ func (s series) evidence(ws, we int64) Evidence {
 	return e
 }
 
-// label applies the rules of ../shared/TCPINFO.md ("Rules that got every run
-// right") to one span.
+// label applies the classification rules (docs/verdict.md) to one span.
 func label(sh Shares, e Evidence) (string, string) {
 	if e.Samples == 0 {
 		return Unknown, subUnclassified

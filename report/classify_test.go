@@ -1,47 +1,16 @@
 package report
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
-
-func readRecorded(t *testing.T, dir string) ([]tcpinfo.Sample, []record.Event) {
-	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "samples.jsonl.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ss []tcpinfo.Sample
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var s tcpinfo.Sample
-		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			t.Fatal(err)
-		}
-		ss = append(ss, s)
-	}
-	ev, err := ReadEvents(filepath.Join(dir, "events.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ss, ev
-}
 
 // TestRecordedRuns classifies runs recorded on kernel 6.18 (3 s, 25 ms
 // samples, cubic and bbr) without any kernel: the verdict, its sub-cause and
@@ -59,7 +28,7 @@ func TestRecordedRuns(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.dir, func(t *testing.T) {
-			ss, ev := readRecorded(t, filepath.Join("testdata", c.dir))
+			ss, ev := labtest.ReadRecorded(t, filepath.Join("testdata", c.dir))
 			sum := Build(Meta{Scenario: c.dir, WindowS: 0.25}, ss, ev, 250e6)
 			if sum.Verdict.Class != c.class || (c.sub != "" && sum.Verdict.SubCause != c.sub) {
 				t.Errorf("verdict %s / %s, want %s / %s\nevidence: %v", sum.Verdict.Class, sum.Verdict.SubCause, c.class, c.sub, sum.Verdict.Evidence)
@@ -165,8 +134,8 @@ func FuzzDecodeRecorded(f *testing.F) {
 	f.Add([]byte(`{"t":5,"side":"receiver","kind":"connected"}` + "\n\n"))
 	f.Add([]byte("not json\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		samples, _ := DecodeSamples(bytes.NewReader(b), "samples.jsonl")
-		events, _ := DecodeEvents(bytes.NewReader(b), "events.jsonl")
+		samples, _ := record.DecodeSamples(bytes.NewReader(b), "samples.jsonl")
+		events, _ := record.DecodeEvents(bytes.NewReader(b), "events.jsonl")
 		Build(Meta{DurationS: 1, WindowS: 0.25}, samples, events, 250e6)
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/internal/testlock"
 )
 
@@ -37,7 +38,7 @@ func TestHTMLInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
-	samples, events := readRecorded(t, filepath.Join("testdata", "receiver-limited-cubic"))
+	samples, events := labtest.ReadRecorded(t, filepath.Join("testdata", "receiver-limited-cubic"))
 	sum := Build(Meta{Scenario: "browser", RunID: "t", DurationS: 3, WindowS: 0.25, Stopped: "completed",
 		Link: &LinkRecord{Backend: "userspace"}}, samples, events, 250e6)
 	var page bytes.Buffer

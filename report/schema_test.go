@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+
+	"github.com/tcplab/tcplab/internal/labtest"
 )
 
 var updateSchema = flag.Bool("update", false, "rewrite docs/report.schema.json")
@@ -46,7 +48,7 @@ func TestReportsMatchSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	reports := []string{filepath.Join("..", "lab", "testdata", "recorded-run", "report.json")}
-	samples, events := readRecorded(t, filepath.Join("testdata", "network-limited-cubic"))
+	samples, events := labtest.ReadRecorded(t, filepath.Join("testdata", "network-limited-cubic"))
 	s := Build(Meta{Scenario: "x", Link: &LinkRecord{Backend: "netem"}}, samples, events, 250e6)
 	js, err := MarshalJSON(&s)
 	if err != nil {

@@ -1,12 +1,7 @@
 package report
 
 import (
-	"bufio"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 
 	"github.com/tcplab/tcplab/record"
@@ -493,84 +488,6 @@ func lifecycle(st *record.Stats) *Lifecycle {
 		lc.IdleAfterLastMs = float64(st.ClosedNs-st.LastDataNs) / 1e6
 	}
 	return lc
-}
-
-// ReadSamples reads samples.jsonl.
-func ReadSamples(path string) ([]tcpinfo.Sample, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return DecodeSamples(f, path)
-}
-
-// DecodeSamples reads the lines of a samples.jsonl; name is the file's
-// name in errors.
-func DecodeSamples(r io.Reader, name string) ([]tcpinfo.Sample, error) {
-	var out []tcpinfo.Sample
-	err := readLines(r, name, func(b []byte) error {
-		var s tcpinfo.Sample
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		out = append(out, s)
-		return nil
-	})
-	return out, err
-}
-
-// ReadEvents reads events.jsonl.
-func ReadEvents(path string) ([]record.Event, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return DecodeEvents(f, path)
-}
-
-// DecodeEvents reads the lines of an events.jsonl; name is the file's name
-// in errors.
-func DecodeEvents(r io.Reader, name string) ([]record.Event, error) {
-	var out []record.Event
-	err := readLines(r, name, func(b []byte) error {
-		var e record.Event
-		if err := json.Unmarshal(b, &e); err != nil {
-			return err
-		}
-		out = append(out, e)
-		return nil
-	})
-	return out, err
-}
-
-// MaxLine is the longest line the run directory's readers accept; tcplab's
-// own lines are a few KiB at most.
-const MaxLine = 1 << 20
-
-// readLines calls fn with each non-empty line of r; an error names the file
-// and the line.
-func readLines(r io.Reader, name string, fn func([]byte) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), MaxLine)
-	line := 0
-	for sc.Scan() {
-		line++
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		if err := fn(sc.Bytes()); err != nil {
-			return fmt.Errorf("%s:%d: %w", name, line, err)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return fmt.Errorf("%s:%d: line longer than %d bytes (the limit of a run directory's lines)", name, line+1, MaxLine)
-		}
-		return fmt.Errorf("%s:%d: %w", name, line+1, err)
-	}
-	return nil
 }
 
 // byTime sorts lines by their times.

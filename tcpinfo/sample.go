@@ -1,10 +1,8 @@
 package tcpinfo
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -102,23 +100,6 @@ func (r *Reader) Read(fd int, s *Sample) error {
 	return r.ReadMem(fd, &s.Mem)
 }
 
-// Sampler reads one socket every Interval and writes each sample as a JSON line
-// to W. Its steady state allocates nothing: one buffer is reused and flushed
-// when it fills and at the end.
-type Sampler struct {
-	FD       int
-	Side     string
-	Conn     int
-	Start    int64 // run start on the Monotonic clock
-	Interval time.Duration
-	W        io.Writer
-
-	r     Reader
-	s     Sample
-	lines lineBuffer
-	Count int // samples written
-}
-
 // lineBuffer collects JSON lines and writes them in batches of about
 // flushAt bytes, so that concurrent writers appending to one O_APPEND file
 // never interleave inside a line.
@@ -148,50 +129,3 @@ func (l *lineBuffer) flush(w io.Writer) error {
 
 // flushAt is the buffer fill at which the sampler writes to W.
 const flushAt = 60 << 10
-
-// Once takes one sample now and buffers it.
-func (p *Sampler) Once() error {
-	p.lines.grow()
-	p.s.T = Monotonic() - p.Start
-	p.s.Side, p.s.Conn, p.s.Source = p.Side, p.Conn, SourceGetsockopt
-	if err := p.r.Read(p.FD, &p.s); err != nil {
-		return err
-	}
-	p.lines.buf = p.s.AppendJSON(p.lines.buf)
-	p.Count++
-	if p.lines.full() {
-		return p.Flush()
-	}
-	return nil
-}
-
-// Flush writes what is buffered.
-func (p *Sampler) Flush() error { return p.lines.flush(p.W) }
-
-// Run samples until ctx ends, then flushes. A read error ends the run with
-// that error after flushing (the socket is gone); the caller decides whether
-// that is a failure.
-func (p *Sampler) Run(ctx context.Context) error {
-	t := time.NewTicker(p.Interval)
-	defer t.Stop()
-	if err := p.Once(); err != nil {
-		return errorsJoinFlush(err, p.Flush())
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return p.Flush()
-		case <-t.C:
-			if err := p.Once(); err != nil {
-				return errorsJoinFlush(err, p.Flush())
-			}
-		}
-	}
-}
-
-func errorsJoinFlush(err, ferr error) error {
-	if ferr != nil {
-		return fmt.Errorf("%w (and %v)", err, ferr)
-	}
-	return err
-}

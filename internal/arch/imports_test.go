@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	"internal/hist":     {},
 	"internal/arch":     {},
 	"internal/testlock": {},
-	"internal/labtest":  {"*"},
+	"internal/labtest":  {"record", "tcpinfo"},
 }
 
 // TestImportRules checks every package's non-test imports against allowed.

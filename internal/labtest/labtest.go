@@ -1,6 +1,7 @@
 // Package labtest is the one home of helpers for tcplab's tests: the
-// privilege and leftover checks every package with live runs needs. It
-// imports nothing of tcplab's, so any package's own tests can use it.
+// privilege, kernel and leftover checks every package with live runs needs,
+// and reading a recorded run. It imports only record and tcpinfo, so the
+// tests of every other package can use it (netem passes its probe in).
 package labtest
 
 import (
@@ -8,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tcplab/tcplab/record"
+	"github.com/tcplab/tcplab/tcpinfo"
 )
 
 // RequireRoot skips a test that builds namespaces when not run as root,
@@ -24,6 +28,13 @@ func RequireRoot(tb testing.TB) {
 var (
 	NetnsDir = "/run/netns"
 	SlotDir  = "/run/tcplab/slots"
+)
+
+// Where the kernel shows its modules (KernelHasNetem reads them).
+var (
+	SysModuleDir = "/sys/module"
+	ModulesDir   = "/lib/modules"
+	OSRelease    = "/proc/sys/kernel/osrelease"
 )
 
 // Leftovers lists what run runID left on the host: its namespaces and its
@@ -53,4 +64,67 @@ func AssertNoLeftovers(tb testing.TB, runID string) {
 	for _, l := range Leftovers(runID) {
 		tb.Errorf("run %s left its %s behind", runID, l)
 	}
+}
+
+// RequireNetem skips a test that needs the kernel's sch_netem on a kernel
+// that does not have it, and fails it on a kernel that does when probe (the
+// code's own check, like netem.HaveQdisc("netem")) still says no: a probe
+// that is wrong must not turn the kernel backend's tests into skips.
+func RequireNetem(tb testing.TB, probe func() error) {
+	tb.Helper()
+	err := probe()
+	if err == nil {
+		return
+	}
+	if where := KernelHasNetem(); where != "" {
+		tb.Fatalf("this kernel has sch_netem (%s), but the probe says: %v", where, err)
+	}
+	tb.Skipf("this kernel has no sch_netem (no module, not built in): %v", err)
+}
+
+// KernelHasNetem says where this kernel shows that it has sch_netem —
+// loaded, built in, or a module it can load — or "" when it shows none.
+func KernelHasNetem() string {
+	if p := filepath.Join(SysModuleDir, "sch_netem"); exists(p) {
+		return p
+	}
+	rel, err := os.ReadFile(OSRelease)
+	if err != nil {
+		return ""
+	}
+	dir := filepath.Join(ModulesDir, strings.TrimSpace(string(rel)))
+	for _, f := range []string{"modules.builtin", "modules.dep"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err == nil && strings.Contains(string(b), "/sch_netem.ko") {
+			return filepath.Join(dir, f)
+		}
+	}
+	return ""
+}
+
+// ReadRecorded reads a run directory's samples and events (each may be
+// gzipped: samples.jsonl.gz), failing the test when either is missing or
+// cannot be read.
+func ReadRecorded(tb testing.TB, dir string) ([]tcpinfo.Sample, []record.Event) {
+	tb.Helper()
+	find := func(name string) string {
+		if p := filepath.Join(dir, name); exists(p) {
+			return p
+		}
+		return filepath.Join(dir, name+".gz")
+	}
+	samples, err := record.ReadSamples(find(record.FileSamples))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	events, err := record.ReadEvents(find(record.FileEvents))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return samples, events
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

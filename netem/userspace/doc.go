@@ -2,7 +2,7 @@
 // packets between two TUN devices (one in each lab namespace) and applies
 // an impair.Impairment per direction with netem's meaning.
 //
-// Design (measured, see ../shared/USERSPACE-LINK.md and docs/backends.md):
+// Design (measured, see docs/backends.md):
 // TUN devices with IFF_VNET_HDR and TSO4/CSUM offloads, so reads are up to
 // 64 KB super-packets, forwarded as read when nothing happens to them; loss,
 // duplication and corruption are decided per TCP segment, and a super-packet

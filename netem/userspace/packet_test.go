@@ -185,6 +185,41 @@ func BenchmarkForward(b *testing.B) {
 	}
 }
 
+// TestForwardAllocatesNothing: the forward path (parse, decide, queue,
+// release) allocates nothing per packet once the pool is warm, plain, with
+// a delay and rate, and with loss cutting super-packets into runs.
+func TestForwardAllocatesNothing(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		im   impair.Impairment
+	}{{"plain", impair.Impairment{}}, {"delay+rate", impair.Impairment{Delay: time.Millisecond, RateBits: 2e9}}, {"loss5%", impair.Impairment{Loss: 0.05}}, {"duplicate+corrupt", impair.Impairment{Duplicate: 0.05, Corrupt: 0.05}}} {
+		d := &direction{name: "allocs", wake: func() {}, flows: newFlowTable()}
+		d.set(c.im)
+		src := gsoPacket(45, 1448, 1448)
+		out := make([]*slot, 0, 256)
+		var now int64
+		step := func() {
+			now += int64(time.Millisecond)
+			s := d.getSlot()
+			s.n = copy(s.buf[:], src)
+			d.handle(s, now)
+			out, _ = d.due(now+int64(time.Second), out[:0])
+			for _, o := range out {
+				d.sent(o, now, nil)
+			}
+		}
+		for i := 0; i < 200; i++ { // warm the pool and the flow table
+			step()
+		}
+		if allocs := testing.AllocsPerRun(1000, step); allocs != 0 {
+			t.Errorf("%s: %.2f allocations per packet, want 0", c.name, allocs)
+		}
+		if d.c.Forwarded == 0 {
+			t.Errorf("%s: nothing forwarded", c.name)
+		}
+	}
+}
+
 // TestQueueLimit: with a delay holding packets, the queue takes Limit
 // packets and counts the rest as queue drops.
 func TestQueueLimit(t *testing.T) {
