@@ -3,14 +3,13 @@ package scenario
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/tcplab/tcplab/scenarios"
 )
 
@@ -33,14 +32,12 @@ func TestSchemaInStep(t *testing.T) {
 }
 
 // TestSchemaAcceptsShipped: every shipped scenario validates against the
-// schema (what an editor would check), and each names it in its
-// yaml-language-server modeline; files that tcplab refuses for a wrong field,
-// value or unit are flagged by the schema too.
+// schema (what an editor would check), read by someone else's implementation
+// of the standard (santhosh-tekuri/jsonschema), and each names it in its
+// yaml-language-server modeline; files that tcplab refuses for a wrong
+// field, value or unit are flagged by the schema too.
 func TestSchemaAcceptsShipped(t *testing.T) {
-	var schema map[string]any
-	if err := json.Unmarshal(Schema(), &schema); err != nil {
-		t.Fatal(err)
-	}
+	sch := compileSchema(t, Schema())
 	for _, name := range scenarios.Names() {
 		b, err := scenarios.Read(name)
 		if err != nil {
@@ -49,127 +46,59 @@ func TestSchemaAcceptsShipped(t *testing.T) {
 		if !strings.HasPrefix(string(b), "# yaml-language-server: $schema=../docs/scenario.schema.json\n") {
 			t.Errorf("%s.yaml does not start with the schema modeline", name)
 		}
-		if errs := schemaCheck(t, schema, b); len(errs) > 0 {
-			t.Errorf("%s.yaml against the schema: %v", name, errs)
+		if err := sch.Validate(yamlDoc(t, b)); err != nil {
+			t.Errorf("%s.yaml against the schema: %v", name, err)
 		}
 	}
-	for _, c := range []struct{ src, want string }{
-		{"duraton: 5s\n", "duraton: not a field"},
-		{"link: { backend: tc }\n", "link.backend: tc is not one of"},
-		{"duration: 5\n", "duration: 5 is a integer, want string"},
-		{"timeline: [ { at: 2 seconds, partition: both } ]\n", "timeline[0].at: \"2 seconds\" does not match"},
-		{"link: { down: { loss: 1 } }\n", "link.down.loss: 1 is a integer"},
+	for _, c := range []struct{ src, at, want string }{
+		{"duraton: 5s\n", "", "duraton"},
+		{"link: { backend: tc }\n", "/link/backend", "value must be one of"},
+		{"duration: 5\n", "/duration", "want string"},
+		{"timeline: [ { at: 2 seconds, partition: both } ]\n", "/timeline/0/at", "does not match pattern"},
+		{"link: { down: { loss: 1 } }\n", "/link/down/loss", "want string"},
 	} {
 		if _, err := Parse("bad.yaml", []byte(c.src)); err == nil {
 			t.Errorf("tcplab accepts %q", c.src)
 		}
-		errs := schemaCheck(t, schema, []byte(c.src))
-		if !strings.Contains(fmt.Sprint(errs), c.want) {
-			t.Errorf("%q: schema says %v, want %q", c.src, errs, c.want)
+		err := sch.Validate(yamlDoc(t, []byte(c.src)))
+		if err == nil || !strings.Contains(err.Error(), "'"+c.at+"'") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: schema says %v, want %q at '%s'", c.src, err, c.want, c.at)
 		}
 	}
 }
 
-// schemaCheck validates a YAML document against the subset of JSON Schema
-// that Schema emits: type, properties, additionalProperties, required,
-// enum, pattern, items, minItems, propertyNames.
-func schemaCheck(t *testing.T, schema map[string]any, src []byte) []string {
+// yamlDoc is a YAML document as the JSON values a schema validates.
+func yamlDoc(t *testing.T, src []byte) any {
 	t.Helper()
 	var doc any
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		t.Fatal(err)
 	}
-	var errs []string
-	var walk func(s map[string]any, v any, path string)
-	walk = func(s map[string]any, v any, path string) {
-		if !schemaTypeOK(s["type"], v) {
-			errs = append(errs, fmt.Sprintf("%s: %v is a %s, want %v", path, v, jsonKind(v), s["type"]))
-			return
-		}
-		if enum, ok := s["enum"].([]any); ok {
-			found := false
-			for _, e := range enum {
-				found = found || e == v
-			}
-			if !found {
-				errs = append(errs, fmt.Sprintf("%s: %v is not one of %v", path, v, enum))
-			}
-		}
-		if p, ok := s["pattern"].(string); ok {
-			if str, ok := v.(string); ok && !regexp.MustCompile(p).MatchString(str) {
-				errs = append(errs, fmt.Sprintf("%s: %q does not match %s", path, str, p))
-			}
-		}
-		switch v := v.(type) {
-		case map[string]any:
-			props, _ := s["properties"].(map[string]any)
-			for k, x := range v {
-				p := strings.TrimPrefix(path+"."+k, ".")
-				if pn, ok := s["propertyNames"].(map[string]any); ok && !regexp.MustCompile(pn["pattern"].(string)).MatchString(k) {
-					errs = append(errs, fmt.Sprintf("%s: bad key", p))
-				}
-				if ps, ok := props[k].(map[string]any); ok {
-					walk(ps, x, p)
-					continue
-				}
-				switch ap := s["additionalProperties"].(type) {
-				case bool:
-					if !ap {
-						errs = append(errs, fmt.Sprintf("%s: not a field", p))
-					}
-				case map[string]any:
-					walk(ap, x, p)
-				}
-			}
-		case []any:
-			if n, ok := s["minItems"].(float64); ok && len(v) < int(n) {
-				errs = append(errs, fmt.Sprintf("%s: fewer than %v items", path, n))
-			}
-			if items, ok := s["items"].(map[string]any); ok {
-				for i, x := range v {
-					walk(items, x, fmt.Sprintf("%s[%d]", path, i))
-				}
-			}
-		}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
 	}
-	walk(schema, doc, "")
-	return errs
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
-func asList(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case int, int64, uint64:
-		return "integer"
-	case float64:
-		return "number"
-	case nil:
-		return "null"
+// compileSchema compiles a JSON Schema document with the library.
+func compileSchema(t *testing.T, b []byte) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return fmt.Sprintf("%T", v)
-}
-
-func schemaTypeOK(want, v any) bool {
-	if want == nil {
-		return true
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("scenario.schema.json", doc); err != nil {
+		t.Fatal(err)
 	}
-	k := jsonKind(v)
-	for _, w := range append(asList(want), want) {
-		if w == k || (w == "number" && k == "integer") {
-			return true
-		}
+	sch, err := c.Compile("scenario.schema.json")
+	if err != nil {
+		t.Fatalf("the schema does not compile: %v", err)
 	}
-	return false
+	return sch
 }
