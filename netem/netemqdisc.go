@@ -378,6 +378,17 @@ const (
 // applyNetem replaces the root qdisc of ifindex in namespace ns with netem
 // carrying im, then reads it back and compares.
 func applyNetem(ns netns.NsHandle, ifname string, ifindex uint32, im impair.Impairment) error {
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: int(ns)})
+	if err != nil {
+		return fmt.Errorf("apply netem on %s: open rtnetlink: %w", ifname, err)
+	}
+	defer c.Close()
+	return applyNetemOn(c, ifname, ifindex, im)
+}
+
+// applyNetemOn is applyNetem over an open rtnetlink connection (a test
+// passes a fake kernel's).
+func applyNetemOn(c *netlink.Conn, ifname string, ifindex uint32, im impair.Impairment) error {
 	o, err := NetemFor(im)
 	if err != nil {
 		return fmt.Errorf("apply netem on %s: %w", ifname, err)
@@ -386,11 +397,6 @@ func applyNetem(ns netns.NsHandle, ifname string, ifindex uint32, im impair.Impa
 	if err != nil {
 		return fmt.Errorf("apply netem on %s: %w", ifname, err)
 	}
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: int(ns)})
-	if err != nil {
-		return fmt.Errorf("apply netem on %s: open rtnetlink: %w", ifname, err)
-	}
-	defer c.Close()
 	ae := netlink.NewAttributeEncoder()
 	ae.String(tcaKind, "netem")
 	ae.Bytes(tcaOptions, opts)
@@ -459,7 +465,12 @@ func deleteRootQdisc(ns netns.NsHandle, ifname string, ifindex uint32) error {
 		return fmt.Errorf("remove qdisc on %s: open rtnetlink: %w", ifname, err)
 	}
 	defer c.Close()
-	_, err = c.Execute(netlink.Message{
+	return deleteRootQdiscOn(c, ifname, ifindex)
+}
+
+// deleteRootQdiscOn is deleteRootQdisc over an open rtnetlink connection.
+func deleteRootQdiscOn(c *netlink.Conn, ifname string, ifindex uint32) error {
+	_, err := c.Execute(netlink.Message{
 		Header: netlink.Header{Type: unix.RTM_DELQDISC, Flags: netlink.Request | netlink.Acknowledge},
 		Data:   tcmsg(ifindex, 0, handleRoot),
 	})
