@@ -68,8 +68,8 @@ func TestLiveProgress(t *testing.T) {
 		t.Fatalf("status line lacks time, goodput or RTT: %q", got)
 	}
 	ok := false
-	for _, c := range []string{report.SenderLimited, report.ReceiverLimited, report.NetworkLimited, report.Mixed} {
-		ok = ok || strings.Contains(got, "now: "+c)
+	for _, c := range []report.Class{report.SenderLimited, report.ReceiverLimited, report.NetworkLimited, report.Mixed} {
+		ok = ok || strings.Contains(got, "now: "+string(c))
 	}
 	if !ok {
 		t.Errorf("status line lacks the current window's class: %q", got)

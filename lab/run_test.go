@@ -45,7 +45,9 @@ func loadShipped(t *testing.T, name string) *scenario.Scenario {
 func TestShippedVerdicts(t *testing.T) {
 	labtest.RequireRoot(t)
 	cases := []struct {
-		scenario, verdict, sub string
+		scenario string
+		verdict  report.Class
+		sub      report.SubCause
 	}{
 		{"receiver-limited", report.ReceiverLimited, report.SubAppNotRead},
 		{"network-limited", report.NetworkLimited, ""},
@@ -110,10 +112,10 @@ func TestShippedVerdicts(t *testing.T) {
 					}
 					sumShares += v
 				}
-				if js.Schema != report.SchemaVersion || js.Verdict.Class != c.verdict || len(js.Windows) < 8 || sumShares < 0.99 || sumShares > 1.01 {
+				if js.Schema != report.SchemaVersion || js.Verdict.Class != string(c.verdict) || len(js.Windows) < 8 || sumShares < 0.99 || sumShares > 1.01 {
 					t.Errorf("report.json: schema %d verdict %s windows %d shares sum %.3f", js.Schema, js.Verdict.Class, len(js.Windows), sumShares)
 				}
-				if !strings.Contains(txt.String(), "receiver-limited    ") || !strings.Contains(txt.String(), "VERDICT: "+c.verdict) {
+				if !strings.Contains(txt.String(), "receiver-limited    ") || !strings.Contains(txt.String(), "VERDICT: "+string(c.verdict)) {
 					t.Errorf("text summary lacks the share table or verdict")
 				}
 				for _, f := range []string{record.FileScenario, record.FileSamples, record.FileEvents, record.FileText} {
@@ -233,7 +235,10 @@ func TestRunPeerFailure(t *testing.T) {
 // kernel has it), under cubic and bbr.
 func TestVerdictsOverWANPath(t *testing.T) {
 	labtest.RequireRoot(t)
-	for _, c := range []struct{ scenario, verdict string }{
+	for _, c := range []struct {
+		scenario string
+		verdict  report.Class
+	}{
 		{"receiver-limited", report.ReceiverLimited},
 		{"network-limited", report.NetworkLimited},
 		{"sender-limited", report.SenderLimited},
@@ -465,7 +470,9 @@ func TestExecPeers(t *testing.T) {
 	}
 	snd, rcv := buildExecPeers(t)
 	for _, c := range []struct {
-		name, link, rcvArgs, verdict, sub string
+		name, link, rcvArgs string
+		verdict             report.Class
+		sub                 report.SubCause
 	}{
 		{"slow reader", "", `"-rate", "2000000"`, report.ReceiverLimited, report.SubAppNotRead},
 		{"rate-limited link", "link: { down: { rate: 20mbit } }\n", "", report.NetworkLimited, ""},

@@ -3,33 +3,85 @@ package report
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
-// Classes of limitation.
+// Class is what limited a span of the transfer (a window, a connection,
+// the run).
+type Class string
+
+// The classes of limitation.
 const (
-	SenderLimited   = "sender-limited"
-	ReceiverLimited = "receiver-limited"
-	NetworkLimited  = "network-limited"
-	Mixed           = "mixed"
-	Unknown         = "unknown"
+	SenderLimited   Class = "sender-limited"
+	ReceiverLimited Class = "receiver-limited"
+	NetworkLimited  Class = "network-limited"
+	Mixed           Class = "mixed"
+	Unknown         Class = "unknown"
 )
 
-// Sub-causes.
+// Classes is the one table of classes, in the order reports list them.
+var Classes = []Class{SenderLimited, ReceiverLimited, NetworkLimited, Mixed, Unknown}
+
+// MarshalText writes the class's name.
+func (c Class) MarshalText() ([]byte, error) { return []byte(c), nil }
+
+// UnmarshalText reads a class's name and refuses any other text.
+func (c *Class) UnmarshalText(b []byte) error { return oneOfTable(c, Classes, string(b), "class") }
+
+// SubCause says which part of a class it was: the evidence's reading.
+type SubCause string
+
+// The sub-causes.
 const (
-	SubAppIdle      = "application not sending"
-	SubSendBuffer   = "send buffer too small"
-	SubPacingCap    = "pacing cap (SO_MAX_PACING_RATE)"
-	SubAppNotRead   = "application not reading"
-	SubRcvBufSmall  = "receive buffer too small"
-	SubRcvWindow    = "receive window"
-	SubLoss         = "loss (retransmits)"
-	SubQueueing     = "queueing (RTT above min_rtt)"
-	SubRate         = "bottleneck rate (cwnd or pacing bound)"
-	subUnclassified = ""
+	SubAppIdle      SubCause = "application not sending"
+	SubSendBuffer   SubCause = "send buffer too small"
+	SubPacingCap    SubCause = "pacing cap (SO_MAX_PACING_RATE)"
+	SubAppNotRead   SubCause = "application not reading"
+	SubRcvBufSmall  SubCause = "receive buffer too small"
+	SubRcvWindow    SubCause = "receive window"
+	SubLoss         SubCause = "loss (retransmits)"
+	SubQueueing     SubCause = "queueing (RTT above min_rtt)"
+	SubRate         SubCause = "bottleneck rate (cwnd or pacing bound)"
+	subUnclassified SubCause = ""
 )
+
+// SubCauses is the one table of sub-causes.
+var SubCauses = []SubCause{SubAppIdle, SubSendBuffer, SubPacingCap, SubAppNotRead, SubRcvBufSmall, SubRcvWindow, SubLoss, SubQueueing, SubRate, subUnclassified}
+
+// MarshalText writes the sub-cause's text.
+func (c SubCause) MarshalText() ([]byte, error) { return []byte(c), nil }
+
+// UnmarshalText reads a sub-cause and refuses any other text.
+func (c *SubCause) UnmarshalText(b []byte) error {
+	return oneOfTable(c, SubCauses, string(b), "sub-cause")
+}
+
+// Text is the class, and its sub-cause after sep when there is one.
+func (v *Verdict) Text(sep string) string {
+	if v.SubCause != "" {
+		return string(v.Class) + sep + string(v.SubCause)
+	}
+	return string(v.Class)
+}
+
+// oneOfTable sets *v to the entry of table spelled s, or says what is accepted.
+func oneOfTable[T ~string](v *T, table []T, s, what string) error {
+	for _, t := range table {
+		if string(t) == s {
+			*v = t
+			return nil
+		}
+	}
+	names := make([]string, len(table))
+	for i, t := range table {
+		names[i] = fmt.Sprintf("%q", string(t))
+	}
+	return fmt.Errorf("unknown %s %q; known: %s", what, s, strings.Join(names, ", "))
+}
 
 // DominantShare is the share of the run's windows one class must cover for a
 // verdict; below it the verdict is "mixed".
@@ -70,17 +122,17 @@ type Window struct {
 	Start    float64  `json:"start_s"`
 	End      float64  `json:"end_s"`
 	Shares   Shares   `json:"shares"`
-	Class    string   `json:"class"`
-	SubCause string   `json:"sub_cause,omitempty"`
+	Class    Class    `json:"class"`
+	SubCause SubCause `json:"sub_cause,omitempty"`
 	Evidence Evidence `json:"evidence"`
 }
 
 // Verdict is the whole run's classification.
 type Verdict struct {
-	Class    string `json:"class"`
-	SubCause string `json:"sub_cause,omitempty"`
+	Class    Class    `json:"class"`
+	SubCause SubCause `json:"sub_cause,omitempty"`
 	// ClassShares is the share of windows that got each class.
-	ClassShares map[string]float64 `json:"class_shares"`
+	ClassShares map[Class]float64 `json:"class_shares"`
 	// Evidence is the human-readable case for the verdict.
 	Evidence []string `json:"evidence"`
 }
@@ -253,7 +305,7 @@ func (s series) evidence(ws, we int64) Evidence {
 }
 
 // label applies the classification rules (docs/verdict.md) to one span.
-func label(sh Shares, e Evidence) (string, string) {
+func label(sh Shares, e Evidence) (Class, SubCause) {
 	if e.Samples == 0 {
 		return Unknown, subUnclassified
 	}
@@ -292,22 +344,22 @@ func label(sh Shares, e Evidence) (string, string) {
 }
 
 func verdict(total Shares, wins []Window, whole Evidence) Verdict {
-	v := Verdict{ClassShares: map[string]float64{}}
+	v := Verdict{ClassShares: map[Class]float64{}}
 	if len(wins) == 0 {
 		v.Class = Unknown
 		v.Evidence = []string{"the run was shorter than one window"}
 		return v
 	}
-	subs := map[string]map[string]int{}
+	subs := map[Class]map[SubCause]int{}
 	for _, w := range wins {
 		v.ClassShares[w.Class] += 1 / float64(len(wins))
 		if subs[w.Class] == nil {
-			subs[w.Class] = map[string]int{}
+			subs[w.Class] = map[SubCause]int{}
 		}
 		subs[w.Class][w.SubCause]++
 	}
-	best, bestShare := "", 0.0
-	for _, c := range []string{ReceiverLimited, SenderLimited, NetworkLimited, Mixed, Unknown} {
+	best, bestShare := Class(""), 0.0
+	for _, c := range []Class{ReceiverLimited, SenderLimited, NetworkLimited, Mixed, Unknown} {
 		if v.ClassShares[c] > bestShare {
 			best, bestShare = c, v.ClassShares[c]
 		}
@@ -352,7 +404,7 @@ func verdict(total Shares, wins []Window, whole Evidence) Verdict {
 // network-limited run is said to be limited by loss.
 const lossyRetrans = 0.002
 
-func networkSubCause(e Evidence) string {
+func networkSubCause(e Evidence) SubCause {
 	switch {
 	case e.RetransRate >= lossyRetrans:
 		return SubLoss
@@ -362,12 +414,12 @@ func networkSubCause(e Evidence) string {
 	return SubRate
 }
 
-func classVector(m map[string]float64) string {
-	keys := make([]string, 0, len(m))
+func classVector(m map[Class]float64) string {
+	keys := make([]Class, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	out := ""
 	for i, k := range keys {
 		if i > 0 {
@@ -380,7 +432,7 @@ func classVector(m map[string]float64) string {
 
 // LiveClass is the class of the last window of a connection's recent
 // samples, for a live progress line ("…" until a window is complete).
-func LiveClass(snd, rcv []tcpinfo.Sample, window int64) string {
+func LiveClass(snd, rcv []tcpinfo.Sample, window int64) Class {
 	if len(snd) < 2 || snd[len(snd)-1].T-snd[0].T < window || !snd[0].Info.HasChronos() {
 		return "…"
 	}

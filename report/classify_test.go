@@ -17,7 +17,9 @@ import (
 // the chrono shares must come out as they did live.
 func TestRecordedRuns(t *testing.T) {
 	cases := []struct {
-		dir, class, sub string
+		dir   string
+		class Class
+		sub   SubCause
 	}{
 		{"receiver-limited-cubic", ReceiverLimited, SubAppNotRead},
 		{"receiver-limited-bbr", ReceiverLimited, SubAppNotRead},
@@ -65,10 +67,11 @@ func TestRecordedRuns(t *testing.T) {
 // fool naive rules (TCPINFO.md).
 func TestLabelRules(t *testing.T) {
 	cases := []struct {
-		name       string
-		sh         Shares
-		e          Evidence
-		class, sub string
+		name  string
+		sh    Shares
+		e     Evidence
+		class Class
+		sub   SubCause
 	}{
 		{"rwnd dominant, unread high", Shares{Rwnd: 0.9, Network: 0.1}, Evidence{Samples: 10, ReceiverSamples: 10, ReceiverUnread: 0.6}, ReceiverLimited, SubAppNotRead},
 		{"rwnd under bbr, window bound", Shares{Rwnd: 0.32, Network: 0.68}, Evidence{Samples: 10, ReceiverSamples: 10, WindowBound: 0.8, NotsentAboveMSS: 1, ReceiverUnread: 0.63}, ReceiverLimited, SubAppNotRead},
@@ -97,7 +100,7 @@ func TestVerdictMixedAndDominant(t *testing.T) {
 	mk := func(classes string) []Window {
 		var ws []Window
 		for _, c := range classes {
-			w := Window{Class: map[rune]string{'S': SenderLimited, 'R': ReceiverLimited, 'N': NetworkLimited}[c]}
+			w := Window{Class: map[rune]Class{'S': SenderLimited, 'R': ReceiverLimited, 'N': NetworkLimited}[c]}
 			ws = append(ws, w)
 		}
 		return ws

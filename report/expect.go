@@ -18,7 +18,7 @@ import (
 const MaxClientIndex = 5000
 
 // VerdictClasses are the verdict classes an expectation can name.
-var VerdictClasses = []string{SenderLimited, ReceiverLimited, NetworkLimited, Mixed}
+var VerdictClasses = []Class{SenderLimited, ReceiverLimited, NetworkLimited, Mixed}
 
 // Expect is one check on the run's outcome, kept with its source text.
 //
@@ -44,7 +44,7 @@ type Expect struct {
 	Subject string // like "messages.lost" or "verdict"
 	Client  int    // for client(N).… subjects; -1 otherwise
 	Op      string
-	Class   string  // verdict subjects
+	Class   Class   // verdict subjects
 	Value   float64 // numeric subjects, in the subject's unit (count, seconds, fraction, bytes)
 	// From and To bound a phase(FROM..TO).verdict or timeline[N].verdict
 	// (seconds; the timeline entry's span is filled in by validation).
@@ -68,23 +68,23 @@ const (
 // from a summary (a class for kindClass, else a number in the kind's unit).
 type runSubject struct {
 	kind  expectKind
-	value func(sum *Summary) (class string, v float64)
+	value func(sum *Summary) (class Class, v float64)
 }
 
 func count(f func(sum *Summary) int) runSubject {
-	return runSubject{kindCount, func(sum *Summary) (string, float64) { return "", float64(f(sum)) }}
+	return runSubject{kindCount, func(sum *Summary) (Class, float64) { return "", float64(f(sum)) }}
 }
 
 func seconds(f func(sum *Summary) float64) runSubject {
-	return runSubject{kindDuration, func(sum *Summary) (string, float64) { return "", f(sum) }}
+	return runSubject{kindDuration, func(sum *Summary) (Class, float64) { return "", f(sum) }}
 }
 
-func classShare(class string) runSubject {
-	return runSubject{kindShare, func(sum *Summary) (string, float64) { return "", sum.Verdict.ClassShares[class] }}
+func classShare(class Class) runSubject {
+	return runSubject{kindShare, func(sum *Summary) (Class, float64) { return "", sum.Verdict.ClassShares[class] }}
 }
 
 func detection(side string) runSubject {
-	return runSubject{kindDuration, func(sum *Summary) (string, float64) {
+	return runSubject{kindDuration, func(sum *Summary) (Class, float64) {
 		for _, d := range sum.Disconnects {
 			if d.Side == side && d.DetectionS > 0 {
 				return "", d.DetectionS
@@ -97,7 +97,7 @@ func detection(side string) runSubject {
 // expectSubjects are the run-wide subjects: the one table of their names,
 // kinds and values.
 var expectSubjects = map[string]runSubject{
-	"verdict":              {kindClass, func(sum *Summary) (string, float64) { return sum.Verdict.Class, 0 }},
+	"verdict":              {kindClass, func(sum *Summary) (Class, float64) { return sum.Verdict.Class, 0 }},
 	"messages.sent":        count(func(sum *Summary) int { return int(sum.Messages.Sent) }),
 	"messages.delivered":   count(func(sum *Summary) int { return int(sum.Messages.Delivered) }),
 	"messages.lost":        count(func(sum *Summary) int { return int(sum.Messages.Lost) }),
@@ -113,7 +113,7 @@ var expectSubjects = map[string]runSubject{
 	"lag.max":              seconds(func(sum *Summary) float64 { return sum.Messages.LagMaxMs / 1e3 }),
 	"rtt.min":              seconds(func(sum *Summary) float64 { return sum.Path.MinRTTMs / 1e3 }),
 	"rtt.srtt":             seconds(func(sum *Summary) float64 { return sum.Path.SRTTMs / 1e3 }),
-	"retrans_rate":         {kindShare, func(sum *Summary) (string, float64) { return "", sum.Path.RetransRate }},
+	"retrans_rate":         {kindShare, func(sum *Summary) (Class, float64) { return "", sum.Path.RetransRate }},
 	"detection.sender":     detection("sender"),
 	"detection.receiver":   detection("receiver"),
 	"receiver_limited":     classShare(ReceiverLimited),
@@ -124,7 +124,7 @@ var expectSubjects = map[string]runSubject{
 
 // clientFigures are one client's figures over its connections.
 type clientFigures struct {
-	class                                   string
+	class                                   Class
 	resets, lost, delivered, conns, backlog float64
 	disconnects                             int
 }
@@ -132,18 +132,18 @@ type clientFigures struct {
 // clientSubject is a subject of client(N).…
 type clientSubject struct {
 	kind  expectKind
-	value func(c *clientFigures) (class string, v float64)
+	value func(c *clientFigures) (class Class, v float64)
 }
 
 // clientSubjects are the subjects of client(N).…: the one table of them.
 var clientSubjects = map[string]clientSubject{
-	"verdict":     {kindClass, func(c *clientFigures) (string, float64) { return c.class, 0 }}, // of the client's first connection
-	"resets":      {kindCount, func(c *clientFigures) (string, float64) { return "", c.resets }},
-	"lost":        {kindCount, func(c *clientFigures) (string, float64) { return "", c.lost }},
-	"delivered":   {kindCount, func(c *clientFigures) (string, float64) { return "", c.delivered }},
-	"connections": {kindCount, func(c *clientFigures) (string, float64) { return "", c.conns }},
-	"disconnects": {kindCount, func(c *clientFigures) (string, float64) { return "", float64(c.disconnects) }},
-	"max_backlog": {kindSize, func(c *clientFigures) (string, float64) { return "", c.backlog }}, // the sender's largest unsent backlog for it
+	"verdict":     {kindClass, func(c *clientFigures) (Class, float64) { return c.class, 0 }}, // of the client's first connection
+	"resets":      {kindCount, func(c *clientFigures) (Class, float64) { return "", c.resets }},
+	"lost":        {kindCount, func(c *clientFigures) (Class, float64) { return "", c.lost }},
+	"delivered":   {kindCount, func(c *clientFigures) (Class, float64) { return "", c.delivered }},
+	"connections": {kindCount, func(c *clientFigures) (Class, float64) { return "", c.conns }},
+	"disconnects": {kindCount, func(c *clientFigures) (Class, float64) { return "", float64(c.disconnects) }},
+	"max_backlog": {kindSize, func(c *clientFigures) (Class, float64) { return "", c.backlog }}, // the sender's largest unsent backlog for it
 }
 
 var (
@@ -218,10 +218,10 @@ func ParseExpect(s string) (Expect, error) {
 	v := f[2]
 	switch kind {
 	case kindClass:
-		if !slices.Contains(VerdictClasses, v) {
-			return Expect{}, fmt.Errorf("unknown verdict %q in %q; accepted: %s", v, src, strings.Join(VerdictClasses, ", "))
+		if !slices.Contains(VerdictClasses, Class(v)) {
+			return Expect{}, fmt.Errorf("unknown verdict %q in %q; accepted: %s", v, src, joinNames(VerdictClasses, ", "))
 		}
-		e.Class = v
+		e.Class = Class(v)
 	case kindCount:
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
@@ -254,7 +254,7 @@ func ParseExpect(s string) (Expect, error) {
 func (e Expect) Check(sum *Summary) ExpectResult {
 	res := ExpectResult{Expect: e.Source}
 	var kind expectKind
-	var class string
+	var class Class
 	var val float64
 	switch {
 	case e.Subject == "phase":
@@ -271,7 +271,7 @@ func (e Expect) Check(sum *Summary) ExpectResult {
 	}
 	switch kind {
 	case kindClass:
-		res.Actual = class
+		res.Actual = string(class)
 		res.Holds = (class == e.Class) == (e.Op == "==")
 		return res
 	case kindCount:
@@ -333,9 +333,9 @@ func figuresOf(sum *Summary, client int) clientFigures {
 // phaseClass is the class of the verdict connection's windows that lie
 // inside [from, to] seconds: the one covering DominantShare of them,
 // else mixed; unknown without windows there.
-func phaseClass(sum *Summary, from, to float64) string {
+func phaseClass(sum *Summary, from, to float64) Class {
 	n := 0
-	count := map[string]int{}
+	count := map[Class]int{}
 	for _, w := range sum.Windows {
 		if w.Start >= from-1e-9 && w.End <= to+1e-9 {
 			count[w.Class]++
@@ -351,4 +351,13 @@ func phaseClass(sum *Summary, from, to float64) string {
 		}
 	}
 	return Mixed
+}
+
+// joinNames joins a vocabulary's names with sep.
+func joinNames[T ~string](names []T, sep string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = string(n)
+	}
+	return strings.Join(out, sep)
 }

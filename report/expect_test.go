@@ -9,7 +9,7 @@ import (
 // TestExpectCheck evaluates every kind of subject on a made-up summary.
 func TestExpectCheck(t *testing.T) {
 	sum := &Summary{
-		Verdict:  Verdict{Class: "receiver-limited", ClassShares: map[string]float64{"receiver-limited": 0.75, "mixed": 0.25}},
+		Verdict:  Verdict{Class: "receiver-limited", ClassShares: map[Class]float64{"receiver-limited": 0.75, "mixed": 0.25}},
 		Messages: Accounting{Sent: 100, Delivered: 90, Lost: 3, Resets: 1, Reconnects: 2, Connections: 4, LagP99Ms: 1500},
 		Connections: []Connection{
 			{Conn: 0, Client: 0, Verdict: "receiver-limited", Reset: true, Receiver: &record.Stats{Messages: 40, Lost: 3}},

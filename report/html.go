@@ -27,7 +27,7 @@ const (
 )
 
 // classColour is the colour of a verdict class in bands and legends.
-var classColour = map[string]string{
+var classColour = map[Class]string{
 	SenderLimited:   "#4c78a8",
 	ReceiverLimited: "#e45756",
 	NetworkLimited:  "#f58518",
@@ -91,11 +91,7 @@ svg.chart{display:block;background:#fff;border:1px solid #eee;margin:4px 0}
 	fmt.Fprintf(&b, "<p>run <code>%s</code>, %s, started %s, %.1f s, backend %s, kernel %s</p>\n",
 		html.EscapeString(m.RunID), html.EscapeString(m.StoppedText()), html.EscapeString(m.StartedAt), m.DurationS,
 		html.EscapeString(linkBackend(m)), html.EscapeString(m.Kernel))
-	v := s.Verdict.Class
-	if s.Verdict.SubCause != "" {
-		v += " — " + s.Verdict.SubCause
-	}
-	fmt.Fprintf(&b, "<p class=\"verdict\" style=\"color:%s\">VERDICT: %s</p>\n<ul>\n", classColour[s.Verdict.Class], html.EscapeString(v))
+	fmt.Fprintf(&b, "<p class=\"verdict\" style=\"color:%s\">VERDICT: %s</p>\n<ul>\n", classColour[s.Verdict.Class], html.EscapeString(s.Verdict.Text(" — ")))
 	for _, e := range s.Verdict.Evidence {
 		fmt.Fprintf(&b, "<li>%s</li>\n", html.EscapeString(e))
 	}
@@ -281,10 +277,10 @@ func verdictBand(wins []Window, dur float64, spans []span) string {
 	for _, w := range wins {
 		x0, x1 := xOf(w.Start, dur), xOf(w.End, dur)
 		fmt.Fprintf(&b, "<path class=\"band\" d=\"M%.1f 8H%.1fV30H%.1fZ\" fill=\"%s\"><title>%.2f–%.2fs %s %s</title></path>\n",
-			x0, x1, x0, classColour[w.Class], w.Start, w.End, w.Class, html.EscapeString(w.SubCause))
+			x0, x1, x0, classColour[w.Class], w.Start, w.End, w.Class, html.EscapeString(string(w.SubCause)))
 	}
 	x := float64(chartLeft)
-	for _, c := range []string{SenderLimited, ReceiverLimited, NetworkLimited, Mixed} {
+	for _, c := range []Class{SenderLimited, ReceiverLimited, NetworkLimited, Mixed} {
 		fmt.Fprintf(&b, "<rect x=\"%.0f\" y=\"34\" width=\"10\" height=\"10\" fill=\"%s\"/><text class=\"legend\" x=\"%.0f\" y=\"43\">%s</text>\n", x, classColour[c], x+14, c)
 		x += 150
 	}

@@ -23,10 +23,7 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 		status = "❌ did not complete (" + string(end) + ")"
 	}
 	fmt.Fprintf(&b, "## tcplab: %s — %s\n\n", mdEscape(m.Scenario), status)
-	verdict := s.Verdict.Class
-	if s.Verdict.SubCause != "" {
-		verdict += " — " + s.Verdict.SubCause
-	}
+	verdict := s.Verdict.Text(" — ")
 	fmt.Fprintf(&b, "**Verdict: %s** · run `%s` %s · %.0f s · backend %s · kernel %s\n\n",
 		mdEscape(verdict), mdEscape(m.RunID), mdEscape(m.StoppedText()), m.DurationS, linkBackend(m), mdEscape(m.Kernel))
 	for _, f := range m.PeerFailures {
@@ -159,7 +156,7 @@ func WriteJUnit(w io.Writer, runs []*Summary) error {
 	out := junitSuites{}
 	for _, s := range runs {
 		st := junitSuite{Name: s.Meta.Scenario, Time: fmt.Sprintf("%.3f", s.Meta.DurationS),
-			Props: []junitProp{{"run_id", s.Meta.RunID}, {"verdict", s.Verdict.Class}, {"stopped", s.Meta.StoppedText()}}}
+			Props: []junitProp{{"run_id", s.Meta.RunID}, {"verdict", string(s.Verdict.Class)}, {"stopped", s.Meta.StoppedText()}}}
 		add := func(name string, ok bool, msg string) {
 			c := junitCase{Name: name, Class: "tcplab." + s.Meta.Scenario}
 			if !ok {

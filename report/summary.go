@@ -80,8 +80,8 @@ type Connection struct {
 	ReceiverClosed string     `json:"receiver_closed,omitempty"`
 	Reset          bool       `json:"reset_by_policy,omitempty"`
 	Lifecycle      *Lifecycle `json:"lifecycle,omitempty"`
-	Verdict        string     `json:"verdict"`
-	SubCause       string     `json:"sub_cause,omitempty"`
+	Verdict        Class      `json:"verdict"`
+	SubCause       SubCause   `json:"sub_cause,omitempty"`
 	// Shares is the sending socket's time split (kernel chronos).
 	Shares Shares `json:"shares"`
 }

@@ -36,7 +36,7 @@ type SweepRow struct {
 	Dir     string   `json:"dir"`
 	Stopped string   `json:"stopped"`
 	Error   string   `json:"error,omitempty"`
-	Verdict string   `json:"verdict"`
+	Verdict Class    `json:"verdict"`
 	WallS   float64  `json:"wall_s"`
 	// FailureS is when the failure began (a vanish or the first
 	// partition), 0 if the point has none.

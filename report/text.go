@@ -57,11 +57,7 @@ func WriteTextColour(w io.Writer, s *Summary, colour bool) {
 	}
 	writeRunFailure(w, s, func(t string) string { return paint(ansiRed+ansiBold, t) })
 	v := &s.Verdict
-	if v.SubCause != "" {
-		fmt.Fprintf(w, "\n%s\n", paint(ansiBold, fmt.Sprintf("VERDICT: %s — %s", v.Class, v.SubCause)))
-	} else {
-		fmt.Fprintf(w, "\n%s\n", paint(ansiBold, "VERDICT: "+v.Class))
-	}
+	fmt.Fprintf(w, "\n%s\n", paint(ansiBold, "VERDICT: "+v.Text(" — ")))
 	for _, e := range v.Evidence {
 		fmt.Fprintf(w, "  - %s\n", e)
 	}
@@ -260,9 +256,9 @@ func WriteCompare(w io.Writer, a, b *Summary) {
 
 func verdictText(v *Verdict) string {
 	if v.SubCause != "" {
-		return v.Class + " (" + v.SubCause + ")"
+		return string(v.Class) + " (" + string(v.SubCause) + ")"
 	}
-	return v.Class
+	return string(v.Class)
 }
 
 // writeRunFailure says, above the verdict, that the run did not complete
