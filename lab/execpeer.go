@@ -96,8 +96,8 @@ func (p *execProc) closeFiles() {
 	}
 }
 
-func (p *execProc) event(kind, detail string) {
-	b, _ := json.Marshal(peers.Event{T: tcpinfo.Monotonic() - p.start, Side: p.role, Kind: kind, Detail: detail})
+func (p *execProc) event(kind record.EventKind, detail string) {
+	b, _ := json.Marshal(peers.Event{T: tcpinfo.Monotonic() - p.start, Side: record.Side(p.role), Kind: kind, Detail: detail})
 	p.mu.Lock()
 	p.events.Write(append(b, '\n'))
 	p.mu.Unlock()
@@ -109,7 +109,7 @@ func (p *execProc) Start() error {
 		p.closeFiles()
 		return fmt.Errorf("start %s.exec %q: %w", p.role, p.cmd.Path, err)
 	}
-	p.event("exec_started", fmt.Sprintf("pid %d: %q", p.cmd.Process.Pid, p.cmd.Args))
+	p.event(record.EventExecStarted, fmt.Sprintf("pid %d: %q", p.cmd.Process.Pid, p.cmd.Args))
 	go func() {
 		p.err = p.cmd.Wait()
 		p.closeFiles()
@@ -123,7 +123,7 @@ func (p *execProc) Start() error {
 		if stopped {
 			status += " (after tcplab stopped it)"
 		}
-		p.event("exec_exited", status)
+		p.event(record.EventExecExited, status)
 		close(p.exited)
 	}()
 	return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/netem/userspace"
 	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
@@ -51,7 +52,7 @@ func watchMiddlebox(s *scenario.Scenario, topo *netem.Topology, start int64, eve
 				if r.Data {
 					kind = "data"
 				}
-				write(peers.Event{T: t, Side: side, Kind: peers.EventMiddleboxRefused, Detail: kind})
+				write(peers.Event{T: t, Side: record.Side(side), Kind: peers.EventMiddleboxRefused, Detail: kind})
 			}
 		}
 		ex := topo.MiddleboxExpiries()
@@ -66,7 +67,7 @@ func watchMiddlebox(s *scenario.Scenario, topo *netem.Topology, start int64, eve
 			if first < 0 || time.Duration(t) < first {
 				first = time.Duration(t)
 			}
-			write(peers.Event{T: t, Side: "link", Kind: peers.EventMiddlebox,
+			write(peers.Event{T: t, Side: record.SideLink, Kind: peers.EventMiddlebox,
 				Detail: fmt.Sprintf("nat forgot %s ⇄ %s after %v idle: %s", x.Receiver, x.Sender, time.Duration(nat.IdleTimeout), what)})
 		}
 	}

@@ -77,7 +77,7 @@ func (w *watchedPeer) failure(start, end int64, rd *record.Dir) (report.PeerFail
 	if !failed {
 		return report.PeerFailure{}, false
 	}
-	f := report.PeerFailure{Side: w.role, Program: w.program, How: how, Status: status, Signal: sig,
+	f := report.PeerFailure{Side: record.Side(w.role), Program: w.program, How: how, Status: status, Signal: sig,
 		AtS: float64(w.exitedAt.Load()-start) / 1e9, StderrFile: w.stderrFile}
 	if w.program {
 		f.Command = w.command

@@ -258,7 +258,7 @@ func failureOf(s *scenario.Scenario) record.Failure {
 	f := record.Failure{
 		Vanish:     s.Receiver.Vanish != nil,
 		InTimeline: failureStart(s) != 0,
-		Sockets: map[string]record.SocketSettings{
+		Sockets: map[record.Side]record.SocketSettings{
 			record.RoleSender:   socketSettings(s.Sender.Socket),
 			record.RoleReceiver: socketSettings(s.Receiver.Socket),
 		},
@@ -268,10 +268,10 @@ func failureOf(s *scenario.Scenario) record.Failure {
 			f.Partition = e.Partition
 		}
 		if f.Reboot == "" {
-			f.Reboot = e.Reboot
+			f.Reboot = record.Side(e.Reboot)
 		}
 		if f.Kill == "" && f.Freeze == "" {
-			f.Kill, f.Freeze = e.Kill, e.Freeze
+			f.Kill, f.Freeze = record.Side(e.Kill), record.Side(e.Freeze)
 		}
 	}
 	if n := s.Link.NAT; n != nil {

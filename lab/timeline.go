@@ -14,6 +14,7 @@ import (
 
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
@@ -75,7 +76,7 @@ func runTimeline(s *scenario.Scenario, ctx context.Context, topo *netem.Topology
 		if !st.start {
 			verb = "end"
 		}
-		ev := peers.Event{T: tcpinfo.Monotonic() - start, Side: "link", Kind: peers.EventTimeline,
+		ev := peers.Event{T: tcpinfo.Monotonic() - start, Side: record.SideLink, Kind: peers.EventTimeline,
 			Detail: fmt.Sprintf("timeline[%d] %s: %s", st.entry, verb, describeEntry(tl[st.entry]))}
 		if err != nil {
 			ev.Error = err.Error()

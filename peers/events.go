@@ -81,7 +81,7 @@ func (l *eventLog) emit(e Event) {
 	if e.T == 0 {
 		e.T = tcpinfo.Monotonic() - start
 	}
-	e.Side = l.side
+	e.Side = record.Side(l.side)
 	b, err := json.Marshal(e)
 	if err != nil {
 		return

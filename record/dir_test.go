@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -120,5 +121,37 @@ func TestWriteFileReplacesAndReads(t *testing.T) {
 	}
 	if p, err := d.Mkdir("p00"); err != nil || filepath.Base(p) != "p00" {
 		t.Errorf("Mkdir: %s %v", p, err)
+	}
+}
+
+// TestEventVocabularies: every side and event kind reads back as itself;
+// a line with a side or kind outside the tables is refused with its line.
+func TestEventVocabularies(t *testing.T) {
+	var lines strings.Builder
+	for _, k := range EventKinds {
+		for _, s := range Sides {
+			b, err := json.Marshal(Event{Side: s, Kind: k})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines.Write(append(b, '\n'))
+		}
+	}
+	evs, err := DecodeEvents(strings.NewReader(lines.String()), "events.jsonl")
+	if err != nil || len(evs) != len(EventKinds)*len(Sides) {
+		t.Fatalf("read back %d events of %d: %v", len(evs), len(EventKinds)*len(Sides), err)
+	}
+	for i, e := range evs {
+		if e.Kind != EventKinds[i/len(Sides)] || e.Side != Sides[i%len(Sides)] {
+			t.Errorf("event %d read back as %s/%s", i, e.Side, e.Kind)
+		}
+	}
+	_, err = DecodeEvents(strings.NewReader(`{"t":1,"side":"sender","event":"connected"}`+"\n"+`{"t":2,"side":"sender","event":"teleported"}`+"\n"), "events.jsonl")
+	if err == nil || !strings.Contains(err.Error(), "events.jsonl:2") || !strings.Contains(err.Error(), `unknown event kind "teleported"`) {
+		t.Errorf("an unknown kind: %v", err)
+	}
+	_, err = DecodeEvents(strings.NewReader(`{"t":1,"side":"middle","event":"connected"}`+"\n"), "events.jsonl")
+	if err == nil || !strings.Contains(err.Error(), `unknown side "middle"`) {
+		t.Errorf("an unknown side: %v", err)
 	}
 }

@@ -1,52 +1,108 @@
 package record
 
-// The two ends of a run.
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The two ends of a run (untyped: a Sample's side is a plain string).
 const (
 	RoleSender   = "sender"
 	RoleReceiver = "receiver"
+	// SideLink is the side of the link's own events (timeline changes,
+	// the middlebox).
+	SideLink = "link"
 )
+
+// Side is who recorded an event: one of the two ends or the link.
+type Side string
+
+// Sides is the one table of sides.
+var Sides = []Side{RoleSender, RoleReceiver, SideLink}
+
+// MarshalText writes the side's name.
+func (s Side) MarshalText() ([]byte, error) { return []byte(s), nil }
+
+// UnmarshalText reads a side's name and refuses any other text.
+func (s *Side) UnmarshalText(b []byte) error { return oneOf(s, Sides, string(b), "side") }
+
+// EventKind is what an event of events.jsonl records.
+type EventKind string
+
+// EventKinds is the one table of event kinds.
+var EventKinds = []EventKind{EventListening, EventConnected, EventSocket, EventClosed, EventError, EventStats, EventTimeline,
+	EventPolicyReset, EventTotal, EventRefuse, EventLag, EventConnecting, EventConnectFailed, EventMiddlebox, EventMiddleboxRefused, EventExecStarted, EventExecExited}
+
+// MarshalText writes the kind's name.
+func (k EventKind) MarshalText() ([]byte, error) { return []byte(k), nil }
+
+// UnmarshalText reads a kind's name and refuses any other text.
+func (k *EventKind) UnmarshalText(b []byte) error {
+	return oneOf(k, EventKinds, string(b), "event kind")
+}
+
+// oneOf sets *v to the entry of table spelled s, or says what is known.
+func oneOf[T ~string](v *T, table []T, s, what string) error {
+	for _, t := range table {
+		if string(t) == s {
+			*v = t
+			return nil
+		}
+	}
+	names := make([]string, len(table))
+	for i, t := range table {
+		names[i] = strconv.Quote(string(t))
+	}
+	return fmt.Errorf("unknown %s %q; known: %s", what, s, strings.Join(names, ", "))
+}
 
 // Event kinds written to events.jsonl.
 const (
-	EventListening = "listening"
-	EventConnected = "connected"
-	EventSocket    = "socket"
-	EventClosed    = "closed"
-	EventError     = "error"
-	EventStats     = "stats"
+	EventListening EventKind = "listening"
+	EventConnected EventKind = "connected"
+	EventSocket    EventKind = "socket"
+	EventClosed    EventKind = "closed"
+	EventError     EventKind = "error"
+	EventStats     EventKind = "stats"
 	// EventTimeline is a link change at its time (side "link").
-	EventTimeline = "timeline"
+	EventTimeline EventKind = "timeline"
 	// EventPolicyReset is the sender resetting a slow client.
-	EventPolicyReset = "policy_reset"
+	EventPolicyReset EventKind = "policy_reset"
 	// EventTotal is a peer's account over all its connections (conn -1).
-	EventTotal = "total"
+	EventTotal EventKind = "total"
 	// EventRefuse is the sender starting or ending a refusal window.
-	EventRefuse = "refuse"
+	EventRefuse EventKind = "refuse"
 	// EventLag is one second's lag over all of a receiver's clients.
-	EventLag = "lag"
+	EventLag EventKind = "lag"
 	// EventConnecting is a client starting its first connect.
-	EventConnecting = "connecting"
+	EventConnecting EventKind = "connecting"
 	// EventConnectFailed is a client's connect attempt that failed.
-	EventConnectFailed = "connect_failed"
+	EventConnectFailed EventKind = "connect_failed"
 	// EventMiddlebox is the link's NAT or firewall forgetting an idle
 	// connection (side "link"), at the time it forgot.
-	EventMiddlebox = "middlebox"
+	EventMiddlebox EventKind = "middlebox"
 	// EventMiddleboxRefused is the first packet from one side (Side: sender
 	// or receiver) of a connection the NAT forgot that it dropped or
 	// answered with an RST; Detail is "data" (it carried payload) or
 	// "probe" (an ACK or a keepalive / window probe).
-	EventMiddleboxRefused = "middlebox_refused"
+	EventMiddleboxRefused EventKind = "middlebox_refused"
+	// EventExecStarted is a user's program started (Detail: its pid and
+	// command).
+	EventExecStarted EventKind = "exec_started"
+	// EventExecExited is a user's program's exit (Detail: how).
+	EventExecExited EventKind = "exec_exited"
 )
 
 // Event is one line of events.jsonl.
 type Event struct {
-	T    int64  `json:"t"` // ns since run start
-	Side string `json:"side"`
-	Conn int    `json:"conn"`
+	T    int64 `json:"t"` // ns since run start
+	Side Side  `json:"side"`
+	Conn int   `json:"conn"`
 	// Client is the receiver client the connection belongs to.
-	Client int    `json:"client"`
-	Kind   string `json:"event"`
-	Error  string `json:"error,omitempty"`
+	Client int       `json:"client"`
+	Kind   EventKind `json:"event"`
+	Error  string    `json:"error,omitempty"`
 	// Socket holds the effective socket options read back after setting them.
 	Socket *EffectiveSocket `json:"socket,omitempty"`
 	Stats  *Stats           `json:"stats,omitempty"`

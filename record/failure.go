@@ -11,7 +11,7 @@ type Failure struct {
 	Vanish bool
 	// Reboot, Kill and Freeze name the side the timeline reboots, kills or
 	// freezes ("" for none; the first one in the timeline counts).
-	Reboot, Kill, Freeze string
+	Reboot, Kill, Freeze Side
 	// Partition is the direction of the timeline's first partition: down,
 	// up, both or link-down ("" for none).
 	Partition string
@@ -21,7 +21,7 @@ type Failure struct {
 	// NAT is the middlebox that forgets idle connections (nil: none).
 	NAT *NATSettings
 	// Sockets are the sender's and the receiver's settings, by role.
-	Sockets map[string]SocketSettings
+	Sockets map[Side]SocketSettings
 }
 
 // NATSettings is a NAT that forgets a connection idle for IdleTimeout;

@@ -20,7 +20,7 @@ func Detect(row *SweepRow, f *record.Failure, sum *Summary, samples []tcpinfo.Sa
 	fail := time.Duration(sum.Meta.FailureS * 1e9)
 	row.FailureS = sum.Meta.FailureS
 	firstT := math.Inf(1)
-	for _, side := range []string{record.RoleSender, record.RoleReceiver} {
+	for _, side := range []record.Side{record.RoleSender, record.RoleReceiver} {
 		if (side == record.RoleReceiver && f.Vanish) || side == f.Reboot || side == f.Kill || side == f.Freeze {
 			continue // the vanished or rebooted side is the failure, not a survivor
 		}
@@ -40,7 +40,7 @@ func Detect(row *SweepRow, f *record.Failure, sum *Summary, samples []tcpinfo.Sa
 		var lastRecv time.Duration = -1  // when the last packet arrived (after the failure too, when one direction still carries it)
 		zeroWindow := false
 		for _, x := range samples {
-			if x.Side != side {
+			if x.Side != string(side) {
 				continue
 			}
 			t := time.Duration(x.T)
@@ -140,7 +140,7 @@ func peerReset(row *SweepRow, f *record.Failure) {
 	}
 	part := f.Partition
 	// open[x] says whether packets from side x still reach the other side.
-	open := map[string]bool{record.RoleSender: part == "up", record.RoleReceiver: part == "down"}
+	open := map[record.Side]bool{record.RoleSender: part == "up", record.RoleReceiver: part == "down"}
 	for i := range row.Sides {
 		me, peer := &row.Sides[i], &row.Sides[1-i]
 		if !open[peer.Side] || !peer.KeepaliveAbort || peer.ExpectedS == 0 {
@@ -148,7 +148,7 @@ func peerReset(row *SweepRow, f *record.Failure) {
 		}
 		if me.ExpectedS == 0 || peer.ExpectedS < me.ExpectedS {
 			me.ExpectedS = peer.ExpectedS
-			me.Rule = "the " + peer.Side + "'s keepalive abort RST (" + part + " only is cut)"
+			me.Rule = "the " + string(peer.Side) + "'s keepalive abort RST (" + part + " only is cut)"
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/scenario/units"
 )
 
@@ -83,7 +84,7 @@ func classShare(class Class) runSubject {
 	return runSubject{kindShare, func(sum *Summary) (Class, float64) { return "", sum.Verdict.ClassShares[class] }}
 }
 
-func detection(side string) runSubject {
+func detection(side record.Side) runSubject {
 	return runSubject{kindDuration, func(sum *Summary) (Class, float64) {
 		for _, d := range sum.Disconnects {
 			if d.Side == side && d.DetectionS > 0 {

@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tcplab/tcplab/record"
 )
 
 // EndKind is how a run ended. Only EndCompleted can pass: a run that was
@@ -76,7 +78,7 @@ const (
 // PeerFailure is a peer (tcplab's built-in one or the user's program) that
 // failed the run: who, how, when, and the last lines it wrote on stderr.
 type PeerFailure struct {
-	Side string `json:"side"`
+	Side record.Side `json:"side"`
 	// Program: the user's program (exec), not tcplab's built-in peer.
 	Program bool     `json:"program"`
 	Command []string `json:"command,omitempty"`

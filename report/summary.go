@@ -47,7 +47,7 @@ type Meta struct {
 
 // Peer is one peer's account.
 type Peer struct {
-	Side        string                  `json:"side"`
+	Side        record.Side             `json:"side"`
 	Socket      *record.EffectiveSocket `json:"socket,omitempty"`
 	Stats       *record.Stats           `json:"stats,omitempty"`
 	HandshakeMs float64                 `json:"handshake_ms,omitempty"`
@@ -104,13 +104,13 @@ type LagSecond struct {
 
 // Disconnect is a connection that ended before the run did.
 type Disconnect struct {
-	Conn   int     `json:"conn"`
-	Client int     `json:"client"`
-	T      float64 `json:"t_s"`
-	Side   string  `json:"side"`  // who noticed
-	Error  string  `json:"error"` // EOF, ECONNRESET, a policy reset…
+	Conn   int         `json:"conn"`
+	Client int         `json:"client"`
+	T      float64     `json:"t_s"`
+	Side   record.Side `json:"side"`  // who noticed
+	Error  string      `json:"error"` // EOF, ECONNRESET, a policy reset…
 	// ClosedFirst is the side that closed first (its close came earliest).
-	ClosedFirst string `json:"closed_first"`
+	ClosedFirst record.Side `json:"closed_first"`
 	// DetectionS is how long after the failure (the receiver's vanish or
 	// the first partition) this side noticed.
 	DetectionS float64 `json:"detection_s,omitempty"`
@@ -305,7 +305,7 @@ func (sum *Summary) addConnections(events []record.Event, sndBy, rcvBy map[int][
 	firstClose := map[int]record.Event{}
 	handshake := map[int]float64{}
 	for _, e := range events {
-		if e.Conn < 0 || e.Side == "link" {
+		if e.Conn < 0 || e.Side == record.SideLink {
 			continue
 		}
 		switch e.Kind {
@@ -421,7 +421,7 @@ func (sum *Summary) addLagAndTimeline(events []record.Event) {
 
 // addPeers adds each side's account and fills the message accounting.
 func (sum *Summary) addPeers(events []record.Event) {
-	for _, side := range []string{record.RoleSender, record.RoleReceiver} {
+	for _, side := range []record.Side{record.RoleSender, record.RoleReceiver} {
 		p := Peer{Side: side}
 		var first *record.Stats
 		for _, e := range events {

@@ -6,6 +6,8 @@ import (
 	"html"
 	"io"
 	"strings"
+
+	"github.com/tcplab/tcplab/record"
 )
 
 // SweepSchemaVersion is the version of sweep.json's layout.
@@ -44,13 +46,13 @@ type SweepRow struct {
 	// Sides are the detection figures of each end.
 	Sides []SideDetection `json:"sides"`
 	// FirstNoticed is the side whose connection ended first after the failure.
-	FirstNoticed string `json:"first_noticed,omitempty"`
-	Passed       bool   `json:"passed"`
+	FirstNoticed record.Side `json:"first_noticed,omitempty"`
+	Passed       bool        `json:"passed"`
 }
 
 // SideDetection is how one end learned that its peer was gone.
 type SideDetection struct {
-	Side string `json:"side"`
+	Side record.Side `json:"side"`
 	// DetectedS is the time from the failure to this side's connection
 	// ending (0: it never noticed within the run).
 	DetectedS float64 `json:"detected_s"`
@@ -171,7 +173,7 @@ func WriteSweepMarkdown(w io.Writer, r *SweepReport) error {
 			id, first := "", ""
 			vals := make([]string, len(r.Keys))
 			if i == 0 {
-				id, first = p.ID, p.FirstNoticed
+				id, first = p.ID, string(p.FirstNoticed)
 				if !p.Passed {
 					id += " ❌"
 				}
@@ -227,12 +229,12 @@ h1{font-size:20px} table{border-collapse:collapse;margin:8px 0} td,th{border:1px
 	y := top
 	for _, p := range r.Points {
 		for i, s := range p.Sides {
-			label := s.Side
+			label := string(s.Side)
 			if i == 0 {
-				label = p.ID + " " + s.Side
+				label = p.ID + " " + string(s.Side)
 			}
 			colour := "#4c78a8"
-			if s.Side == "receiver" {
+			if s.Side == record.RoleReceiver {
 				colour = "#54a24b"
 			}
 			fmt.Fprintf(&b, "<text class=\"label\" x=\"4\" y=\"%d\">%s</text>\n", y+14, html.EscapeString(label))
@@ -274,7 +276,7 @@ h1{font-size:20px} table{border-collapse:collapse;margin:8px 0} td,th{border:1px
 			}
 			first := ""
 			if i == 0 {
-				first = p.FirstNoticed
+				first = string(p.FirstNoticed)
 			}
 			fmt.Fprintf(&b, "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
 				s.Side, state, fmtDetect(s.DetectedS), fmtDetect(s.ExpectedS), html.EscapeString(s.Rule), s.Probes, s.WireProbes, html.EscapeString(orDash(s.Error)), first)

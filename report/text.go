@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/tcplab/tcplab/record"
 )
 
 // MarshalJSON is report.json's bytes for s.
@@ -76,7 +78,7 @@ func WriteTextColour(w io.Writer, s *Summary, colour bool) {
 		fmt.Fprintf(w, "%-8s", p.Side)
 		if st := p.Stats; st != nil {
 			fmt.Fprintf(w, " %d messages, %.2f MB", st.Messages, float64(st.Bytes)/1e6)
-			if p.Side == "receiver" {
+			if p.Side == record.RoleReceiver {
 				fmt.Fprintf(w, ", lost %d, duplicated %d, lag p50 %.1f ms p99 %.1f ms max %.1f ms", st.Lost, st.Duplicated, st.LagP50Ms, st.LagP99Ms, st.LagMaxMs)
 			}
 			fmt.Fprintf(w, ", %d samples", st.Samples)
