@@ -155,7 +155,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts RunOptions) (res *Resul
 	meta := startMeta(s, topo, started, link)
 	// meta.json is there from the start: a run killed before its end still
 	// has one (without an end record) and can be reported as killed.
-	if err := writeMeta(rd, meta); err != nil {
+	if err := writeMeta(rd, meta, s); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	end, forgot, runErr := runPeers(ctx, s, topo, rd, exe, note, opts.Live)

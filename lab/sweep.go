@@ -226,7 +226,7 @@ func readSweepJSON(p string) (*report.SweepReport, error) {
 		return nil, err
 	}
 	defer rd.Close()
-	b, err := rd.ReadFile(name, maxMetaSize)
+	b, err := rd.ReadFile(name, maxJSONSize)
 	if err != nil {
 		return nil, err
 	}
@@ -305,3 +305,6 @@ func failureStart(s *scenario.Scenario) time.Duration {
 	}
 	return t
 }
+
+// maxJSONSize bounds what is read of a sweep's or a point's JSON files.
+const maxJSONSize = 16 << 20

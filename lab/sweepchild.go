@@ -115,7 +115,7 @@ func runPoint(ctx context.Context, exe string, p *scenario.SweepPoint, sweep *re
 	cmd.Stderr = &stderr
 	runErr := cmd.Run()
 	var sum *report.Summary
-	if rb, err := rd.ReadFile(record.FileReport, maxMetaSize*8); err == nil {
+	if rb, err := rd.ReadFile(record.FileReport, 8*maxJSONSize); err == nil {
 		var s report.Summary
 		if err := json.Unmarshal(rb, &s); err == nil {
 			sum = &s

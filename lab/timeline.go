@@ -77,7 +77,8 @@ func runTimeline(s *scenario.Scenario, ctx context.Context, topo *netem.Topology
 			verb = "end"
 		}
 		ev := peers.Event{T: tcpinfo.Monotonic() - start, Side: record.SideLink, Kind: peers.EventTimeline,
-			Detail: fmt.Sprintf("timeline[%d] %s: %s", st.entry, verb, describeEntry(tl[st.entry]))}
+			Detail: fmt.Sprintf("timeline[%d] %s: %s", st.entry, verb, describeEntry(tl[st.entry])),
+			Step:   &record.TimelineStep{Entry: st.entry, Start: st.start, Change: changeOf(tl[st.entry])}}
 		if err != nil {
 			ev.Error = err.Error()
 		}
@@ -115,6 +116,21 @@ func applyState(topo *netem.Topology, prev, next scenario.LinkState) error {
 		}
 	}
 	return nil
+}
+
+// changeOf is what a timeline entry changes.
+func changeOf(e scenario.TimelineEntry) record.ChangeKind {
+	switch {
+	case e.Partition != "":
+		return record.ChangePartition
+	case e.Reboot != "":
+		return record.ChangeReboot
+	case e.Freeze != "":
+		return record.ChangeFreeze
+	case e.Kill != "":
+		return record.ChangeKill
+	}
+	return record.ChangeLink
 }
 
 func describeEntry(e scenario.TimelineEntry) string {

@@ -25,7 +25,7 @@ var Sides = []Side{RoleSender, RoleReceiver, SideLink}
 func (s Side) MarshalText() ([]byte, error) { return []byte(s), nil }
 
 // UnmarshalText reads a side's name and refuses any other text.
-func (s *Side) UnmarshalText(b []byte) error { return oneOf(s, Sides, string(b), "side") }
+func (s *Side) UnmarshalText(b []byte) error { return OneOf(s, Sides, string(b), "side") }
 
 // EventKind is what an event of events.jsonl records.
 type EventKind string
@@ -39,11 +39,42 @@ func (k EventKind) MarshalText() ([]byte, error) { return []byte(k), nil }
 
 // UnmarshalText reads a kind's name and refuses any other text.
 func (k *EventKind) UnmarshalText(b []byte) error {
-	return oneOf(k, EventKinds, string(b), "event kind")
+	return OneOf(k, EventKinds, string(b), "event kind")
 }
 
-// oneOf sets *v to the entry of table spelled s, or says what is known.
-func oneOf[T ~string](v *T, table []T, s, what string) error {
+// TimelineStep is a timeline entry starting or ending.
+type TimelineStep struct {
+	Entry  int        `json:"entry"`
+	Start  bool       `json:"start"`
+	Change ChangeKind `json:"change"`
+}
+
+// ChangeKind is what a timeline entry changes.
+type ChangeKind string
+
+// The kinds of timeline change.
+const (
+	ChangeLink      ChangeKind = "link"
+	ChangePartition ChangeKind = "partition"
+	ChangeReboot    ChangeKind = "reboot"
+	ChangeFreeze    ChangeKind = "freeze"
+	ChangeKill      ChangeKind = "kill"
+)
+
+// ChangeKinds is the one table of timeline changes.
+var ChangeKinds = []ChangeKind{ChangeLink, ChangePartition, ChangeReboot, ChangeFreeze, ChangeKill}
+
+// MarshalText writes the change's name.
+func (c ChangeKind) MarshalText() ([]byte, error) { return []byte(c), nil }
+
+// UnmarshalText reads a change's name and refuses any other text.
+func (c *ChangeKind) UnmarshalText(b []byte) error {
+	return OneOf(c, ChangeKinds, string(b), "timeline change")
+}
+
+// OneOf sets *v to the entry of table spelled s, or says what is known:
+// the UnmarshalText of every typed vocabulary.
+func OneOf[T ~string](v *T, table []T, s, what string) error {
 	for _, t := range table {
 		if string(t) == s {
 			*v = t
@@ -113,6 +144,8 @@ type Event struct {
 	Lag *LagPoint `json:"lag,omitempty"`
 	// Detail describes a link change (timeline events, side "link").
 	Detail string `json:"detail,omitempty"`
+	// Step says which timeline entry starts or ends (timeline events).
+	Step *TimelineStep `json:"step,omitempty"`
 }
 
 // LagPoint is the lag of the messages read in one second: production → read.

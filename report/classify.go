@@ -5,8 +5,8 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strings"
 
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
@@ -30,7 +30,7 @@ var Classes = []Class{SenderLimited, ReceiverLimited, NetworkLimited, Mixed, Unk
 func (c Class) MarshalText() ([]byte, error) { return []byte(c), nil }
 
 // UnmarshalText reads a class's name and refuses any other text.
-func (c *Class) UnmarshalText(b []byte) error { return oneOfTable(c, Classes, string(b), "class") }
+func (c *Class) UnmarshalText(b []byte) error { return record.OneOf(c, Classes, string(b), "class") }
 
 // SubCause says which part of a class it was: the evidence's reading.
 type SubCause string
@@ -57,7 +57,7 @@ func (c SubCause) MarshalText() ([]byte, error) { return []byte(c), nil }
 
 // UnmarshalText reads a sub-cause and refuses any other text.
 func (c *SubCause) UnmarshalText(b []byte) error {
-	return oneOfTable(c, SubCauses, string(b), "sub-cause")
+	return record.OneOf(c, SubCauses, string(b), "sub-cause")
 }
 
 // Text is the class, and its sub-cause after sep when there is one.
@@ -66,21 +66,6 @@ func (v *Verdict) Text(sep string) string {
 		return string(v.Class) + sep + string(v.SubCause)
 	}
 	return string(v.Class)
-}
-
-// oneOfTable sets *v to the entry of table spelled s, or says what is accepted.
-func oneOfTable[T ~string](v *T, table []T, s, what string) error {
-	for _, t := range table {
-		if string(t) == s {
-			*v = t
-			return nil
-		}
-	}
-	names := make([]string, len(table))
-	for i, t := range table {
-		names[i] = fmt.Sprintf("%q", string(t))
-	}
-	return fmt.Errorf("unknown %s %q; known: %s", what, s, strings.Join(names, ", "))
 }
 
 // DominantShare is the share of the run's windows one class must cover for a

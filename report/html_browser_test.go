@@ -42,7 +42,7 @@ func TestHTMLInChromium(t *testing.T) {
 	sum := Build(Meta{Scenario: "browser", RunID: "t", DurationS: 3, WindowS: 0.25, Stopped: "completed",
 		Link: &LinkRecord{Backend: "userspace"}}, samples, events, 250e6)
 	var page bytes.Buffer
-	if err := WriteHTML(&page, &sum, samples, events); err != nil {
+	if err := WriteHTML(&page, &sum); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

@@ -151,10 +151,10 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-// WriteJUnit writes junit.xml for one or more runs.
-func WriteJUnit(w io.Writer, runs []*Summary) error {
+// WriteJUnit writes junit.xml: the run as a test suite.
+func WriteJUnit(w io.Writer, s *Summary) error {
 	out := junitSuites{}
-	for _, s := range runs {
+	{
 		st := junitSuite{Name: s.Meta.Scenario, Time: fmt.Sprintf("%.3f", s.Meta.DurationS),
 			Props: []junitProp{{"run_id", s.Meta.RunID}, {"verdict", string(s.Verdict.Class)}, {"stopped", s.Meta.StoppedText()}}}
 		add := func(name string, ok bool, msg string) {

@@ -168,6 +168,9 @@ type Summary struct {
 	// Passed: the run completed and every expectation held (what the exit
 	// code says: 0).
 	Pass bool `json:"passed"`
+	// Charts are report.html's series, computed from the samples by Build
+	// (not in report.json: the samples are in the run directory).
+	Charts *Charts `json:"-"`
 }
 
 // EndedEarly counts the connections (of one client, or all with client -1)
@@ -204,6 +207,7 @@ func Build(meta Meta, samples []tcpinfo.Sample, events []record.Event, window in
 	sum.addDisconnects(events, firstClose)
 	sum.addLagAndTimeline(events)
 	sum.addPeers(events)
+	sum.Charts = buildCharts(&sum, samples, events)
 	return sum
 }
 

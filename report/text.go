@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/tcplab/tcplab/record"
@@ -19,20 +18,22 @@ func MarshalJSON(s *Summary) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// WriteJSON writes the Summary as report.json.
-func WriteJSON(path string, s *Summary) error {
+// WriteJSON writes report.json.
+func WriteJSON(w io.Writer, s *Summary) error {
 	b, err := MarshalJSON(s)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	return nil
+	_, err = w.Write(b)
+	return err
 }
 
-// WriteText writes the readable summary.
-func WriteText(w io.Writer, s *Summary) { WriteTextColour(w, s, false) }
+// WriteText writes the readable summary (report.txt).
+func WriteText(w io.Writer, s *Summary) error { return writeText(w, s, false) }
+
+// WriteTextColour writes the readable summary with the verdict and the
+// expectations' PASS / FAIL in colour, for a terminal.
+func WriteTextColour(w io.Writer, s *Summary) error { return writeText(w, s, true) }
 
 // ANSI colours for a terminal.
 const (
@@ -42,9 +43,9 @@ const (
 	ansiReset = "\x1b[0m"
 )
 
-// WriteTextColour writes the readable summary, with the verdict and the
-// expectations' PASS / FAIL in colour when colour is set (a terminal).
-func WriteTextColour(w io.Writer, s *Summary, colour bool) {
+// writeText writes the readable summary, in colour when colour is set.
+func writeText(out io.Writer, s *Summary, colour bool) error {
+	w := &errWriter{w: out}
 	paint := func(code, text string) string {
 		if !colour {
 			return text
@@ -192,6 +193,7 @@ func WriteTextColour(w io.Writer, s *Summary, colour bool) {
 			fmt.Fprintf(w, "  %s  %s (actual: %s)\n", mark, e.Expect, e.Actual)
 		}
 	}
+	return w.err
 }
 
 // strip renders the windows' classes as one letter each: S sender, R
@@ -286,4 +288,20 @@ func writeRunFailure(w io.Writer, s *Summary, paint func(string) string) {
 			fmt.Fprintf(w, "    it wrote nothing on stderr (%s)\n", f.StderrFile)
 		}
 	}
+}
+
+// errWriter keeps the first write error, so a renderer made of many
+// Fprintf calls can return it.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
 }

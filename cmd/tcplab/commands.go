@@ -241,16 +241,17 @@ func printSummary(cmd *cobra.Command, output string, s *report.Summary, dir stri
 	w := cmd.OutOrStdout()
 	switch output {
 	case "json":
-		b, err := report.MarshalJSON(s)
-		if err != nil {
+		return report.WriteJSON(w, s)
+	case "text", "":
+		render := report.WriteText
+		if isTerminal(w) {
+			render = report.WriteTextColour
+		}
+		if err := render(w, s); err != nil {
 			return err
 		}
-		_, err = w.Write(b)
+		_, err := fmt.Fprintf(w, "\nrun directory: %s\n", dir)
 		return err
-	case "text", "":
-		report.WriteTextColour(w, s, isTerminal(w))
-		fmt.Fprintf(w, "\nrun directory: %s\n", dir)
-		return nil
 	}
 	return fmt.Errorf("--output %q: accepted: text, json", output)
 }

@@ -1,0 +1,205 @@
+package report
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/tcplab/tcplab/record"
+	"github.com/tcplab/tcplab/tcpinfo"
+)
+
+// Charts are the series report.html draws, computed from the recorded
+// samples and events when the Summary is built. They are not part of
+// report.json (json:"-"): the samples are.
+type Charts struct {
+	// DurationS is the time axis' length.
+	DurationS float64
+	// Spans are the timeline's entries, shaded on every chart.
+	Spans []ChartSpan
+	// Marks are the disconnects, a dashed line on every chart.
+	Marks []ChartMark
+	// The charts, each a list of series over time.
+	Throughput, Lag, Windows, RTT, Retransmits []Series
+}
+
+// Series is one line of a chart.
+type Series struct {
+	Name, Colour string
+	X, Y         []float64
+	// Step draws it as steps (counts per bin).
+	Step bool
+}
+
+// ChartSpan is a shaded stretch of the time axis: one timeline entry.
+type ChartSpan struct {
+	From, To float64
+	Label    string
+	Change   record.ChangeKind
+}
+
+// ChartMark is a vertical line at a time: a disconnect.
+type ChartMark struct {
+	T     float64
+	Label string
+}
+
+// buildCharts computes the charts of a run from its records.
+func buildCharts(s *Summary, samples []tcpinfo.Sample, events []record.Event) *Charts {
+	dur := s.Meta.DurationS
+	if dur <= 0 {
+		dur = 1
+	}
+	c := &Charts{DurationS: dur, Spans: timelineSpans(events, dur)}
+	for _, d := range s.Disconnects {
+		c.Marks = append(c.Marks, ChartMark{d.T, fmt.Sprintf("%.3fs conn %d: %s noticed %s", d.T, d.Conn, d.Side, d.Error)})
+	}
+	snd, rcv := connSamples(samples, s.VerdictConn)
+	// A bin holds at least two sampling intervals, so no bin is empty by chance.
+	bins := 200
+	if n := len(snd); n > 1 {
+		every := float64(snd[n-1].T-snd[0].T) / 1e9 / float64(n-1)
+		bins = max(10, min(200, int(dur/(2*every))))
+	}
+	binW := dur / float64(bins)
+	c.Throughput = throughputSeries(samples, bins, binW)
+	c.Lag = lagSeries(s.LagOverTime)
+	c.Windows, c.RTT, c.Retransmits = connectionSeries(snd, rcv, bins, binW)
+	return c
+}
+
+// throughputSeries is bytes acked by every sending socket and bytes
+// received by every receiving one, per bin, in Mbit/s.
+func throughputSeries(samples []tcpinfo.Sample, bins int, binW float64) []Series {
+	perBin := func(side string, count func(*tcpinfo.Info) uint64) []float64 {
+		out := make([]float64, bins)
+		byConn := map[int][]tcpinfo.Sample{}
+		for _, x := range samples {
+			if x.Side == side {
+				byConn[x.Conn] = append(byConn[x.Conn], x)
+			}
+		}
+		for _, ss := range byConn {
+			sort.SliceStable(ss, func(i, j int) bool { return ss[i].T < ss[j].T })
+			for i := 1; i < len(ss); i++ {
+				a, c := count(&ss[i-1].Info), count(&ss[i].Info)
+				if k := int(float64(ss[i].T) / 1e9 / binW); k >= 0 && k < bins && c >= a {
+					out[k] += float64(c - a)
+				}
+			}
+		}
+		return out
+	}
+	acked := perBin(record.RoleSender, func(i *tcpinfo.Info) uint64 { return i.BytesAcked })
+	received := perBin(record.RoleReceiver, func(i *tcpinfo.Info) uint64 { return i.BytesReceived })
+	thr := Series{Name: "acked (sender, all connections)", Colour: "#4c78a8", Step: true}
+	rth := Series{Name: "received (receiver, all connections)", Colour: "#54a24b", Step: true}
+	for k := 0; k < bins; k++ {
+		thr.X, thr.Y = append(thr.X, float64(k)*binW), append(thr.Y, acked[k]*8/binW/1e6)
+		rth.X, rth.Y = append(rth.X, float64(k)*binW), append(rth.Y, received[k]*8/binW/1e6)
+	}
+	return []Series{thr, rth}
+}
+
+// lagSeries is the lag per second: p50, p99, max.
+func lagSeries(lag []LagSecond) []Series {
+	out := []Series{{Name: "lag p50", Colour: "#54a24b"}, {Name: "lag p99", Colour: "#f58518"}, {Name: "lag max", Colour: "#e45756"}}
+	for _, l := range lag {
+		x := l.T + 0.5
+		out[0].X, out[0].Y = append(out[0].X, x), append(out[0].Y, l.P50Ms)
+		out[1].X, out[1].Y = append(out[1].X, x), append(out[1].Y, l.P99Ms)
+		out[2].X, out[2].Y = append(out[2].X, x), append(out[2].Y, l.MaxMs)
+	}
+	return out
+}
+
+// connectionSeries is the verdict connection's windows, RTT and
+// retransmits per bin.
+func connectionSeries(snd, rcv []tcpinfo.Sample, bins int, binW float64) (windows, rtts, retrans []Series) {
+	cw := Series{Name: "cwnd × mss (sender)", Colour: "#4c78a8"}
+	sw := Series{Name: "snd_wnd (peer's window, sender)", Colour: "#e45756"}
+	rw := Series{Name: "rcv_wnd (receiver)", Colour: "#54a24b"}
+	rtt := Series{Name: "srtt (sender)", Colour: "#4c78a8"}
+	mrtt := Series{Name: "min_rtt (sender)", Colour: "#9d9d9d"}
+	re := Series{Name: "retransmits per bin (sender)", Colour: "#e45756", Step: true}
+	rebin := make([]float64, bins)
+	for i, x := range snd {
+		t := float64(x.T) / 1e9
+		cw.X, cw.Y = append(cw.X, t), append(cw.Y, float64(x.Info.SndCwnd)*float64(x.Info.SndMSS)/1024)
+		if x.Info.Has("snd_wnd") {
+			sw.X, sw.Y = append(sw.X, t), append(sw.Y, float64(x.Info.SndWnd)/1024)
+		}
+		rtt.X, rtt.Y = append(rtt.X, t), append(rtt.Y, float64(x.Info.RTT)/1000)
+		if x.Info.Has("min_rtt") {
+			mrtt.X, mrtt.Y = append(mrtt.X, t), append(mrtt.Y, float64(x.Info.MinRTT)/1000)
+		}
+		if i > 0 && x.Info.TotalRetrans >= snd[i-1].Info.TotalRetrans {
+			if k := int(t / binW); k >= 0 && k < bins {
+				rebin[k] += float64(x.Info.TotalRetrans - snd[i-1].Info.TotalRetrans)
+			}
+		}
+	}
+	for _, x := range rcv {
+		if x.Info.Has("rcv_wnd") {
+			rw.X, rw.Y = append(rw.X, float64(x.T)/1e9), append(rw.Y, float64(x.Info.RcvWnd)/1024)
+		}
+	}
+	for k := range rebin {
+		re.X, re.Y = append(re.X, float64(k)*binW), append(re.Y, rebin[k])
+	}
+	return []Series{cw, sw, rw}, []Series{rtt, mrtt}, []Series{re}
+}
+
+// connSamples returns one connection's samples of each end, in time order.
+func connSamples(samples []tcpinfo.Sample, conn int) (snd, rcv []tcpinfo.Sample) {
+	for _, x := range samples {
+		if x.Conn != conn {
+			continue
+		}
+		if x.Side == record.RoleSender {
+			snd = append(snd, x)
+		} else if x.Side == record.RoleReceiver {
+			rcv = append(rcv, x)
+		}
+	}
+	byT := func(ss []tcpinfo.Sample) { sort.SliceStable(ss, func(i, j int) bool { return ss[i].T < ss[j].T }) }
+	byT(snd)
+	byT(rcv)
+	return snd, rcv
+}
+
+// legacyStepRE reads the entry and edge of a timeline event recorded before
+// events carried record.TimelineStep (its Detail's fixed prefix).
+var legacyStepRE = regexp.MustCompile(`^timeline\[(\d+)\] (start|end): (.*)$`)
+
+// timelineSpans pairs each timeline entry's start and end events.
+func timelineSpans(events []record.Event, dur float64) []ChartSpan {
+	open := map[int]int{} // entry → index in out
+	var out []ChartSpan
+	for _, e := range events {
+		if e.Kind != record.EventTimeline {
+			continue
+		}
+		st := e.Step
+		label := e.Detail
+		if st == nil {
+			m := legacyStepRE.FindStringSubmatch(e.Detail)
+			if m == nil {
+				continue
+			}
+			i, _ := strconv.Atoi(m[1])
+			st = &record.TimelineStep{Entry: i, Start: m[2] == "start", Change: record.ChangeLink}
+			label = m[3]
+		}
+		t := float64(e.T) / 1e9
+		if st.Start {
+			open[st.Entry] = len(out)
+			out = append(out, ChartSpan{From: t, To: dur, Label: label, Change: st.Change})
+		} else if k, ok := open[st.Entry]; ok {
+			out[k].To = t
+			delete(open, st.Entry)
+		}
+	}
+	return out
+}

@@ -1,0 +1,213 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"github.com/tcplab/tcplab/record"
+	"github.com/tcplab/tcplab/tcpinfo"
+)
+
+// MetaFile is meta.json: the run's Meta (report.json's "meta") and the
+// resolved facts judging needs besides the records — the expectations,
+// each timeline[N] span filled in. A run writes it when it starts and
+// completes it at its end.
+type MetaFile struct {
+	Meta
+	Expect []ExpectRecord `json:"expect,omitempty"`
+}
+
+// ExpectRecord is an expectation as meta.json keeps it: its text and, for
+// a timeline[N].verdict, the span the scenario gave that entry (seconds).
+type ExpectRecord struct {
+	Source string  `json:"expect"`
+	FromS  float64 `json:"from_s,omitempty"`
+	ToS    float64 `json:"to_s,omitempty"`
+}
+
+// RecordExpect is how meta.json keeps e.
+func RecordExpect(e Expect) ExpectRecord {
+	r := ExpectRecord{Source: e.Source}
+	if e.Entry >= 0 {
+		r.FromS, r.ToS = e.From, e.To
+	}
+	return r
+}
+
+// Expectations reads the recorded expectations again with the grammar
+// (a meta.json is data, not trusted code: each is parsed anew).
+func (m *MetaFile) Expectations() ([]Expect, error) {
+	out := make([]Expect, 0, len(m.Expect))
+	for i, r := range m.Expect {
+		e, err := ParseExpect(r.Source)
+		if err != nil {
+			return nil, fmt.Errorf("%s: expect[%d]: %w", record.FileMeta, i, err)
+		}
+		if e.Entry >= 0 {
+			e.From, e.To = r.FromS, r.ToS
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// WriteMeta writes (or completes) meta.json.
+func WriteMeta(rd *record.Dir, m MetaFile) error {
+	mb, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", record.FileMeta, err)
+	}
+	return rd.WriteFile(record.FileMeta, append(mb, '\n'))
+}
+
+// maxMetaSize bounds what is read of meta.json.
+const maxMetaSize = 16 << 20
+
+// ReadMeta reads meta.json.
+func ReadMeta(rd *record.Dir) (MetaFile, error) {
+	var m MetaFile
+	mb, err := rd.ReadFile(record.FileMeta, maxMetaSize)
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(mb, &m); err != nil {
+		return m, fmt.Errorf("read %s: %w", rd.Join(record.FileMeta), err)
+	}
+	return m, nil
+}
+
+// ErrNoData marks a run directory whose recorded data is missing or empty:
+// tcplab report leaves its reports as they are.
+var ErrNoData = errors.New("no recorded data to judge")
+
+// ReadRecorded reads samples.jsonl and events.jsonl of a run directory.
+// strict (tcplab report): both must exist and the samples must hold at
+// least one sample.
+func ReadRecorded(rd *record.Dir, strict bool) ([]tcpinfo.Sample, []record.Event, error) {
+	read := func(name string, decode func(f *os.File) error) error {
+		f, err := rd.Open(name)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) && !strict {
+				return nil
+			}
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("%w: %s is missing", ErrNoData, rd.Join(name))
+			}
+			return err
+		}
+		defer f.Close()
+		return decode(f)
+	}
+	var samples []tcpinfo.Sample
+	var events []record.Event
+	err := errors.Join(
+		read(record.FileSamples, func(f *os.File) (err error) {
+			samples, err = record.DecodeSamples(f, rd.Join(record.FileSamples))
+			return
+		}),
+		read(record.FileEvents, func(f *os.File) (err error) {
+			events, err = record.DecodeEvents(f, rd.Join(record.FileEvents))
+			return
+		}),
+	)
+	if err != nil {
+		return nil, nil, err
+	}
+	if strict && len(samples) == 0 {
+		return nil, nil, fmt.Errorf("%w: %s holds no samples", ErrNoData, rd.Join(record.FileSamples))
+	}
+	return samples, events, nil
+}
+
+// Judge builds the Summary of a recorded run and judges its expectations.
+func Judge(m MetaFile, samples []tcpinfo.Sample, events []record.Event) (Summary, error) {
+	exps, err := m.Expectations()
+	if err != nil {
+		return Summary{}, err
+	}
+	window := int64(math.Round(m.WindowS * float64(time.Second)))
+	sum := Build(m.Meta, samples, events, window)
+	for _, e := range exps {
+		sum.Expectations = append(sum.Expectations, e.Check(&sum))
+	}
+	sum.Pass = sum.Passed()
+	return sum, nil
+}
+
+// Rendered is one report file rendered in memory.
+type Rendered struct {
+	File string
+	Data []byte
+}
+
+// RenderAll renders every format of Formats in memory: nothing is written
+// unless all of them rendered.
+func RenderAll(s *Summary) ([]Rendered, error) {
+	var out []Rendered
+	var errs []error
+	for _, f := range Formats {
+		var b bytes.Buffer
+		if err := f.Render(&b, s); err != nil {
+			errs = append(errs, fmt.Errorf("render %s: %w", f.File, err))
+			continue
+		}
+		out = append(out, Rendered{f.File, b.Bytes()})
+	}
+	return out, errors.Join(errs...)
+}
+
+// WriteAll writes rendered files into the run directory.
+func WriteAll(rd *record.Dir, files []Rendered) error {
+	var errs []error
+	for _, f := range files {
+		errs = append(errs, rd.WriteFile(f.File, f.Data))
+	}
+	return errors.Join(errs...)
+}
+
+// Rerender judges a finished run again from what it recorded (meta.json,
+// samples.jsonl, events.jsonl) and rewrites every report format: no root,
+// no network. report.json comes out byte for byte as the run wrote it.
+// Reports are never made worse: with the recorded data missing, empty or
+// unreadable it writes nothing and says why (ErrNoData). A run killed
+// before its end (meta.json without an end record) is reported as killed,
+// with what it recorded. fill, when not nil, may complete a meta.json
+// recorded by an older tcplab (lab fills in the expectations from the run's
+// scenario.yaml).
+func Rerender(dir string, fill func(rd *record.Dir, m *MetaFile) error) (*Summary, error) {
+	rd, err := record.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	m, err := ReadMeta(rd)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a run directory (or one from before meta.json was kept): %w", dir, err)
+	}
+	if fill != nil {
+		if err := fill(rd, &m); err != nil {
+			return nil, fmt.Errorf("%s is not a run directory: %w", dir, err)
+		}
+	}
+	samples, events, err := ReadRecorded(rd, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w; the reports in %s are left as they are", err, dir)
+	}
+	sum, err := Judge(m, samples, events)
+	if err != nil {
+		return nil, fmt.Errorf("%w; the reports in %s are left as they are", err, dir)
+	}
+	files, err := RenderAll(&sum)
+	if err != nil {
+		return nil, fmt.Errorf("%w; the reports in %s are left as they are", err, dir)
+	}
+	if err := WriteAll(rd, files); err != nil {
+		return nil, err
+	}
+	return &sum, nil
+}
