@@ -69,7 +69,7 @@ func (d Direction) Impairment(seed uint64) impair.Impairment {
 	im := impair.Impairment{
 		Delay:                dur(d.Delay),
 		Jitter:               dur(d.Jitter),
-		Distribution:         impair.Distribution(d.Distribution),
+		Distribution:         d.Distribution,
 		DelayCorrelation:     pct(d.DelayCorrelation),
 		Loss:                 pct(d.Loss),
 		LossCorrelation:      pct(d.LossCorrelation),
@@ -177,7 +177,7 @@ func (d Direction) String() string {
 		add("jitter", *d.Jitter)
 	}
 	if d.Distribution != "" {
-		p = append(p, "distribution "+d.Distribution)
+		p = append(p, "distribution "+string(d.Distribution))
 	}
 	if d.Loss != nil {
 		add("loss", *d.Loss)

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/tcplab/tcplab/scenarios"
 )
 

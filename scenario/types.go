@@ -3,6 +3,7 @@ package scenario
 import (
 	"time"
 
+	"github.com/tcplab/tcplab/netem/impair"
 	"github.com/tcplab/tcplab/scenario/units"
 )
 
@@ -46,21 +47,21 @@ var NATExpired = []string{"drop", "rst"}
 
 // Direction is the impairment of one direction, with netem's meaning.
 type Direction struct {
-	Rate                 *units.Rate     `yaml:"rate,omitempty" doc:"Rate limit: a bit rate like 20mbit or a byte rate like 2MB/s, or max for none." default:"max"`
-	Overhead             *int            `yaml:"overhead,omitempty" doc:"Bytes added to each packet when computing its time on the wire at rate (netem overhead). -1500..1500." default:"0"`
-	Queue                *int            `yaml:"queue,omitempty" doc:"Queue limit in packets (netem limit; a TSO super-packet counts once). 1..1000000." default:"1000"`
-	Delay                *units.Duration `yaml:"delay,omitempty" doc:"One-way delay. RTT = down delay + up delay." default:"0s"`
-	Jitter               *units.Duration `yaml:"jitter,omitempty" doc:"Random variation of the delay. Without a rate, jitter reorders packets (netem's meaning)." default:"0s"`
-	Distribution         string          `yaml:"distribution,omitempty" doc:"Jitter distribution: uniform (±jitter), normal, pareto or paretonormal (σ = jitter)." default:"uniform"`
-	DelayCorrelation     *units.Percent  `yaml:"delay_correlation,omitempty" doc:"Correlation of each jitter draw with the previous one." default:"0%"`
-	Loss                 *units.Percent  `yaml:"loss,omitempty" doc:"Random loss per packet (per TCP segment in userspace)." default:"0%"`
-	LossCorrelation      *units.Percent  `yaml:"loss_correlation,omitempty" doc:"Correlation of each loss draw with the previous one." default:"0%"`
-	GilbertElliott       *GilbertElliott `yaml:"gilbert_elliott,omitempty" doc:"Gilbert-Elliott loss model instead of random loss."`
-	Duplicate            *units.Percent  `yaml:"duplicate,omitempty" doc:"Probability that a packet is sent twice." default:"0%"`
-	DuplicateCorrelation *units.Percent  `yaml:"duplicate_correlation,omitempty" doc:"Correlation of duplicate draws." default:"0%"`
-	Reorder              *Reorder        `yaml:"reorder,omitempty" doc:"Send some packets at once, ahead of the delayed ones (needs delay)."`
-	Corrupt              *units.Percent  `yaml:"corrupt,omitempty" doc:"Probability that a packet has one bit flipped (the receiver's checksum then drops it)." default:"0%"`
-	CorruptCorrelation   *units.Percent  `yaml:"corrupt_correlation,omitempty" doc:"Correlation of corrupt draws." default:"0%"`
+	Rate                 *units.Rate         `yaml:"rate,omitempty" doc:"Rate limit: a bit rate like 20mbit or a byte rate like 2MB/s, or max for none." default:"max"`
+	Overhead             *int                `yaml:"overhead,omitempty" doc:"Bytes added to each packet when computing its time on the wire at rate (netem overhead). -1500..1500." default:"0"`
+	Queue                *int                `yaml:"queue,omitempty" doc:"Queue limit in packets (netem limit; a TSO super-packet counts once). 1..1000000." default:"1000"`
+	Delay                *units.Duration     `yaml:"delay,omitempty" doc:"One-way delay. RTT = down delay + up delay." default:"0s"`
+	Jitter               *units.Duration     `yaml:"jitter,omitempty" doc:"Random variation of the delay. Without a rate, jitter reorders packets (netem's meaning)." default:"0s"`
+	Distribution         impair.Distribution `yaml:"distribution,omitempty" doc:"Jitter distribution: uniform (±jitter), normal, pareto or paretonormal (σ = jitter)." default:"uniform"`
+	DelayCorrelation     *units.Percent      `yaml:"delay_correlation,omitempty" doc:"Correlation of each jitter draw with the previous one." default:"0%"`
+	Loss                 *units.Percent      `yaml:"loss,omitempty" doc:"Random loss per packet (per TCP segment in userspace)." default:"0%"`
+	LossCorrelation      *units.Percent      `yaml:"loss_correlation,omitempty" doc:"Correlation of each loss draw with the previous one." default:"0%"`
+	GilbertElliott       *GilbertElliott     `yaml:"gilbert_elliott,omitempty" doc:"Gilbert-Elliott loss model instead of random loss."`
+	Duplicate            *units.Percent      `yaml:"duplicate,omitempty" doc:"Probability that a packet is sent twice." default:"0%"`
+	DuplicateCorrelation *units.Percent      `yaml:"duplicate_correlation,omitempty" doc:"Correlation of duplicate draws." default:"0%"`
+	Reorder              *Reorder            `yaml:"reorder,omitempty" doc:"Send some packets at once, ahead of the delayed ones (needs delay)."`
+	Corrupt              *units.Percent      `yaml:"corrupt,omitempty" doc:"Probability that a packet has one bit flipped (the receiver's checksum then drops it)." default:"0%"`
+	CorruptCorrelation   *units.Percent      `yaml:"corrupt_correlation,omitempty" doc:"Correlation of corrupt draws." default:"0%"`
 }
 
 // GilbertElliott is netem's "loss gemodel p r 1-h 1-k".
@@ -105,9 +106,6 @@ var Partitions = []string{"down", "up", "both", "link-down"}
 
 // Backends accepted in link.backend.
 var Backends = []string{"auto", "netem", "userspace"}
-
-// Distributions accepted in a direction.
-var Distributions = []string{"uniform", "normal", "pareto", "paretonormal"}
 
 // Sender is the built-in sender.
 type Sender struct {

@@ -2,9 +2,11 @@ package scenario
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/tcplab/tcplab/netem/impair"
 	"github.com/tcplab/tcplab/scenario/units"
 )
 
@@ -470,8 +472,8 @@ func validateDirection(name string, d *Direction, bad func(path, format string, 
 			bad(name+"."+x.f, "%v is above 10s", *x.v)
 		}
 	}
-	if d.Distribution != "" && !oneOf(d.Distribution, Distributions) {
-		bad(name+".distribution", "unknown distribution %q; accepted: %s", d.Distribution, strings.Join(Distributions, ", "))
+	if d.Distribution != "" && !slices.Contains(impair.Distributions, d.Distribution) {
+		bad(name+".distribution", "unknown distribution %q; accepted: %s", d.Distribution, strings.Join(names(impair.Distributions), ", "))
 	}
 	if d.Overhead != nil && (*d.Overhead < -1500 || *d.Overhead > 1500) {
 		bad(name+".overhead", "%d is outside -1500..1500 bytes", *d.Overhead)

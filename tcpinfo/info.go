@@ -118,7 +118,11 @@ type Field struct {
 	Offset int
 	Size   int
 	Kernel string
-	get    func(*Info) uint64
+	// Shift and Bits place a bitfield inside its bytes (Bits 0: the whole
+	// bytes are the field).
+	Shift, Bits uint8
+	get         func(*Info) uint64
+	set         func(*Info, uint64)
 }
 
 // End is the length the kernel must return for the field to be valid.
@@ -129,75 +133,75 @@ func (f Field) Value(i *Info) uint64 { return f.get(i) }
 
 // Fields is the layout of struct tcp_info, one entry per field, in offset order.
 var Fields = []Field{
-	{"state", 0, 1, "", func(i *Info) uint64 { return uint64(i.State) }},
-	{"ca_state", 1, 1, "", func(i *Info) uint64 { return uint64(i.CAState) }},
-	{"retransmits", 2, 1, "", func(i *Info) uint64 { return uint64(i.Retransmits) }},
-	{"probes", 3, 1, "", func(i *Info) uint64 { return uint64(i.Probes) }},
-	{"backoff", 4, 1, "", func(i *Info) uint64 { return uint64(i.Backoff) }},
-	{"options", 5, 1, "", func(i *Info) uint64 { return uint64(i.Options) }},
-	{"snd_wscale", 6, 1, "", func(i *Info) uint64 { return uint64(i.SndWscale) }},
-	{"rcv_wscale", 6, 1, "", func(i *Info) uint64 { return uint64(i.RcvWscale) }},
-	{"delivery_rate_app_limited", 7, 1, "4.9", func(i *Info) uint64 { return uint64(i.DeliveryRateAppLimited) }},
-	{"fastopen_client_fail", 7, 1, "5.5", func(i *Info) uint64 { return uint64(i.FastopenClientFail) }},
-	{"rto", 8, 4, "", func(i *Info) uint64 { return uint64(i.RTO) }},
-	{"ato", 12, 4, "", func(i *Info) uint64 { return uint64(i.ATO) }},
-	{"snd_mss", 16, 4, "", func(i *Info) uint64 { return uint64(i.SndMSS) }},
-	{"rcv_mss", 20, 4, "", func(i *Info) uint64 { return uint64(i.RcvMSS) }},
-	{"unacked", 24, 4, "", func(i *Info) uint64 { return uint64(i.Unacked) }},
-	{"sacked", 28, 4, "", func(i *Info) uint64 { return uint64(i.Sacked) }},
-	{"lost", 32, 4, "", func(i *Info) uint64 { return uint64(i.Lost) }},
-	{"retrans", 36, 4, "", func(i *Info) uint64 { return uint64(i.Retrans) }},
-	{"fackets", 40, 4, "", func(i *Info) uint64 { return uint64(i.Fackets) }},
-	{"last_data_sent", 44, 4, "", func(i *Info) uint64 { return uint64(i.LastDataSent) }},
-	{"last_ack_sent", 48, 4, "", func(i *Info) uint64 { return uint64(i.LastAckSent) }},
-	{"last_data_recv", 52, 4, "", func(i *Info) uint64 { return uint64(i.LastDataRecv) }},
-	{"last_ack_recv", 56, 4, "", func(i *Info) uint64 { return uint64(i.LastAckRecv) }},
-	{"pmtu", 60, 4, "", func(i *Info) uint64 { return uint64(i.PMTU) }},
-	{"rcv_ssthresh", 64, 4, "", func(i *Info) uint64 { return uint64(i.RcvSsthresh) }},
-	{"rtt", 68, 4, "", func(i *Info) uint64 { return uint64(i.RTT) }},
-	{"rttvar", 72, 4, "", func(i *Info) uint64 { return uint64(i.RTTVar) }},
-	{"snd_ssthresh", 76, 4, "", func(i *Info) uint64 { return uint64(i.SndSsthresh) }},
-	{"snd_cwnd", 80, 4, "", func(i *Info) uint64 { return uint64(i.SndCwnd) }},
-	{"advmss", 84, 4, "", func(i *Info) uint64 { return uint64(i.AdvMSS) }},
-	{"reordering", 88, 4, "", func(i *Info) uint64 { return uint64(i.Reordering) }},
-	{"rcv_rtt", 92, 4, "", func(i *Info) uint64 { return uint64(i.RcvRTT) }},
-	{"rcv_space", 96, 4, "", func(i *Info) uint64 { return uint64(i.RcvSpace) }},
-	{"total_retrans", 100, 4, "", func(i *Info) uint64 { return uint64(i.TotalRetrans) }},
-	{"pacing_rate", 104, 8, "3.15", func(i *Info) uint64 { return i.PacingRate }},
-	{"max_pacing_rate", 112, 8, "3.15", func(i *Info) uint64 { return i.MaxPacingRate }},
-	{"bytes_acked", 120, 8, "4.1", func(i *Info) uint64 { return i.BytesAcked }},
-	{"bytes_received", 128, 8, "4.1", func(i *Info) uint64 { return i.BytesReceived }},
-	{"segs_out", 136, 4, "4.2", func(i *Info) uint64 { return uint64(i.SegsOut) }},
-	{"segs_in", 140, 4, "4.2", func(i *Info) uint64 { return uint64(i.SegsIn) }},
-	{"notsent_bytes", 144, 4, "4.6", func(i *Info) uint64 { return uint64(i.NotsentBytes) }},
-	{"min_rtt", 148, 4, "4.6", func(i *Info) uint64 { return uint64(i.MinRTT) }},
-	{"data_segs_in", 152, 4, "4.6", func(i *Info) uint64 { return uint64(i.DataSegsIn) }},
-	{"data_segs_out", 156, 4, "4.6", func(i *Info) uint64 { return uint64(i.DataSegsOut) }},
-	{"delivery_rate", 160, 8, "4.9", func(i *Info) uint64 { return i.DeliveryRate }},
-	{"busy_time", 168, 8, "4.10", func(i *Info) uint64 { return i.BusyTime }},
-	{"rwnd_limited", 176, 8, "4.10", func(i *Info) uint64 { return i.RwndLimited }},
-	{"sndbuf_limited", 184, 8, "4.10", func(i *Info) uint64 { return i.SndbufLimited }},
-	{"delivered", 192, 4, "4.18", func(i *Info) uint64 { return uint64(i.Delivered) }},
-	{"delivered_ce", 196, 4, "4.18", func(i *Info) uint64 { return uint64(i.DeliveredCE) }},
-	{"bytes_sent", 200, 8, "4.19", func(i *Info) uint64 { return i.BytesSent }},
-	{"bytes_retrans", 208, 8, "4.19", func(i *Info) uint64 { return i.BytesRetrans }},
-	{"dsack_dups", 216, 4, "4.19", func(i *Info) uint64 { return uint64(i.DsackDups) }},
-	{"reord_seen", 220, 4, "4.19", func(i *Info) uint64 { return uint64(i.ReordSeen) }},
-	{"rcv_ooopack", 224, 4, "5.4", func(i *Info) uint64 { return uint64(i.RcvOOOPack) }},
-	{"snd_wnd", 228, 4, "5.4", func(i *Info) uint64 { return uint64(i.SndWnd) }},
-	{"rcv_wnd", 232, 4, "6.2", func(i *Info) uint64 { return uint64(i.RcvWnd) }},
-	{"rehash", 236, 4, "6.2", func(i *Info) uint64 { return uint64(i.Rehash) }},
-	{"total_rto", 240, 2, "6.7", func(i *Info) uint64 { return uint64(i.TotalRTO) }},
-	{"total_rto_recoveries", 242, 2, "6.7", func(i *Info) uint64 { return uint64(i.TotalRTORecoveries) }},
-	{"total_rto_time", 244, 4, "6.7", func(i *Info) uint64 { return uint64(i.TotalRTOTime) }},
-	{"received_ce", 248, 4, "6.18", func(i *Info) uint64 { return uint64(i.ReceivedCE) }},
-	{"delivered_e1_bytes", 252, 4, "6.18", func(i *Info) uint64 { return uint64(i.DeliveredE1) }},
-	{"delivered_e0_bytes", 256, 4, "6.18", func(i *Info) uint64 { return uint64(i.DeliveredE0) }},
-	{"delivered_ce_bytes", 260, 4, "6.18", func(i *Info) uint64 { return uint64(i.DeliveredCEByte) }},
-	{"received_e1_bytes", 264, 4, "6.18", func(i *Info) uint64 { return uint64(i.ReceivedE1) }},
-	{"received_e0_bytes", 268, 4, "6.18", func(i *Info) uint64 { return uint64(i.ReceivedE0) }},
-	{"received_ce_bytes", 272, 4, "6.18", func(i *Info) uint64 { return uint64(i.ReceivedCEByte) }},
-	{"accecn_word", 276, 4, "6.18", func(i *Info) uint64 { return uint64(i.AccECNWord) }},
+	{"state", 0, 1, "", 0, 0, func(i *Info) uint64 { return uint64(i.State) }, func(i *Info, v uint64) { i.State = uint8(v) }},
+	{"ca_state", 1, 1, "", 0, 0, func(i *Info) uint64 { return uint64(i.CAState) }, func(i *Info, v uint64) { i.CAState = uint8(v) }},
+	{"retransmits", 2, 1, "", 0, 0, func(i *Info) uint64 { return uint64(i.Retransmits) }, func(i *Info, v uint64) { i.Retransmits = uint8(v) }},
+	{"probes", 3, 1, "", 0, 0, func(i *Info) uint64 { return uint64(i.Probes) }, func(i *Info, v uint64) { i.Probes = uint8(v) }},
+	{"backoff", 4, 1, "", 0, 0, func(i *Info) uint64 { return uint64(i.Backoff) }, func(i *Info, v uint64) { i.Backoff = uint8(v) }},
+	{"options", 5, 1, "", 0, 0, func(i *Info) uint64 { return uint64(i.Options) }, func(i *Info, v uint64) { i.Options = uint8(v) }},
+	{"snd_wscale", 6, 1, "", 0, 4, func(i *Info) uint64 { return uint64(i.SndWscale) }, func(i *Info, v uint64) { i.SndWscale = uint8(v) }},
+	{"rcv_wscale", 6, 1, "", 4, 4, func(i *Info) uint64 { return uint64(i.RcvWscale) }, func(i *Info, v uint64) { i.RcvWscale = uint8(v) }},
+	{"delivery_rate_app_limited", 7, 1, "4.9", 0, 1, func(i *Info) uint64 { return uint64(i.DeliveryRateAppLimited) }, func(i *Info, v uint64) { i.DeliveryRateAppLimited = uint8(v) }},
+	{"fastopen_client_fail", 7, 1, "5.5", 1, 2, func(i *Info) uint64 { return uint64(i.FastopenClientFail) }, func(i *Info, v uint64) { i.FastopenClientFail = uint8(v) }},
+	{"rto", 8, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.RTO) }, func(i *Info, v uint64) { i.RTO = uint32(v) }},
+	{"ato", 12, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.ATO) }, func(i *Info, v uint64) { i.ATO = uint32(v) }},
+	{"snd_mss", 16, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.SndMSS) }, func(i *Info, v uint64) { i.SndMSS = uint32(v) }},
+	{"rcv_mss", 20, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.RcvMSS) }, func(i *Info, v uint64) { i.RcvMSS = uint32(v) }},
+	{"unacked", 24, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.Unacked) }, func(i *Info, v uint64) { i.Unacked = uint32(v) }},
+	{"sacked", 28, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.Sacked) }, func(i *Info, v uint64) { i.Sacked = uint32(v) }},
+	{"lost", 32, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.Lost) }, func(i *Info, v uint64) { i.Lost = uint32(v) }},
+	{"retrans", 36, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.Retrans) }, func(i *Info, v uint64) { i.Retrans = uint32(v) }},
+	{"fackets", 40, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.Fackets) }, func(i *Info, v uint64) { i.Fackets = uint32(v) }},
+	{"last_data_sent", 44, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.LastDataSent) }, func(i *Info, v uint64) { i.LastDataSent = uint32(v) }},
+	{"last_ack_sent", 48, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.LastAckSent) }, func(i *Info, v uint64) { i.LastAckSent = uint32(v) }},
+	{"last_data_recv", 52, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.LastDataRecv) }, func(i *Info, v uint64) { i.LastDataRecv = uint32(v) }},
+	{"last_ack_recv", 56, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.LastAckRecv) }, func(i *Info, v uint64) { i.LastAckRecv = uint32(v) }},
+	{"pmtu", 60, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.PMTU) }, func(i *Info, v uint64) { i.PMTU = uint32(v) }},
+	{"rcv_ssthresh", 64, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.RcvSsthresh) }, func(i *Info, v uint64) { i.RcvSsthresh = uint32(v) }},
+	{"rtt", 68, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.RTT) }, func(i *Info, v uint64) { i.RTT = uint32(v) }},
+	{"rttvar", 72, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.RTTVar) }, func(i *Info, v uint64) { i.RTTVar = uint32(v) }},
+	{"snd_ssthresh", 76, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.SndSsthresh) }, func(i *Info, v uint64) { i.SndSsthresh = uint32(v) }},
+	{"snd_cwnd", 80, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.SndCwnd) }, func(i *Info, v uint64) { i.SndCwnd = uint32(v) }},
+	{"advmss", 84, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.AdvMSS) }, func(i *Info, v uint64) { i.AdvMSS = uint32(v) }},
+	{"reordering", 88, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.Reordering) }, func(i *Info, v uint64) { i.Reordering = uint32(v) }},
+	{"rcv_rtt", 92, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.RcvRTT) }, func(i *Info, v uint64) { i.RcvRTT = uint32(v) }},
+	{"rcv_space", 96, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.RcvSpace) }, func(i *Info, v uint64) { i.RcvSpace = uint32(v) }},
+	{"total_retrans", 100, 4, "", 0, 0, func(i *Info) uint64 { return uint64(i.TotalRetrans) }, func(i *Info, v uint64) { i.TotalRetrans = uint32(v) }},
+	{"pacing_rate", 104, 8, "3.15", 0, 0, func(i *Info) uint64 { return uint64(i.PacingRate) }, func(i *Info, v uint64) { i.PacingRate = uint64(v) }},
+	{"max_pacing_rate", 112, 8, "3.15", 0, 0, func(i *Info) uint64 { return uint64(i.MaxPacingRate) }, func(i *Info, v uint64) { i.MaxPacingRate = uint64(v) }},
+	{"bytes_acked", 120, 8, "4.1", 0, 0, func(i *Info) uint64 { return uint64(i.BytesAcked) }, func(i *Info, v uint64) { i.BytesAcked = uint64(v) }},
+	{"bytes_received", 128, 8, "4.1", 0, 0, func(i *Info) uint64 { return uint64(i.BytesReceived) }, func(i *Info, v uint64) { i.BytesReceived = uint64(v) }},
+	{"segs_out", 136, 4, "4.2", 0, 0, func(i *Info) uint64 { return uint64(i.SegsOut) }, func(i *Info, v uint64) { i.SegsOut = uint32(v) }},
+	{"segs_in", 140, 4, "4.2", 0, 0, func(i *Info) uint64 { return uint64(i.SegsIn) }, func(i *Info, v uint64) { i.SegsIn = uint32(v) }},
+	{"notsent_bytes", 144, 4, "4.6", 0, 0, func(i *Info) uint64 { return uint64(i.NotsentBytes) }, func(i *Info, v uint64) { i.NotsentBytes = uint32(v) }},
+	{"min_rtt", 148, 4, "4.6", 0, 0, func(i *Info) uint64 { return uint64(i.MinRTT) }, func(i *Info, v uint64) { i.MinRTT = uint32(v) }},
+	{"data_segs_in", 152, 4, "4.6", 0, 0, func(i *Info) uint64 { return uint64(i.DataSegsIn) }, func(i *Info, v uint64) { i.DataSegsIn = uint32(v) }},
+	{"data_segs_out", 156, 4, "4.6", 0, 0, func(i *Info) uint64 { return uint64(i.DataSegsOut) }, func(i *Info, v uint64) { i.DataSegsOut = uint32(v) }},
+	{"delivery_rate", 160, 8, "4.9", 0, 0, func(i *Info) uint64 { return uint64(i.DeliveryRate) }, func(i *Info, v uint64) { i.DeliveryRate = uint64(v) }},
+	{"busy_time", 168, 8, "4.10", 0, 0, func(i *Info) uint64 { return uint64(i.BusyTime) }, func(i *Info, v uint64) { i.BusyTime = uint64(v) }},
+	{"rwnd_limited", 176, 8, "4.10", 0, 0, func(i *Info) uint64 { return uint64(i.RwndLimited) }, func(i *Info, v uint64) { i.RwndLimited = uint64(v) }},
+	{"sndbuf_limited", 184, 8, "4.10", 0, 0, func(i *Info) uint64 { return uint64(i.SndbufLimited) }, func(i *Info, v uint64) { i.SndbufLimited = uint64(v) }},
+	{"delivered", 192, 4, "4.18", 0, 0, func(i *Info) uint64 { return uint64(i.Delivered) }, func(i *Info, v uint64) { i.Delivered = uint32(v) }},
+	{"delivered_ce", 196, 4, "4.18", 0, 0, func(i *Info) uint64 { return uint64(i.DeliveredCE) }, func(i *Info, v uint64) { i.DeliveredCE = uint32(v) }},
+	{"bytes_sent", 200, 8, "4.19", 0, 0, func(i *Info) uint64 { return uint64(i.BytesSent) }, func(i *Info, v uint64) { i.BytesSent = uint64(v) }},
+	{"bytes_retrans", 208, 8, "4.19", 0, 0, func(i *Info) uint64 { return uint64(i.BytesRetrans) }, func(i *Info, v uint64) { i.BytesRetrans = uint64(v) }},
+	{"dsack_dups", 216, 4, "4.19", 0, 0, func(i *Info) uint64 { return uint64(i.DsackDups) }, func(i *Info, v uint64) { i.DsackDups = uint32(v) }},
+	{"reord_seen", 220, 4, "4.19", 0, 0, func(i *Info) uint64 { return uint64(i.ReordSeen) }, func(i *Info, v uint64) { i.ReordSeen = uint32(v) }},
+	{"rcv_ooopack", 224, 4, "5.4", 0, 0, func(i *Info) uint64 { return uint64(i.RcvOOOPack) }, func(i *Info, v uint64) { i.RcvOOOPack = uint32(v) }},
+	{"snd_wnd", 228, 4, "5.4", 0, 0, func(i *Info) uint64 { return uint64(i.SndWnd) }, func(i *Info, v uint64) { i.SndWnd = uint32(v) }},
+	{"rcv_wnd", 232, 4, "6.2", 0, 0, func(i *Info) uint64 { return uint64(i.RcvWnd) }, func(i *Info, v uint64) { i.RcvWnd = uint32(v) }},
+	{"rehash", 236, 4, "6.2", 0, 0, func(i *Info) uint64 { return uint64(i.Rehash) }, func(i *Info, v uint64) { i.Rehash = uint32(v) }},
+	{"total_rto", 240, 2, "6.7", 0, 0, func(i *Info) uint64 { return uint64(i.TotalRTO) }, func(i *Info, v uint64) { i.TotalRTO = uint16(v) }},
+	{"total_rto_recoveries", 242, 2, "6.7", 0, 0, func(i *Info) uint64 { return uint64(i.TotalRTORecoveries) }, func(i *Info, v uint64) { i.TotalRTORecoveries = uint16(v) }},
+	{"total_rto_time", 244, 4, "6.7", 0, 0, func(i *Info) uint64 { return uint64(i.TotalRTOTime) }, func(i *Info, v uint64) { i.TotalRTOTime = uint32(v) }},
+	{"received_ce", 248, 4, "6.18", 0, 0, func(i *Info) uint64 { return uint64(i.ReceivedCE) }, func(i *Info, v uint64) { i.ReceivedCE = uint32(v) }},
+	{"delivered_e1_bytes", 252, 4, "6.18", 0, 0, func(i *Info) uint64 { return uint64(i.DeliveredE1) }, func(i *Info, v uint64) { i.DeliveredE1 = uint32(v) }},
+	{"delivered_e0_bytes", 256, 4, "6.18", 0, 0, func(i *Info) uint64 { return uint64(i.DeliveredE0) }, func(i *Info, v uint64) { i.DeliveredE0 = uint32(v) }},
+	{"delivered_ce_bytes", 260, 4, "6.18", 0, 0, func(i *Info) uint64 { return uint64(i.DeliveredCEByte) }, func(i *Info, v uint64) { i.DeliveredCEByte = uint32(v) }},
+	{"received_e1_bytes", 264, 4, "6.18", 0, 0, func(i *Info) uint64 { return uint64(i.ReceivedE1) }, func(i *Info, v uint64) { i.ReceivedE1 = uint32(v) }},
+	{"received_e0_bytes", 268, 4, "6.18", 0, 0, func(i *Info) uint64 { return uint64(i.ReceivedE0) }, func(i *Info, v uint64) { i.ReceivedE0 = uint32(v) }},
+	{"received_ce_bytes", 272, 4, "6.18", 0, 0, func(i *Info) uint64 { return uint64(i.ReceivedCEByte) }, func(i *Info, v uint64) { i.ReceivedCEByte = uint32(v) }},
+	{"accecn_word", 276, 4, "6.18", 0, 0, func(i *Info) uint64 { return uint64(i.AccECNWord) }, func(i *Info, v uint64) { i.AccECNWord = uint32(v) }},
 }
 
 // FieldByName returns the field called name.
@@ -221,22 +225,40 @@ func (i *Info) Has(name string) bool {
 }
 
 // HasChronos reports whether busy_time, rwnd_limited and sndbuf_limited are valid.
-func (i *Info) HasChronos() bool { return i.Len >= 192 }
+func (i *Info) HasChronos() bool { return i.Len >= endChronos }
 
 // HasSndWnd reports whether snd_wnd is valid (kernel 5.4).
-func (i *Info) HasSndWnd() bool { return i.Len >= 232 }
+func (i *Info) HasSndWnd() bool { return i.Len >= endSndWnd }
 
 // HasRcvWnd reports whether rcv_wnd is valid (kernel 6.2).
-func (i *Info) HasRcvWnd() bool { return i.Len >= 236 }
+func (i *Info) HasRcvWnd() bool { return i.Len >= endRcvWnd }
 
 // HasNotsent reports whether notsent_bytes and min_rtt are valid (kernel 4.6).
-func (i *Info) HasNotsent() bool { return i.Len >= 152 }
+func (i *Info) HasNotsent() bool { return i.Len >= endNotsent }
 
 // HasDeliveryRate reports whether delivery_rate is valid (kernel 4.9).
-func (i *Info) HasDeliveryRate() bool { return i.Len >= 168 }
+func (i *Info) HasDeliveryRate() bool { return i.Len >= endDeliveryRate }
 
 // HasPacing reports whether pacing_rate and max_pacing_rate are valid (3.15).
-func (i *Info) HasPacing() bool { return i.Len >= 120 }
+func (i *Info) HasPacing() bool { return i.Len >= endPacing }
+
+// The lengths the Has… methods check, from the Fields table.
+var (
+	endChronos      = mustEnd("sndbuf_limited")
+	endSndWnd       = mustEnd("snd_wnd")
+	endRcvWnd       = mustEnd("rcv_wnd")
+	endNotsent      = mustEnd("min_rtt")
+	endDeliveryRate = mustEnd("delivery_rate")
+	endPacing       = mustEnd("max_pacing_rate")
+)
+
+func mustEnd(name string) int {
+	f, ok := FieldByName(name)
+	if !ok {
+		panic("tcpinfo: unknown field " + name)
+	}
+	return f.End()
+}
 
 // Decode fills i from b, the bytes the kernel returned (len(b) is the returned
 // length; bytes past MaxLen are ignored). Fields beyond len(b) are zeroed and
@@ -245,33 +267,30 @@ func (i *Info) Decode(b []byte) error {
 	if len(b) < 8 {
 		return fmt.Errorf("tcp_info: %d bytes, need at least 8", len(b))
 	}
-	var buf [MaxLen]byte
-	// Copy whole fields only: a field cut by the returned length stays 0.
-	copy(buf[:completeLen(len(b))], b)
 	*i = Info{Len: len(b)}
+	n := completeLen(len(b))
 	le := binary.LittleEndian
-	u32 := func(off int) uint32 { return le.Uint32(buf[off:]) }
-	u64 := func(off int) uint64 { return le.Uint64(buf[off:]) }
-	i.State, i.CAState, i.Retransmits, i.Probes, i.Backoff, i.Options = buf[0], buf[1], buf[2], buf[3], buf[4], buf[5]
-	i.SndWscale, i.RcvWscale = buf[6]&0x0f, buf[6]>>4
-	i.DeliveryRateAppLimited, i.FastopenClientFail = buf[7]&1, (buf[7]>>1)&3
-	i.RTO, i.ATO, i.SndMSS, i.RcvMSS = u32(8), u32(12), u32(16), u32(20)
-	i.Unacked, i.Sacked, i.Lost, i.Retrans, i.Fackets = u32(24), u32(28), u32(32), u32(36), u32(40)
-	i.LastDataSent, i.LastAckSent, i.LastDataRecv, i.LastAckRecv = u32(44), u32(48), u32(52), u32(56)
-	i.PMTU, i.RcvSsthresh, i.RTT, i.RTTVar = u32(60), u32(64), u32(68), u32(72)
-	i.SndSsthresh, i.SndCwnd, i.AdvMSS, i.Reordering = u32(76), u32(80), u32(84), u32(88)
-	i.RcvRTT, i.RcvSpace, i.TotalRetrans = u32(92), u32(96), u32(100)
-	i.PacingRate, i.MaxPacingRate, i.BytesAcked, i.BytesReceived = u64(104), u64(112), u64(120), u64(128)
-	i.SegsOut, i.SegsIn = u32(136), u32(140)
-	i.NotsentBytes, i.MinRTT, i.DataSegsIn, i.DataSegsOut = u32(144), u32(148), u32(152), u32(156)
-	i.DeliveryRate = u64(160)
-	i.BusyTime, i.RwndLimited, i.SndbufLimited = u64(168), u64(176), u64(184)
-	i.Delivered, i.DeliveredCE = u32(192), u32(196)
-	i.BytesSent, i.BytesRetrans, i.DsackDups, i.ReordSeen = u64(200), u64(208), u32(216), u32(220)
-	i.RcvOOOPack, i.SndWnd, i.RcvWnd, i.Rehash = u32(224), u32(228), u32(232), u32(236)
-	i.TotalRTO, i.TotalRTORecoveries, i.TotalRTOTime = le.Uint16(buf[240:]), le.Uint16(buf[242:]), u32(244)
-	i.ReceivedCE, i.DeliveredE1, i.DeliveredE0, i.DeliveredCEByte = u32(248), u32(252), u32(256), u32(260)
-	i.ReceivedE1, i.ReceivedE0, i.ReceivedCEByte, i.AccECNWord = u32(264), u32(268), u32(272), u32(276)
+	for k := range Fields {
+		f := &Fields[k]
+		if f.End() > n {
+			break // a field cut by the returned length stays 0
+		}
+		var v uint64
+		switch f.Size {
+		case 1:
+			v = uint64(b[f.Offset])
+		case 2:
+			v = uint64(le.Uint16(b[f.Offset:]))
+		case 4:
+			v = uint64(le.Uint32(b[f.Offset:]))
+		case 8:
+			v = le.Uint64(b[f.Offset:])
+		}
+		if f.Bits > 0 {
+			v = v >> f.Shift & (1<<f.Bits - 1)
+		}
+		f.set(i, v)
+	}
 	return nil
 }
 

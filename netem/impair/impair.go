@@ -124,7 +124,7 @@ func (im *Impairment) Validate() error {
 	switch im.Distribution {
 	case "", Uniform, Normal, Pareto, ParetoNormal:
 	default:
-		return fmt.Errorf("unknown distribution %q (accepted: uniform, normal, pareto, paretonormal)", im.Distribution)
+		return fmt.Errorf("unknown distribution %q (accepted: %v)", im.Distribution, Distributions)
 	}
 	if im.GE != nil {
 		if im.Loss != 0 {
