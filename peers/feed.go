@@ -219,129 +219,13 @@ func (f *feed) take(c *clientCursor, dst []int64, now int64) (seq uint64, n int,
 // produce runs the schedule: production at the phase's rate, releases by
 // the phase's kind. It returns when the run ends.
 func (f *feed) produce(ctx context.Context, cfg *Config) {
-	now := func() int64 { return tcpinfo.Monotonic() - cfg.Start }
-	mean := float64(f.sizes.mean())
-	msgsPerSec := func(bits uint64, msgs float64) float64 {
-		if msgs > 0 {
-			return msgs
-		}
-		return float64(bits) / 8 / mean
-	}
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	sleep := func() bool {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-tick.C:
-			return true
-		}
-	}
-	// Production follows the rate exactly in time: exact(t) messages by t.
-	rate := 0.0
-	var from int64
-	base := 0.0
-	exact := func(t int64) float64 { return base + float64(t-from)/1e9*rate }
-	setRate := func(r float64, t int64) {
-		f.mu.Lock()
-		if rate > 0 {
-			base = exact(t)
-		} else {
-			base = float64(f.produced)
-		}
-		rate, from = r, t
-		f.mu.Unlock()
-	}
-	// step produces what is due at t and releases per the phase:
-	// all (hold false) or nothing more (hold true).
-	step := func(t int64, hold bool) {
-		f.mu.Lock()
-		if rate > 0 {
-			if due := uint64(exact(t)); due > f.produced {
-				f.push(due-f.produced, t)
-			}
-		}
-		if !hold {
-			f.release(f.produced)
-		}
-		f.mu.Unlock()
-	}
-	setBulk := func(b bool) {
-		f.mu.Lock()
-		f.bulk = b
-		if b {
-			f.signal() // wake writers waiting for messages
-		}
-		f.mu.Unlock()
-	}
+	pr := &producer{f: f, cfg: cfg, ctx: ctx, tick: tick, mean: float64(f.sizes.mean())}
 	for {
 		for i, p := range cfg.Schedule {
 			last := i == len(cfg.Schedule)-1 && !cfg.Repeat
-			start := now()
-			end := int64(math.MaxInt64)
-			if p.For > 0 && !last {
-				end = start + int64(p.For)
-			}
-			switch p.Kind {
-			case PhaseRate:
-				r := msgsPerSec(p.Bits, p.Msgs)
-				step(start, false)
-				setRate(r, start)
-				setBulk(r == 0)
-				for now() < end && sleep() {
-					step(now(), false)
-				}
-				setBulk(false)
-			case PhaseOff:
-				step(start, false)
-				setRate(0, start)
-				end = start + int64(p.For)
-				for now() < end && sleep() {
-				}
-			case PhaseRamp:
-				from, to := msgsPerSec(p.Bits, p.Msgs), msgsPerSec(p.ToBits, p.ToMsgs)
-				end = start + int64(p.For)
-				for t := now(); t < end; t = now() {
-					// Piecewise constant at the tick: the rate of this millisecond.
-					step(t, false)
-					setRate(from+(to-from)*float64(t-start)/float64(p.For), t)
-					if !sleep() {
-						return
-					}
-				}
-				step(now(), false)
-				setRate(to, now())
-			case PhasePause:
-				if p.For > 0 {
-					end = start + int64(p.For)
-				}
-				for now() < end && sleep() {
-					step(now(), true)
-				}
-			case PhaseReplay:
-				// Release the held messages at the replay rate (all at once
-				// for max) while production goes on, until none are held.
-				r := msgsPerSec(p.Bits, p.Msgs)
-				f.mu.Lock()
-				from := f.released
-				f.mu.Unlock()
-				for {
-					t := now()
-					step(t, true)
-					f.mu.Lock()
-					allowed := f.produced
-					if r > 0 {
-						allowed = from + uint64(float64(t-start)/1e9*r)
-					}
-					f.release(allowed)
-					done := f.released == f.produced
-					f.mu.Unlock()
-					if done || !sleep() {
-						break
-					}
-				}
-			}
-			if ctx.Err() != nil {
+			if !pr.phase(p, last) || ctx.Err() != nil {
 				return
 			}
 		}
@@ -350,7 +234,155 @@ func (f *feed) produce(ctx context.Context, cfg *Config) {
 		}
 	}
 	// Past the last phase (a replay that ended): production goes on.
-	for sleep() {
-		step(now(), false)
+	for pr.sleep() {
+		pr.step(pr.now(), false)
+	}
+}
+
+// producer is the state of a feed's production: production follows the
+// rate exactly in time, exact(t) messages by t.
+type producer struct {
+	f    *feed
+	cfg  *Config
+	ctx  context.Context
+	tick *time.Ticker
+	mean float64 // mean message size
+
+	rate float64 // messages per second since from
+	from int64
+	base float64 // messages produced by from
+}
+
+func (pr *producer) now() int64 { return tcpinfo.Monotonic() - pr.cfg.Start }
+
+func (pr *producer) msgsPerSec(bits uint64, msgs float64) float64 {
+	if msgs > 0 {
+		return msgs
+	}
+	return float64(bits) / 8 / pr.mean
+}
+
+// sleep waits for the next tick; false when the run is over.
+func (pr *producer) sleep() bool {
+	select {
+	case <-pr.ctx.Done():
+		return false
+	case <-pr.tick.C:
+		return true
+	}
+}
+
+func (pr *producer) exact(t int64) float64 { return pr.base + float64(t-pr.from)/1e9*pr.rate }
+
+func (pr *producer) setRate(r float64, t int64) {
+	f := pr.f
+	f.mu.Lock()
+	if pr.rate > 0 {
+		pr.base = pr.exact(t)
+	} else {
+		pr.base = float64(f.produced)
+	}
+	pr.rate, pr.from = r, t
+	f.mu.Unlock()
+}
+
+// step produces what is due at t and releases per the phase: all (hold
+// false) or nothing more (hold true).
+func (pr *producer) step(t int64, hold bool) {
+	f := pr.f
+	f.mu.Lock()
+	if pr.rate > 0 {
+		if due := uint64(pr.exact(t)); due > f.produced {
+			f.push(due-f.produced, t)
+		}
+	}
+	if !hold {
+		f.release(f.produced)
+	}
+	f.mu.Unlock()
+}
+
+func (pr *producer) setBulk(b bool) {
+	f := pr.f
+	f.mu.Lock()
+	f.bulk = b
+	if b {
+		f.signal() // wake writers waiting for messages
+	}
+	f.mu.Unlock()
+}
+
+// phase runs one phase of the schedule (the last one, unless repeated,
+// lasts to the end); false when the run ended inside it.
+func (pr *producer) phase(p Phase, last bool) bool {
+	start := pr.now()
+	end := int64(math.MaxInt64)
+	if p.For > 0 && !last {
+		end = start + int64(p.For)
+	}
+	switch p.Kind {
+	case PhaseRate:
+		r := pr.msgsPerSec(p.Bits, p.Msgs)
+		pr.step(start, false)
+		pr.setRate(r, start)
+		pr.setBulk(r == 0)
+		for pr.now() < end && pr.sleep() {
+			pr.step(pr.now(), false)
+		}
+		pr.setBulk(false)
+	case PhaseOff:
+		pr.step(start, false)
+		pr.setRate(0, start)
+		end = start + int64(p.For)
+		for pr.now() < end && pr.sleep() {
+		}
+	case PhaseRamp:
+		from, to := pr.msgsPerSec(p.Bits, p.Msgs), pr.msgsPerSec(p.ToBits, p.ToMsgs)
+		end = start + int64(p.For)
+		for t := pr.now(); t < end; t = pr.now() {
+			// Piecewise constant at the tick: the rate of this millisecond.
+			pr.step(t, false)
+			pr.setRate(from+(to-from)*float64(t-start)/float64(p.For), t)
+			if !pr.sleep() {
+				return false
+			}
+		}
+		pr.step(pr.now(), false)
+		pr.setRate(to, pr.now())
+	case PhasePause:
+		if p.For > 0 {
+			end = start + int64(p.For)
+		}
+		for pr.now() < end && pr.sleep() {
+			pr.step(pr.now(), true)
+		}
+	case PhaseReplay:
+		pr.replay(p, start)
+	}
+	return true
+}
+
+// replay releases the held messages at the replay rate (all at once for
+// max) while production goes on, until none are held.
+func (pr *producer) replay(p Phase, start int64) {
+	f := pr.f
+	r := pr.msgsPerSec(p.Bits, p.Msgs)
+	f.mu.Lock()
+	from := f.released
+	f.mu.Unlock()
+	for {
+		t := pr.now()
+		pr.step(t, true)
+		f.mu.Lock()
+		allowed := f.produced
+		if r > 0 {
+			allowed = from + uint64(float64(t-start)/1e9*r)
+		}
+		f.release(allowed)
+		done := f.released == f.produced
+		f.mu.Unlock()
+		if done || !pr.sleep() {
+			break
+		}
 	}
 }

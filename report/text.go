@@ -52,6 +52,14 @@ func writeText(out io.Writer, s *Summary, colour bool) error {
 		}
 		return code + text + ansiReset
 	}
+	for _, part := range []func(io.Writer, *Summary, func(code, text string) string){writeHeader, writePeers, writeMessages, writeLink, writeChecks} {
+		part(w, s, paint)
+	}
+	return w.err
+}
+
+// writeHeader writes the run, the link, the verdict with its evidence and the shares.
+func writeHeader(w io.Writer, s *Summary, paint func(code, text string) string) {
 	m := &s.Meta
 	fmt.Fprintf(w, "tcplab run %s (%s): %s\n", m.Scenario, m.RunID, m.StoppedText())
 	fmt.Fprintf(w, "  link: down %s, up %s; kernel %s, tcp_info %d bytes\n", m.LinkDown, m.LinkUp, m.Kernel, s.TCPInfoLen)
@@ -75,6 +83,10 @@ func writeText(out io.Writer, s *Summary, colour bool) error {
 		fmt.Fprintf(w, "  %s\n", strip(s.Windows))
 	}
 	fmt.Fprintln(w)
+}
+
+// writePeers writes each end's account.
+func writePeers(w io.Writer, s *Summary, paint func(code, text string) string) {
 	for _, p := range s.Peers {
 		fmt.Fprintf(w, "%-8s", p.Side)
 		if st := p.Stats; st != nil {
@@ -104,6 +116,10 @@ func writeText(out io.Writer, s *Summary, colour bool) error {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// writeMessages writes the message accounting, lag per second, connections, disconnects and the timeline.
+func writeMessages(w io.Writer, s *Summary, paint func(code, text string) string) {
 	mm := &s.Messages
 	fmt.Fprintf(w, "\nmessages: sent %d, delivered %d, lost (gaps) %d, duplicated %d, dropped unsent %d, undelivered %d\n",
 		mm.Sent, mm.Delivered, mm.Lost, mm.Duplicated, mm.Dropped, mm.Undelivered)
@@ -144,6 +160,11 @@ func writeText(out io.Writer, s *Summary, colour bool) error {
 			fmt.Fprintf(w, "  %s\n", t)
 		}
 	}
+}
+
+// writeLink writes the link's counters and its self-check.
+func writeLink(w io.Writer, s *Summary, paint func(code, text string) string) {
+	m := &s.Meta
 	if l := m.Link; l != nil {
 		if l.NAT != "" {
 			fmt.Fprintf(w, "\nnat: %s", l.NAT)
@@ -169,6 +190,10 @@ func writeText(out io.Writer, s *Summary, colour bool) error {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// writeChecks writes the expectations.
+func writeChecks(w io.Writer, s *Summary, paint func(code, text string) string) {
 	if len(s.SelfCheck) > 0 {
 		fmt.Fprintln(w, "\nlink self-check (configured → measured):")
 		for _, c := range s.SelfCheck {
@@ -193,7 +218,6 @@ func writeText(out io.Writer, s *Summary, colour bool) error {
 			fmt.Fprintf(w, "  %s  %s (actual: %s)\n", mark, e.Expect, e.Actual)
 		}
 	}
-	return w.err
 }
 
 // strip renders the windows' classes as one letter each: S sender, R
