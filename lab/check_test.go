@@ -3,10 +3,12 @@ package lab
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenario"
 )
@@ -92,6 +94,18 @@ func TestExpectTimelineEntry(t *testing.T) {
 	}
 	if err := Check(s); err == nil || !strings.Contains(err.Error(), "timeline[0]..timeline[0]") || !strings.HasPrefix(err.Error(), "t.yaml:4:5: expect[0]") {
 		t.Errorf("an entry that does not exist: %v", err)
+	}
+}
+
+// TestVocabulariesAgree: where the file format and the judges each keep a
+// vocabulary (scenario cannot import record), the two are the same.
+func TestVocabulariesAgree(t *testing.T) {
+	var judged []string
+	for _, e := range record.NATExpiries {
+		judged = append(judged, string(e))
+	}
+	if !slices.Equal(judged, scenario.NATExpired) {
+		t.Errorf("record.NATExpiries %q, scenario.NATExpired %q", judged, scenario.NATExpired)
 	}
 }
 

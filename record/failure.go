@@ -34,11 +34,15 @@ type NATSettings struct {
 // NATExpiry is what a NAT does with a forgotten connection's packets.
 type NATExpiry string
 
-// The NATExpiry values: one table, the scenario's link.nat.expired.
+// The NATExpiry values: the scenario's link.nat.expired (a test in lab
+// holds NATExpiries equal to scenario.NATExpired).
 const (
 	NATDrop NATExpiry = "drop"
 	NATRST  NATExpiry = "rst"
 )
+
+// NATExpiries is the table of NATExpiry values.
+var NATExpiries = []NATExpiry{NATDrop, NATRST}
 
 // SocketSettings are one side's settings that decide when it notices a dead
 // peer. Keepalive nil: keepalive off; UserTimeout 0: none.
