@@ -470,6 +470,9 @@ func socketOptions(so scenario.Socket) peers.SocketOptions {
 		l := time.Duration(*so.Linger)
 		o.Linger = &l
 	}
+	if so.MaxPacingRate != nil {
+		o.MaxPacingRate = so.MaxPacingRate.BytesPerSecond()
+	}
 	return o
 }
 

@@ -29,6 +29,8 @@ type SocketOptions struct {
 	NotsentLowat int `json:"notsent_lowat,omitempty"`
 	// Linger, when set, is SO_LINGER on with this time (0: close sends RST).
 	Linger *time.Duration `json:"linger,omitempty"`
+	// MaxPacingRate is SO_MAX_PACING_RATE in bytes per second (0: unset).
+	MaxPacingRate uint64 `json:"max_pacing_rate,omitempty"`
 }
 
 // Keepalive is TCP keepalive: probes after Idle without traffic, every

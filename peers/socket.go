@@ -52,6 +52,12 @@ func applyPre(fd int, o SocketOptions) error {
 			return fmt.Errorf("set TCP_NOTSENT_LOWAT %d: %w", o.NotsentLowat, err)
 		}
 	}
+	if o.MaxPacingRate > 0 {
+		// As a u64: a u32 caps at 4 GB/s (the kernel reads either size).
+		if err := unix.SetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_MAX_PACING_RATE, o.MaxPacingRate); err != nil {
+			return fmt.Errorf("set SO_MAX_PACING_RATE %d B/s: %w", o.MaxPacingRate, err)
+		}
+	}
 	if o.Linger != nil {
 		l := unix.Linger{Onoff: 1, Linger: int32(o.Linger.Seconds())}
 		if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l); err != nil {
@@ -113,7 +119,11 @@ func applyPost(c *net.TCPConn, o SocketOptions) (EffectiveSocket, int, error) {
 		if l != nil {
 			eff.Linger, eff.LingerS = l.Onoff != 0, int(l.Linger)
 		}
-		gerr = errors.Join(e1, e2, e3, e4, e5, e6, e7, e8, e9, e10, e11, e12)
+		pacing, e13 := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_MAX_PACING_RATE)
+		if pacing != ^uint64(0) && pacing != uint64(^uint32(0)) {
+			eff.MaxPacingRate = pacing // all ones: no cap
+		}
+		gerr = errors.Join(e1, e2, e3, e4, e5, e6, e7, e8, e9, e10, e11, e12, e13)
 	})
 	if err := errors.Join(err, gerr); err != nil {
 		return eff, 0, fmt.Errorf("read back socket options: %w", err)

@@ -173,6 +173,9 @@ type EffectiveSocket struct {
 	NotsentLowat      int  `json:"notsent_lowat"`
 	Linger            bool `json:"linger"`
 	LingerS           int  `json:"linger_s"`
+	// MaxPacingRate is SO_MAX_PACING_RATE as the kernel holds it, in bytes
+	// per second (0: no cap).
+	MaxPacingRate uint64 `json:"max_pacing_rate,omitempty"`
 }
 
 // Stats is a peer's account of the data at its end.

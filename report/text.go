@@ -103,6 +103,9 @@ func writePeers(w io.Writer, s *Summary, paint func(code, text string) string) {
 		}
 		if so := p.Socket; so != nil {
 			fmt.Fprintf(w, "\n         socket: %s, sndbuf %d, rcvbuf %d, nodelay %v, mss %d", so.Congestion, so.Sndbuf, so.Rcvbuf, so.NoDelay, so.MSS)
+			if so.MaxPacingRate > 0 {
+				fmt.Fprintf(w, ", max pacing %.2f Mbit/s", float64(so.MaxPacingRate)*8/1e6)
+			}
 		}
 		if lc := p.Lifecycle; lc != nil {
 			fmt.Fprintf(w, "\n         lifecycle: handshake %.2f ms, first byte after %.1f ms, idle after the last byte %.1f ms, session %.2f s, %d connection(s), reused %v",

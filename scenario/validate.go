@@ -431,6 +431,9 @@ func (c *checker) checkSides() {
 		if n := side.so.NotsentLowat; n != 0 && n > 1<<30 {
 			bad(side.name+".notsent_lowat", "%v is above 1GiB", n)
 		}
+		if r := side.so.MaxPacingRate; r != nil && (*r < 8000 || *r > 32e9) {
+			bad(side.name+".max_pacing_rate", "%v is outside 8kbit..32gbit (max is not accepted here: leave the field out for no cap)", *r)
+		}
 		if cc := side.so.Congestion; cc != "" {
 			ok := false
 			for _, c := range CongestionAlgorithms {
