@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/internal/testlock"
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
@@ -39,3 +40,13 @@ func leftoverNamespaces() []string {
 
 // update rewrites the golden reports under testdata (go test ./lab -update).
 var update = flag.Bool("update", false, "rewrite the golden reports in testdata")
+
+// timerBound marks a test whose outcome is decided by timers (keepalive,
+// retransmission backoff, detection times, a sweep's waiting points), not
+// by CPU: these run beside each other (t.Parallel, two at a time on two
+// cores) after the CPU-bound tests, which keeps the package about a minute
+// shorter. Verdict and throughput tests stay serial.
+func timerBound(t *testing.T) {
+	labtest.RequireRoot(t)
+	t.Parallel()
+}

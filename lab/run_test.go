@@ -709,7 +709,7 @@ sender:
 // sender, with TCP_USER_TIMEOUT 2 s and data in flight, notices ETIMEDOUT
 // about 2 s later, and the report gives that detection time.
 func TestVanishDetection(t *testing.T) {
-	labtest.RequireRoot(t)
+	timerBound(t)
 	src := `name: vanish
 duration: 5s
 sender:

@@ -166,7 +166,9 @@ func writeSweep(rd *record.Dir, rep *report.SweepReport) error {
 		return err
 	}
 	var txt, md, page strings.Builder
-	report.WriteSweepText(&txt, rep)
+	if err := report.WriteSweepText(&txt, rep); err != nil {
+		return err
+	}
 	if err := report.WriteSweepMarkdown(&md, rep); err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenario"
@@ -42,7 +41,7 @@ matrix:
 // them, and checks every side's measured detection time against the
 // kernel's rule within one probe interval (1 s).
 func TestKeepaliveSweep(t *testing.T) {
-	labtest.RequireRoot(t)
+	timerBound(t)
 	sw, err := scenario.ParseSweep("ka-sweep.yaml", []byte(keepaliveSweepSrc))
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +125,7 @@ func TestKeepaliveSweep(t *testing.T) {
 // kernel's rules within one probe interval. keepalive-defaults (170 s) runs
 // as its own .ci/run step.
 func TestShippedSweeps(t *testing.T) {
-	labtest.RequireRoot(t)
+	timerBound(t)
 	names := []string{"busy-connection-blackhole", "zero-window-peer-gone", "keepalive-tuned", "nat-idle-timeout", "connection-churn-vs-reuse"}
 	var wg sync.WaitGroup
 	for _, name := range names {
@@ -240,7 +239,7 @@ func checkNATSweep(t *testing.T, rep *report.SweepReport) {
 // retransmission still reaches the client after the cut, and the client's
 // keepalive counts from it (the kernel's receive timestamps, as sampled).
 func TestOneWayBlackhole(t *testing.T) {
-	labtest.RequireRoot(t)
+	timerBound(t)
 	src := `name: one-way
 duration: 9s
 sender:
@@ -281,7 +280,7 @@ matrix:
 // (2 s after the first RTO) ends it with ETIMEDOUT; answered with an RST, it
 // learns at the first send (ECONNRESET, about 1 s after the NAT forgot).
 func TestNATDataAfterForget(t *testing.T) {
-	labtest.RequireRoot(t)
+	timerBound(t)
 	src := `name: nat-data
 duration: 10s
 sample_interval: 20ms
@@ -323,7 +322,7 @@ matrix:
 // keepalive learns at its first probe (idle after the last packet); the
 // userspace link counts the RSTs it sent.
 func TestRebootRST(t *testing.T) {
-	labtest.RequireRoot(t)
+	timerBound(t)
 	src := `name: reboot
 duration: 6s
 sender:
@@ -370,7 +369,7 @@ matrix:
 // the user timeout behind its closed window ends the connection — the run
 // completes in both cases (a process the timeline stops is not a failure).
 func TestKillAndFreeze(t *testing.T) {
-	labtest.RequireRoot(t)
+	timerBound(t)
 	kill := `name: kill
 duration: 4s
 sender: { listen: true, rate: 80kbit, message: { size: 100B } }

@@ -117,7 +117,8 @@ func fmtDetect(s float64) string {
 // WriteSweepText writes the sweep table: for each point its values, and per
 // side the time to detect against the kernel's rule, the probes and the
 // error; then who noticed first.
-func WriteSweepText(w io.Writer, r *SweepReport) {
+func WriteSweepText(out io.Writer, r *SweepReport) error {
+	w := &errWriter{w: out}
 	fmt.Fprintf(w, "tcplab sweep %s: %d points", r.Scenario, len(r.Points))
 	if r.Shard != "" {
 		fmt.Fprintf(w, " (shard %s of %d)", r.Shard, r.Total)
@@ -148,6 +149,7 @@ func WriteSweepText(w io.Writer, r *SweepReport) {
 			fmt.Fprintf(w, "     error: %s\n", p.Error)
 		}
 	}
+	return w.err
 }
 
 func orDash(s string) string {
