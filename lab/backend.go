@@ -79,7 +79,7 @@ func chooseBackend(s *scenario.Scenario) (backend, why string, err error) {
 	return netem.Kernel, "auto: the kernel has sch_netem", nil
 }
 
-// Link mechanisms: what actually made the link (report.LinkRecord.Mechanism).
+// Link mechanisms: what actually made the link (record.LinkRecord.Mechanism).
 const (
 	MechUserspace = "userspace link"
 	MechNetem     = "kernel netem"

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/tcplab/tcplab/record"
-	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenario"
 )
 
@@ -166,7 +165,7 @@ func TestKilledRunReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := res.Summary.Meta
-	if m.EndKind() != report.EndKilled || res.Summary.Passed() || !strings.HasPrefix(m.StoppedText(), "killed (no end record)") {
+	if m.EndKind() != record.EndKilled || res.Summary.Passed() || !strings.HasPrefix(m.StoppedText(), "killed (no end record)") {
 		t.Errorf("end %s, passed %v, stopped %q", m.EndKind(), res.Summary.Passed(), m.StoppedText())
 	}
 	txt, _ := os.ReadFile(filepath.Join(dir, record.FileText))

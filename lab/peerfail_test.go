@@ -28,15 +28,15 @@ func TestFailedProgramFailsRun(t *testing.T) {
 	labtest.RequireRoot(t)
 	for _, c := range []struct {
 		name, script, exits string
-		how                 report.PeerExit
+		how                 record.PeerExit
 		status              int
 		signal              string
 	}{
-		{"status 3", `echo "bad config: $u" >&2; sleep 0.2; exit 3`, "", report.ExitStatus, 3, ""},
-		{"status 0 early", `sleep 0.3; exit 0`, "", report.ExitEarly, 0, ""},
+		{"status 3", `echo "bad config: $u" >&2; sleep 0.2; exit 3`, "", record.ExitStatus, 3, ""},
+		{"status 0 early", `sleep 0.3; exit 0`, "", record.ExitEarly, 0, ""},
 		{"status 0 expected", `head -c 20000 <&3 >/dev/null; exit 0`, "expected", "", 0, ""},
-		{"status 5 expected", `sleep 0.3; echo oops >&2; exit 5`, "expected", report.ExitStatus, 5, ""},
-		{"killed by someone else", `sleep 0.3; kill -KILL $$`, "", report.ExitSignal, 0, "SIGKILL"},
+		{"status 5 expected", `sleep 0.3; echo oops >&2; exit 5`, "expected", record.ExitStatus, 5, ""},
+		{"killed by someone else", `sleep 0.3; kill -KILL $$`, "", record.ExitSignal, 0, "SIGKILL"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			exits := ""
@@ -58,7 +58,7 @@ func TestFailedProgramFailsRun(t *testing.T) {
 			}
 			m := res.Summary.Meta
 			if c.how == "" {
-				if err != nil || m.EndKind() != report.EndCompleted {
+				if err != nil || m.EndKind() != record.EndCompleted {
 					t.Fatalf("a program that ends by itself with 0: err %v, end %s (%s)", err, m.EndKind(), m.Stopped)
 				}
 				return
@@ -69,7 +69,7 @@ func TestFailedProgramFailsRun(t *testing.T) {
 			if time.Since(t0) > 1800*time.Millisecond {
 				t.Errorf("the run went on for %v after its program failed", time.Since(t0))
 			}
-			if m.End != report.EndPeerFailed || len(m.PeerFailures) != 1 {
+			if m.End != record.EndPeerFailed || len(m.PeerFailures) != 1 {
 				t.Fatalf("end %q, failures %+v", m.End, m.PeerFailures)
 			}
 			f := m.PeerFailures[0]
@@ -87,7 +87,7 @@ func TestFailedProgramFailsRun(t *testing.T) {
 			if !strings.Contains(txt.String(), f.String()) || !strings.Contains(txt.String(), "RUN DID NOT COMPLETE") {
 				t.Errorf("text report does not say it:\n%s", txt.String())
 			}
-			if c.how == report.ExitStatus && c.status == 3 {
+			if c.how == record.ExitStatus && c.status == 3 {
 				if !strings.Contains(f.String(), "receiver program exited with status 3 at 0.") {
 					t.Errorf("failure reads %q", f)
 				}
@@ -134,7 +134,7 @@ func TestBuiltinPeerKilledMidRun(t *testing.T) {
 		t.Fatalf("err = %v, want ErrPeerFailed and not ErrSetup", err)
 	}
 	f := res.Summary.Meta.PeerFailures
-	if len(f) != 1 || f[0].Side != "receiver" || f[0].Program || f[0].How != report.ExitSignal || f[0].Signal != "SIGKILL" {
+	if len(f) != 1 || f[0].Side != "receiver" || f[0].Program || f[0].How != record.ExitSignal || f[0].Signal != "SIGKILL" {
 		t.Fatalf("failures %+v", f)
 	}
 	if f[0].AtS < 0.8 || f[0].AtS > 2 {
@@ -184,24 +184,24 @@ func TestClassifyExit(t *testing.T) {
 		program, expected, stopped bool
 		atEnd                      bool
 		st                         *os.ProcessState
-		how                        report.PeerExit
+		how                        record.PeerExit
 		failed                     bool
 	}{
-		{"program 0 early", true, false, false, false, ok, report.ExitEarly, true},
+		{"program 0 early", true, false, false, false, ok, record.ExitEarly, true},
 		{"program 0 early, expected", true, true, false, false, ok, "", false},
-		{"program 3, expected", true, true, false, false, three, report.ExitStatus, true},
-		{"program SIGTERM not ours", true, false, false, false, term, report.ExitSignal, true},
+		{"program 3, expected", true, true, false, false, three, record.ExitStatus, true},
+		{"program SIGTERM not ours", true, false, false, false, term, record.ExitSignal, true},
 		{"program SIGTERM ours", true, false, true, false, term, "", false},
 		{"program 3 after our stop", true, false, true, false, three, "", false},
-		{"builtin 0 early", false, false, false, false, ok, report.ExitEarly, true},
+		{"builtin 0 early", false, false, false, false, ok, record.ExitEarly, true},
 		{"builtin 0 at stop", false, false, true, false, ok, "", false},
-		{"builtin 3 at stop", false, false, true, false, three, report.ExitAfterStop, true},
-		{"builtin killed after grace", false, false, true, false, kill, report.ExitNotStopped, true},
-		{"builtin killed by another", false, false, false, false, kill, report.ExitSignal, true},
+		{"builtin 3 at stop", false, false, true, false, three, record.ExitAfterStop, true},
+		{"builtin killed after grace", false, false, true, false, kill, record.ExitNotStopped, true},
+		{"builtin killed by another", false, false, false, false, kill, record.ExitSignal, true},
 		{"program 0 at the end by itself", true, false, false, true, ok, "", false},
-		{"program 3 at the end by itself", true, false, false, true, three, report.ExitStatus, true},
+		{"program 3 at the end by itself", true, false, false, true, three, record.ExitStatus, true},
 		{"builtin 0 at its deadline", false, false, false, true, ok, "", false},
-		{"builtin 3 at its deadline", false, false, false, true, three, report.ExitStatus, true},
+		{"builtin 3 at its deadline", false, false, false, true, three, record.ExitStatus, true},
 	} {
 		how, _, _, failed := classifyExit(c.program, c.expected, c.stopped, c.atEnd, c.st)
 		if how != c.how || failed != c.failed {
@@ -349,7 +349,7 @@ func TestProgramFailingAtTheEnd(t *testing.T) {
 			t.Fatalf("exit %d at the end: err = %v, want ErrPeerFailed", status, err)
 		}
 		f := res.Summary.Meta.PeerFailures
-		if len(f) != 1 || f[0].How != report.ExitStatus || f[0].Status != status || f[0].AtS < 2 {
+		if len(f) != 1 || f[0].How != record.ExitStatus || f[0].Status != status || f[0].AtS < 2 {
 			t.Errorf("failures %+v", f)
 		}
 	}

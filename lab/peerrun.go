@@ -20,7 +20,6 @@ import (
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/record"
-	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
@@ -270,7 +269,7 @@ func startTimeline(ctx context.Context, s *scenario.Scenario, topo *netem.Topolo
 
 // finalEnd is how the run ended, from what the watch found: the peers that
 // failed it come first, then the lab's own late failures, then ctx's end.
-func finalEnd(ctx context.Context, end runEnd, failures []report.PeerFailure, lateErrs []error) (runEnd, error) {
+func finalEnd(ctx context.Context, end runEnd, failures []record.PeerFailure, lateErrs []error) (runEnd, error) {
 	if len(failures) > 0 {
 		sort.SliceStable(failures, func(i, j int) bool { return failures[i].AtS < failures[j].AtS })
 		texts := make([]string, len(failures))
@@ -278,12 +277,12 @@ func finalEnd(ctx context.Context, end runEnd, failures []report.PeerFailure, la
 			texts[i] = f.String()
 		}
 		msg := strings.Join(texts, "; ")
-		end = runEnd{kind: report.EndPeerFailed, text: msg, failures: failures}
+		end = runEnd{kind: record.EndPeerFailed, text: msg, failures: failures}
 		return end, fmt.Errorf("%w: %s", ErrPeerFailed, msg)
 	}
 	if len(lateErrs) > 0 {
 		err := errors.Join(lateErrs...)
-		return runEnd{kind: report.EndFailed, text: "failed: " + err.Error()}, fmt.Errorf("%w: %v", ErrSetup, err)
+		return runEnd{kind: record.EndFailed, text: "failed: " + err.Error()}, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	if ctx.Err() != nil {
 		return end, context.Cause(ctx)
@@ -362,7 +361,7 @@ func (procs peerGroup) waitAll(grace time.Duration) []error {
 // runToEnd watches the started peers until the run's deadline (start +
 // duration), a peer's failure or ctx's end, stops them all, and judges
 // every exit: the run's end and the peers that failed it.
-func (procs peerGroup) runToEnd(ctx context.Context, start int64, duration time.Duration, rd *record.Dir) (runEnd, []report.PeerFailure) {
+func (procs peerGroup) runToEnd(ctx context.Context, start int64, duration time.Duration, rd *record.Dir) (runEnd, []record.PeerFailure) {
 	deadline := time.Duration(start + int64(duration) - tcpinfo.Monotonic())
 	t := time.NewTimer(deadline)
 	defer t.Stop()
@@ -375,8 +374,8 @@ func (procs peerGroup) runToEnd(ctx context.Context, start int64, duration time.
 	for _, w := range procs {
 		go w.watch(exits, watching)
 	}
-	end := runEnd{kind: report.EndCompleted, text: string(report.EndCompleted)}
-	var failures []report.PeerFailure
+	end := runEnd{kind: record.EndCompleted, text: string(record.EndCompleted)}
+	var failures []record.PeerFailure
 	atDeadline := false
 	judged := 0 // exits received from the watchers
 wait:
@@ -392,7 +391,7 @@ wait:
 				break wait
 			}
 		case <-ctx.Done():
-			end = runEnd{kind: report.EndInterrupted, text: "interrupted: " + context.Cause(ctx).Error()}
+			end = runEnd{kind: record.EndInterrupted, text: "interrupted: " + context.Cause(ctx).Error()}
 			break wait
 		}
 	}
@@ -433,7 +432,7 @@ wait:
 		w := <-exits
 		// Once a peer failed, the other's complaints while being stopped
 		// are its consequence, not a second cause.
-		if f, failed := w.failure(start, start+int64(duration), rd); failed && (len(failures) == 0 || f.How != report.ExitAfterStop) {
+		if f, failed := w.failure(start, start+int64(duration), rd); failed && (len(failures) == 0 || f.How != record.ExitAfterStop) {
 			failures = append(failures, f)
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcplab/tcplab/record"
-	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
@@ -65,9 +64,9 @@ func (w *watchedPeer) watch(exits chan<- *watchedPeer, done <-chan struct{}) {
 // failure says whether and how the peer's exit failed the run (start and
 // end: the run's clock and deadline, Monotonic ns). Call it once the
 // process has exited.
-func (w *watchedPeer) failure(start, end int64, rd *record.Dir) (report.PeerFailure, bool) {
+func (w *watchedPeer) failure(start, end int64, rd *record.Dir) (record.PeerFailure, bool) {
 	if w.timeline.Load() {
-		return report.PeerFailure{}, false
+		return record.PeerFailure{}, false
 	}
 	st := w.proc.ProcessState()
 	// A peer that ends by itself at the run's end (built-in peers keep the
@@ -75,9 +74,9 @@ func (w *watchedPeer) failure(start, end int64, rd *record.Dir) (report.PeerFail
 	// still fails (a client reporting its own failure at the end).
 	how, status, sig, failed := classifyExit(w.program, w.exitsExpected, w.stopWhen.Load(), w.exitedAt.Load() >= end, st)
 	if !failed {
-		return report.PeerFailure{}, false
+		return record.PeerFailure{}, false
 	}
-	f := report.PeerFailure{Side: record.Side(w.role), Program: w.program, How: how, Status: status, Signal: sig,
+	f := record.PeerFailure{Side: record.Side(w.role), Program: w.program, How: how, Status: status, Signal: sig,
 		AtS: float64(w.exitedAt.Load()-start) / 1e9, StderrFile: w.stderrFile}
 	if w.program {
 		f.Command = w.command
@@ -99,7 +98,7 @@ const stderrTailLines = 10
 // classifyExit decides whether a peer's exit fails the run. stopped: tcplab
 // had asked it to stop before it exited; atEnd: it exited at or after the
 // run's end.
-func classifyExit(program, exitsExpected, stopped, atEnd bool, st *os.ProcessState) (how report.PeerExit, status int, sig string, failed bool) {
+func classifyExit(program, exitsExpected, stopped, atEnd bool, st *os.ProcessState) (how record.PeerExit, status int, sig string, failed bool) {
 	if st == nil {
 		return "", 0, "", false
 	}
@@ -117,21 +116,21 @@ func classifyExit(program, exitsExpected, stopped, atEnd bool, st *os.ProcessSta
 		}
 		switch {
 		case signaled && ws.Signal() == syscall.SIGKILL:
-			return report.ExitNotStopped, 0, sig, true
+			return record.ExitNotStopped, 0, sig, true
 		case signaled || status != 0:
-			return report.ExitAfterStop, max(status, 0), sig, true
+			return record.ExitAfterStop, max(status, 0), sig, true
 		}
 		return "", 0, "", false
 	}
 	switch {
 	case signaled:
-		return report.ExitSignal, 0, sig, true
+		return record.ExitSignal, 0, sig, true
 	case status != 0:
-		return report.ExitStatus, status, "", true
+		return record.ExitStatus, status, "", true
 	case atEnd || program && exitsExpected:
 		return "", 0, "", false
 	}
-	return report.ExitEarly, 0, "", true
+	return record.ExitEarly, 0, "", true
 }
 
 // signalName is SIGTERM, SIGKILL… for a signal.

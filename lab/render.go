@@ -10,12 +10,12 @@ import (
 
 // metaFile is meta.json for a run of s: its Meta and its expectations as
 // report reads them again.
-func metaFile(meta report.Meta, s *scenario.Scenario) (report.MetaFile, error) {
+func metaFile(meta record.Meta, s *scenario.Scenario) (record.MetaFile, error) {
 	exps, err := Expectations(s)
 	if err != nil {
-		return report.MetaFile{}, err
+		return record.MetaFile{}, err
 	}
-	m := report.MetaFile{Meta: meta}
+	m := record.MetaFile{Meta: meta}
 	for _, e := range exps {
 		m.Expect = append(m.Expect, report.RecordExpect(e))
 	}
@@ -23,23 +23,23 @@ func metaFile(meta report.Meta, s *scenario.Scenario) (report.MetaFile, error) {
 }
 
 // writeMeta writes (or completes) meta.json.
-func writeMeta(rd *record.Dir, meta report.Meta, s *scenario.Scenario) error {
+func writeMeta(rd *record.Dir, meta record.Meta, s *scenario.Scenario) error {
 	m, err := metaFile(meta, s)
 	if err != nil {
 		return err
 	}
-	return report.WriteMeta(rd, m)
+	return record.WriteMeta(rd, m)
 }
 
 // writeReport completes the run's meta.json and has report judge the run
 // directory's records and render every format (in memory first: nothing is
 // written unless all of them rendered).
-func writeReport(rd *record.Dir, meta report.Meta, s *scenario.Scenario) (report.Summary, error) {
+func writeReport(rd *record.Dir, meta record.Meta, s *scenario.Scenario) (report.Summary, error) {
 	m, err := metaFile(meta, s)
 	if err != nil {
 		return report.Summary{}, err
 	}
-	if err := report.WriteMeta(rd, m); err != nil {
+	if err := record.WriteMeta(rd, m); err != nil {
 		return report.Summary{}, err
 	}
 	samples, events, err := report.ReadRecorded(rd, false)
@@ -75,7 +75,7 @@ func Rerender(dir string) (*Result, error) {
 
 // expectationsFromScenario fills in the expectations of a meta.json
 // written before it kept them, from the run's scenario.yaml.
-func expectationsFromScenario(rd *record.Dir, m *report.MetaFile) error {
+func expectationsFromScenario(rd *record.Dir, m *record.MetaFile) error {
 	if m.Expect != nil {
 		return nil
 	}

@@ -175,18 +175,18 @@ func Run(ctx context.Context, s *scenario.Scenario, opts RunOptions) (res *Resul
 
 // runEnd is how the peers' part of a run ended.
 type runEnd struct {
-	kind     report.EndKind
+	kind     record.EndKind
 	text     string // meta.Stopped
-	failures []report.PeerFailure
+	failures []record.PeerFailure
 }
 
 func setupFailed(err error) runEnd {
-	return runEnd{kind: report.EndFailed, text: "failed: " + err.Error()}
+	return runEnd{kind: record.EndFailed, text: "failed: " + err.Error()}
 }
 
 // linkRecordOf is the link as configured and as the backend made it.
-func linkRecordOf(s *scenario.Scenario, topo *netem.Topology, why string, down, up impair.Impairment) *report.LinkRecord {
-	link := &report.LinkRecord{Backend: topo.Backend, Mechanism: linkMechanism(s, topo.Backend), Why: why, Applied: topo.Applied, Timeline: len(s.Timeline) > 0,
+func linkRecordOf(s *scenario.Scenario, topo *netem.Topology, why string, down, up impair.Impairment) *record.LinkRecord {
+	link := &record.LinkRecord{Backend: topo.Backend, Mechanism: linkMechanism(s, topo.Backend), Why: why, Applied: topo.Applied, Timeline: len(s.Timeline) > 0,
 		Down: linkDirection(s.Link.Resolve("down"), down), Up: linkDirection(s.Link.Resolve("up"), up)}
 	if n := s.Link.NAT; n != nil {
 		link.NAT = fmt.Sprintf("forgets a connection idle for %v; then %s", time.Duration(n.IdleTimeout), map[string]string{"drop": "drops its packets", "rst": "answers its packets with an RST"}[n.Expired])
@@ -195,8 +195,8 @@ func linkRecordOf(s *scenario.Scenario, topo *netem.Topology, why string, down, 
 }
 
 // startMeta is the run's meta.json as the run starts.
-func startMeta(s *scenario.Scenario, topo *netem.Topology, started time.Time, link *report.LinkRecord) report.Meta {
-	return report.Meta{
+func startMeta(s *scenario.Scenario, topo *netem.Topology, started time.Time, link *record.LinkRecord) record.Meta {
+	return record.Meta{
 		Scenario:    s.Name,
 		RunID:       topo.RunID,
 		StartedAt:   started.UTC().Format(time.RFC3339Nano),
@@ -215,7 +215,7 @@ func startMeta(s *scenario.Scenario, topo *netem.Topology, started time.Time, li
 
 // endCounters adds what the run's end counts: each namespace's TCP/IP
 // counters and the userspace link's.
-func endCounters(meta *report.Meta, topo *netem.Topology) {
+func endCounters(meta *record.Meta, topo *netem.Topology) {
 	meta.NetStat = map[string]map[string]uint64{}
 	for side, ep := range map[string]*netem.Endpoint{peers.RoleSender: &topo.Sender, peers.RoleReceiver: &topo.Receiver} {
 		if c, err := netem.NetStat(ep); err == nil {
@@ -227,12 +227,12 @@ func endCounters(meta *report.Meta, topo *netem.Topology) {
 	}
 }
 
-func linkDirection(d scenario.Direction, im impair.Impairment) report.LinkDirection {
-	return report.LinkDirection{Config: d.String(), DelayMs: float64(im.Delay) / 1e6, Loss: im.Loss, RateBits: im.RateBits}
+func linkDirection(d scenario.Direction, im impair.Impairment) record.LinkDirection {
+	return record.LinkDirection{Config: d.String(), DelayMs: float64(im.Delay) / 1e6, Loss: im.Loss, RateBits: im.RateBits}
 }
 
-func linkCounters(st userspace.Stats) *report.LinkCounters {
-	return &report.LinkCounters{
+func linkCounters(st userspace.Stats) *record.LinkCounters {
+	return &record.LinkCounters{
 		Packets: st.Packets, Forwarded: st.Forwarded, Bytes: st.Bytes, DropLoss: st.DropLoss, DropQueue: st.DropQueue,
 		DropBlack: st.DropBlack, Duplicated: st.Duplicated, Reordered: st.Reordered, Corrupted: st.Corrupted, WriteErrors: st.WriteErrors,
 		Resets: st.Resets, DropNAT: st.DropMiddlebox, NATResets: st.MiddleboxResets, KeepaliveProbes: st.KeepaliveProbes, WindowProbes: st.WindowProbes,

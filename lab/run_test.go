@@ -223,7 +223,7 @@ func TestRunPeerFailure(t *testing.T) {
 	if res == nil {
 		t.Fatal("a run whose peer failed left no report")
 	}
-	if !errors.Is(err, ErrPeerFailed) || res.Summary.Meta.End != report.EndPeerFailed || !strings.HasPrefix(res.Summary.Meta.Stopped, "sender peer exited with status 1 at ") {
+	if !errors.Is(err, ErrPeerFailed) || res.Summary.Meta.End != record.EndPeerFailed || !strings.HasPrefix(res.Summary.Meta.Stopped, "sender peer exited with status 1 at ") {
 		t.Errorf("err %v, end %q, stopped %q", err, res.Summary.Meta.End, res.Summary.Meta.Stopped)
 	}
 	assertReportsSay(t, dir, "TCP_CONGESTION")

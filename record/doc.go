@@ -8,9 +8,12 @@
 // file operation relative to that descriptor with single-component names
 // and O_NOFOLLOW, creating with O_EXCL and replacing by rename.
 //
-// It also holds the records the run directory's events.jsonl carries
-// (Event and its kinds, Stats, EffectiveSocket, LagPoint, the two roles):
-// peers write them, report reads them, neither through the other.
+// It also holds what the run directory's files say, as types: the records
+// of events.jsonl (Event, Side, EventKind, TimelineStep, Stats,
+// EffectiveSocket, LagPoint) — peers write them, report reads them, neither
+// through the other —, meta.json (MetaFile: Meta, how the run ended, the
+// peers that failed it, the link record, the expectations), and the failure
+// a sweep point's detection rules need (Failure).
 //
 // It imports nothing of tcplab's but tcpinfo.
 package record

@@ -31,7 +31,7 @@ func TestRecordedRuns(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.dir, func(t *testing.T) {
 			ss, ev := labtest.ReadRecorded(t, filepath.Join("testdata", c.dir))
-			sum := Build(Meta{Scenario: c.dir, WindowS: 0.25}, ss, ev, 250e6)
+			sum := Build(record.Meta{Scenario: c.dir, WindowS: 0.25}, ss, ev, 250e6)
 			if sum.Verdict.Class != c.class || (c.sub != "" && sum.Verdict.SubCause != c.sub) {
 				t.Errorf("verdict %s / %s, want %s / %s\nevidence: %v", sum.Verdict.Class, sum.Verdict.SubCause, c.class, c.sub, sum.Verdict.Evidence)
 			}
@@ -139,6 +139,6 @@ func FuzzDecodeRecorded(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		samples, _ := record.DecodeSamples(bytes.NewReader(b), "samples.jsonl")
 		events, _ := record.DecodeEvents(bytes.NewReader(b), "events.jsonl")
-		Build(Meta{DurationS: 1, WindowS: 0.25}, samples, events, 250e6)
+		Build(record.Meta{DurationS: 1, WindowS: 0.25}, samples, events, 250e6)
 	})
 }

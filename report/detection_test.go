@@ -152,7 +152,7 @@ func TestDetect(t *testing.T) {
 		{T: 2800 * ms, Side: record.RoleSender, Info: info(10, 1)},
 		{T: 1950 * ms, Side: record.RoleReceiver, Info: info(0, 0)},
 	}
-	sum := &Summary{Meta: Meta{FailureS: 2}, Disconnects: []Disconnect{{Side: record.RoleSender, T: 7.9, Error: "ETIMEDOUT"}}}
+	sum := &Summary{Meta: record.Meta{FailureS: 2}, Disconnects: []Disconnect{{Side: record.RoleSender, T: 7.9, Error: "ETIMEDOUT"}}}
 	f := &record.Failure{Vanish: true, InTimeline: true, Sockets: map[record.Side]record.SocketSettings{record.RoleSender: {UserTimeout: 5 * time.Second}}}
 	var row SweepRow
 	Detect(&row, f, sum, samples, nil)

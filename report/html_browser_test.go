@@ -13,6 +13,7 @@ import (
 
 	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/internal/testlock"
+	"github.com/tcplab/tcplab/record"
 )
 
 // TestHTMLInChromium opens a real report.html in headless Chromium: no
@@ -39,8 +40,8 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 	defer release()
 	samples, events := labtest.ReadRecorded(t, filepath.Join("testdata", "receiver-limited-cubic"))
-	sum := Build(Meta{Scenario: "browser", RunID: "t", DurationS: 3, WindowS: 0.25, Stopped: "completed",
-		Link: &LinkRecord{Backend: "userspace"}}, samples, events, 250e6)
+	sum := Build(record.Meta{Scenario: "browser", RunID: "t", DurationS: 3, WindowS: 0.25, Stopped: "completed",
+		Link: &record.LinkRecord{Backend: "userspace"}}, samples, events, 250e6)
 	var page bytes.Buffer
 	if err := WriteHTML(&page, &sum); err != nil {
 		t.Fatal(err)

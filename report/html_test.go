@@ -16,8 +16,8 @@ func TestHTMLEscapes(t *testing.T) {
 	samples, events := labtest.ReadRecorded(t, filepath.Join("testdata", "receiver-limited-cubic"))
 	events = append(events, record.Event{T: 1e9, Side: record.SideLink, Kind: record.EventTimeline, Detail: `timeline[0] start: <img src=x onerror=alert(2)>`,
 		Step: &record.TimelineStep{Entry: 0, Start: true, Change: record.ChangePartition}})
-	sum := Build(Meta{Scenario: `<script>alert(1)</script>`, RunID: `"><svg onload=alert(3)>`, DurationS: 3, WindowS: 0.25, Stopped: "completed",
-		Link: &LinkRecord{Backend: "userspace"}}, samples, events, 250e6)
+	sum := Build(record.Meta{Scenario: `<script>alert(1)</script>`, RunID: `"><svg onload=alert(3)>`, DurationS: 3, WindowS: 0.25, Stopped: "completed",
+		Link: &record.LinkRecord{Backend: "userspace"}}, samples, events, 250e6)
 	sum.Expectations = []ExpectResult{{Expect: `verdict == <b>mixed</b>`, Actual: "x"}}
 	var page bytes.Buffer
 	if err := WriteHTML(&page, &sum); err != nil {
@@ -44,7 +44,7 @@ func TestHTMLEscapes(t *testing.T) {
 // signature, and each renders the same Summary.
 func TestFormatsTable(t *testing.T) {
 	samples, events := labtest.ReadRecorded(t, filepath.Join("testdata", "network-limited-cubic"))
-	sum := Build(Meta{Scenario: "f", DurationS: 3, WindowS: 0.25, Stopped: "completed", End: EndCompleted, Link: &LinkRecord{Backend: "netem"}}, samples, events, 250e6)
+	sum := Build(record.Meta{Scenario: "f", DurationS: 3, WindowS: 0.25, Stopped: "completed", End: record.EndCompleted, Link: &record.LinkRecord{Backend: "netem"}}, samples, events, 250e6)
 	files, err := RenderAll(&sum)
 	if err != nil {
 		t.Fatal(err)

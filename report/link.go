@@ -4,60 +4,9 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/tcplab/tcplab/record"
 )
-
-// LinkCounters are the userspace link's counters of one direction
-// (segments), with its release lateness.
-type LinkCounters struct {
-	Packets     uint64  `json:"packets"`
-	Forwarded   uint64  `json:"forwarded"`
-	Bytes       uint64  `json:"bytes"`
-	DropLoss    uint64  `json:"dropped_loss"`
-	DropQueue   uint64  `json:"dropped_queue"`
-	DropBlack   uint64  `json:"dropped_partition"`
-	Duplicated  uint64  `json:"duplicated"`
-	Reordered   uint64  `json:"reordered"`
-	Corrupted   uint64  `json:"corrupted"`
-	LatenessP50 float64 `json:"lateness_p50_ms"`
-	LatenessP99 float64 `json:"lateness_p99_ms"`
-	LatenessMax float64 `json:"lateness_max_ms"`
-	WriteErrors uint64  `json:"write_errors"`
-	// Resets are the RSTs a rebooted host's stand-in sent back.
-	Resets uint64 `json:"resets_sent,omitempty"`
-	// DropNAT are segments of connections the NAT forgot, dropped or
-	// answered with NATResets RSTs.
-	DropNAT   uint64 `json:"dropped_nat,omitempty"`
-	NATResets uint64 `json:"nat_resets,omitempty"`
-	// KeepaliveProbes and WindowProbes are the probes that entered the
-	// link in this direction (sent by this direction's sending side).
-	KeepaliveProbes uint64 `json:"keepalive_probes,omitempty"`
-	WindowProbes    uint64 `json:"window_probes,omitempty"`
-}
-
-// LinkDirection is one direction's configuration and, for the userspace
-// backend, what it did.
-type LinkDirection struct {
-	Config   string        `json:"config"`
-	DelayMs  float64       `json:"delay_ms"`
-	Loss     float64       `json:"loss"` // 0..1, random loss configured
-	RateBits uint64        `json:"rate_bits"`
-	Counters *LinkCounters `json:"counters,omitempty"`
-}
-
-// LinkRecord is the link as configured and as it ran.
-type LinkRecord struct {
-	Backend string `json:"backend"`
-	// Mechanism is what made the link: userspace link, kernel netem,
-	// kernel tbf, or kernel veth, unimpaired.
-	Mechanism string        `json:"mechanism,omitempty"`
-	Why       string        `json:"why"`
-	Applied   []string      `json:"applied"`
-	Down      LinkDirection `json:"down"`
-	Up        LinkDirection `json:"up"`
-	Timeline  bool          `json:"timeline"` // the link changed during the run
-	// NAT describes the middlebox that forgets idle connections, if any.
-	NAT string `json:"nat,omitempty"`
-}
 
 // Check is one line of the link's self-check: configured beside measured.
 type Check struct {
@@ -72,7 +21,7 @@ type Check struct {
 // selfCheck measures what the link actually did, beside its configuration:
 // the base RTT against the configured delays, the drop fraction against the
 // configured loss, the delivered rate against the configured rate.
-func selfCheck(link *LinkRecord, snd []sampleView, v Verdict, goodputBits float64) []Check {
+func selfCheck(link *record.LinkRecord, snd []sampleView, v Verdict, goodputBits float64) []Check {
 	if link == nil || link.Backend == "" {
 		return nil
 	}
@@ -150,13 +99,4 @@ func wireUS(bytes float64, rateBits uint64) float64 {
 		return 0
 	}
 	return bytes * 8 / float64(rateBits) * 1e6
-}
-
-// Made names what made the link: its mechanism, or (a run recorded before
-// mechanisms were) its backend.
-func (l *LinkRecord) Made() string {
-	if l.Mechanism != "" {
-		return l.Mechanism
-	}
-	return l.Backend
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/tcplab/tcplab/record"
 )
 
 // WriteMarkdown writes summary.md: the verdict, the expectations, the
@@ -16,10 +18,10 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 	if !s.Passed() {
 		status = "❌ failed"
 	}
-	if len(s.Expectations) == 0 && s.Meta.EndKind() == EndCompleted {
+	if len(s.Expectations) == 0 && s.Meta.EndKind() == record.EndCompleted {
 		status = "no expectations"
 	}
-	if end := s.Meta.EndKind(); end != EndCompleted {
+	if end := s.Meta.EndKind(); end != record.EndCompleted {
 		status = "❌ did not complete (" + string(end) + ")"
 	}
 	fmt.Fprintf(&b, "## tcplab: %s — %s\n\n", mdEscape(m.Scenario), status)
@@ -78,7 +80,7 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 	return err
 }
 
-func linkBackend(m *Meta) string {
+func linkBackend(m *record.Meta) string {
 	if m.Link == nil {
 		return "unknown"
 	}
@@ -167,7 +169,7 @@ func WriteJUnit(w io.Writer, s *Summary) error {
 			st.Tests++
 		}
 		if len(s.Expectations) == 0 {
-			add("run completes", s.Meta.EndKind() == EndCompleted, "run stopped: "+s.Meta.StoppedText())
+			add("run completes", s.Meta.EndKind() == record.EndCompleted, "run stopped: "+s.Meta.StoppedText())
 		}
 		for _, e := range s.Expectations {
 			add(e.Expect, e.Holds, fmt.Sprintf("expected %s, actual %s", e.Expect, e.Actual))

@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -13,35 +12,18 @@ import (
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
-// MetaFile is meta.json: the run's Meta (report.json's "meta") and the
-// resolved facts judging needs besides the records — the expectations,
-// each timeline[N] span filled in. A run writes it when it starts and
-// completes it at its end.
-type MetaFile struct {
-	Meta
-	Expect []ExpectRecord `json:"expect,omitempty"`
-}
-
-// ExpectRecord is an expectation as meta.json keeps it: its text and, for
-// a timeline[N].verdict, the span the scenario gave that entry (seconds).
-type ExpectRecord struct {
-	Source string  `json:"expect"`
-	FromS  float64 `json:"from_s,omitempty"`
-	ToS    float64 `json:"to_s,omitempty"`
-}
-
 // RecordExpect is how meta.json keeps e.
-func RecordExpect(e Expect) ExpectRecord {
-	r := ExpectRecord{Source: e.Source}
+func RecordExpect(e Expect) record.ExpectRecord {
+	r := record.ExpectRecord{Source: e.Source}
 	if e.Entry >= 0 {
 		r.FromS, r.ToS = e.From, e.To
 	}
 	return r
 }
 
-// Expectations reads the recorded expectations again with the grammar
-// (a meta.json is data, not trusted code: each is parsed anew).
-func (m *MetaFile) Expectations() ([]Expect, error) {
+// Expectations reads meta.json's expectations again with the grammar (a
+// meta.json is data, not trusted code: each is parsed anew).
+func Expectations(m *record.MetaFile) ([]Expect, error) {
 	out := make([]Expect, 0, len(m.Expect))
 	for i, r := range m.Expect {
 		e, err := ParseExpect(r.Source)
@@ -54,31 +36,6 @@ func (m *MetaFile) Expectations() ([]Expect, error) {
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-// WriteMeta writes (or completes) meta.json.
-func WriteMeta(rd *record.Dir, m MetaFile) error {
-	mb, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", record.FileMeta, err)
-	}
-	return rd.WriteFile(record.FileMeta, append(mb, '\n'))
-}
-
-// maxMetaSize bounds what is read of meta.json.
-const maxMetaSize = 16 << 20
-
-// ReadMeta reads meta.json.
-func ReadMeta(rd *record.Dir) (MetaFile, error) {
-	var m MetaFile
-	mb, err := rd.ReadFile(record.FileMeta, maxMetaSize)
-	if err != nil {
-		return m, err
-	}
-	if err := json.Unmarshal(mb, &m); err != nil {
-		return m, fmt.Errorf("read %s: %w", rd.Join(record.FileMeta), err)
-	}
-	return m, nil
 }
 
 // ErrNoData marks a run directory whose recorded data is missing or empty:
@@ -125,8 +82,8 @@ func ReadRecorded(rd *record.Dir, strict bool) ([]tcpinfo.Sample, []record.Event
 }
 
 // Judge builds the Summary of a recorded run and judges its expectations.
-func Judge(m MetaFile, samples []tcpinfo.Sample, events []record.Event) (Summary, error) {
-	exps, err := m.Expectations()
+func Judge(m record.MetaFile, samples []tcpinfo.Sample, events []record.Event) (Summary, error) {
+	exps, err := Expectations(&m)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -179,13 +136,13 @@ func WriteAll(rd *record.Dir, files []Rendered) error {
 // with what it recorded. fill, when not nil, may complete a meta.json
 // recorded by an older tcplab (lab fills in the expectations from the run's
 // scenario.yaml).
-func Rerender(dir string, fill func(rd *record.Dir, m *MetaFile) error) (*Summary, error) {
+func Rerender(dir string, fill func(rd *record.Dir, m *record.MetaFile) error) (*Summary, error) {
 	rd, err := record.Open(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer rd.Close()
-	m, err := ReadMeta(rd)
+	m, err := record.ReadMeta(rd)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a run directory (or one from before meta.json was kept): %w", dir, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/tcplab/tcplab/internal/labtest"
+	"github.com/tcplab/tcplab/record"
 )
 
 var updateSchema = flag.Bool("update", false, "rewrite docs/report.schema.json")
@@ -49,7 +50,7 @@ func TestReportsMatchSchema(t *testing.T) {
 	sch := compileSchema(t, b)
 	reports := []string{filepath.Join("..", "lab", "testdata", "recorded-run", "report.json")}
 	samples, events := labtest.ReadRecorded(t, filepath.Join("testdata", "network-limited-cubic"))
-	s := Build(Meta{Scenario: "x", Link: &LinkRecord{Backend: "netem"}}, samples, events, 250e6)
+	s := Build(record.Meta{Scenario: "x", Link: &record.LinkRecord{Backend: "netem"}}, samples, events, 250e6)
 	js, err := MarshalJSON(&s)
 	if err != nil {
 		t.Fatal(err)

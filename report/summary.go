@@ -11,40 +11,6 @@ import (
 // SchemaVersion is the version of report.json's layout.
 const SchemaVersion = 1
 
-// Meta is what the run knows about itself beyond the samples and events.
-type Meta struct {
-	Scenario    string  `json:"scenario"`
-	RunID       string  `json:"run_id"`
-	StartedAt   string  `json:"started_at"` // RFC 3339
-	DurationS   float64 `json:"duration_s"` // as configured
-	WindowS     float64 `json:"window_s"`
-	Kernel      string  `json:"kernel"`
-	LinkDown    string  `json:"link_down"`
-	LinkUp      string  `json:"link_up"`
-	SenderAddr  string  `json:"sender_addr"`
-	ReceiverAdr string  `json:"receiver_addr"`
-	// VanishS is when the receiver vanished (0: it did not).
-	VanishS float64 `json:"vanish_s,omitempty"`
-	// FailureS is when the peer or the path failed: the vanish, or the
-	// first partition of the timeline (0: neither). Detection times count
-	// from it.
-	FailureS float64 `json:"failure_s,omitempty"`
-	// Link is the link as configured and as it ran.
-	Link *LinkRecord `json:"link,omitempty"`
-	// NetStat holds each namespace's non-zero TCP/IP counters at the end
-	// (nstat names), by side.
-	NetStat map[string]map[string]uint64 `json:"netstat,omitempty"`
-	// Stopped says why the run ended in words: "completed", "interrupted
-	// (SIGINT)", the peer that failed, or the error that ended it. Empty in
-	// the meta.json a run writes when it starts.
-	Stopped string `json:"stopped"`
-	// End is how the run ended (empty until it ends: a run killed before
-	// then has none, see EndKind).
-	End EndKind `json:"end,omitempty"`
-	// PeerFailures are the peers or programs that failed the run.
-	PeerFailures []PeerFailure `json:"peer_failures,omitempty"`
-}
-
 // Peer is one peer's account.
 type Peer struct {
 	Side        record.Side             `json:"side"`
@@ -144,13 +110,13 @@ type ExpectResult struct {
 
 // Summary is the report of one run as data; every format renders it.
 type Summary struct {
-	Schema     int      `json:"schema"`
-	Meta       Meta     `json:"run"`
-	TCPInfoLen int      `json:"tcp_info_len"`
-	Verdict    Verdict  `json:"verdict"`
-	Shares     Shares   `json:"shares"`
-	Windows    []Window `json:"windows"`
-	Peers      []Peer   `json:"peers"`
+	Schema     int         `json:"schema"`
+	Meta       record.Meta `json:"run"`
+	TCPInfoLen int         `json:"tcp_info_len"`
+	Verdict    Verdict     `json:"verdict"`
+	Shares     Shares      `json:"shares"`
+	Windows    []Window    `json:"windows"`
+	Peers      []Peer      `json:"peers"`
 	// SelfCheck puts what the link measurably did beside its configuration.
 	SelfCheck []Check    `json:"link_self_check"`
 	Messages  Accounting `json:"messages"`
@@ -188,7 +154,7 @@ func (s *Summary) EndedEarly(client int) int {
 // Passed reports whether the run completed (EndCompleted) and every
 // expectation held.
 func (s *Summary) Passed() bool {
-	if s.Meta.EndKind() != EndCompleted {
+	if s.Meta.EndKind() != record.EndCompleted {
 		return false
 	}
 	for _, e := range s.Expectations {
@@ -200,7 +166,7 @@ func (s *Summary) Passed() bool {
 }
 
 // Build makes the Summary of a run from its recorded samples and events.
-func Build(meta Meta, samples []tcpinfo.Sample, events []record.Event, window int64) Summary {
+func Build(meta record.Meta, samples []tcpinfo.Sample, events []record.Event, window int64) Summary {
 	sndBy, rcvBy := samplesByConn(samples)
 	sum := verdictAndPath(meta, sndBy, rcvBy, window)
 	firstClose := sum.addConnections(events, sndBy, rcvBy, window)
@@ -236,7 +202,7 @@ func samplesByConn(samples []tcpinfo.Sample) (sndBy, rcvBy map[int][]tcpinfo.Sam
 // verdictAndPath is the Summary's verdict (of the connection that carried
 // the most data), the path as its sending socket measured it and the
 // link's self-check.
-func verdictAndPath(meta Meta, sndBy, rcvBy map[int][]tcpinfo.Sample, window int64) Summary {
+func verdictAndPath(meta record.Meta, sndBy, rcvBy map[int][]tcpinfo.Sample, window int64) Summary {
 	// The verdict describes the connection that carried the most data.
 	busiest, most := 0, uint64(0)
 	for id, ss := range sndBy {

@@ -174,7 +174,7 @@ func writeLink(w io.Writer, s *Summary, paint func(code, text string) string) {
 		}
 		for _, d := range []struct {
 			n string
-			c *LinkCounters
+			c *record.LinkCounters
 		}{{"down", l.Down.Counters}, {"up", l.Up.Counters}} {
 			if c := d.c; c != nil {
 				fmt.Fprintf(w, "\nlink %-4s forwarded %d, lost %d, queue drops %d, partition drops %d, duplicated %d, reordered %d, corrupted %d; release lateness p50 %.3f ms p99 %.3f ms",
@@ -297,7 +297,7 @@ func verdictText(v *Verdict) string {
 func writeRunFailure(w io.Writer, s *Summary, paint func(string) string) {
 	m := &s.Meta
 	end := m.EndKind()
-	if end == EndCompleted {
+	if end == record.EndCompleted {
 		return
 	}
 	fmt.Fprintf(w, "\n%s\n", paint(fmt.Sprintf("RUN DID NOT COMPLETE (%s): it cannot pass; the verdict below judges only what was recorded", end)))

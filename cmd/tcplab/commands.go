@@ -20,6 +20,7 @@ import (
 
 	"github.com/tcplab/tcplab/lab"
 	"github.com/tcplab/tcplab/netem"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/scenarios"
@@ -184,7 +185,7 @@ With --compare, show two runs side by side instead.`,
 			if err := printSummary(cmd, output, &res.Summary, res.Dir); err != nil {
 				return withCode(ExitSetup, err)
 			}
-			if end := res.Summary.Meta.EndKind(); end != report.EndCompleted {
+			if end := res.Summary.Meta.EndKind(); end != record.EndCompleted {
 				// The run did not complete: no verdict of it can pass.
 				return withCode(ExitSetup, fmt.Errorf("the run did not complete (%s): %s", end, res.Summary.Meta.StoppedText()))
 			}
