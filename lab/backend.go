@@ -42,7 +42,7 @@ func needsNetem(s *scenario.Scenario) bool {
 // chooseBackend resolves link.backend to netem.Kernel or netem.Userspace
 // and says why. Asking for netem where the kernel lacks it is an error,
 // never a silent fallback.
-func chooseBackend(s *scenario.Scenario) (backend, why string, err error) {
+func chooseBackend(s *scenario.Scenario) (backend netem.Backend, why string, err error) {
 	need := needsNetem(s)
 	switch s.Link.Backend {
 	case "userspace":
@@ -89,7 +89,7 @@ const (
 
 // linkMechanism names what makes the link on backend: the userspace link,
 // or the kernel's netem, tbf, or nothing at all.
-func linkMechanism(s *scenario.Scenario, backend string) string {
+func linkMechanism(s *scenario.Scenario, backend netem.Backend) string {
 	if backend == netem.Userspace {
 		return MechUserspace
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
@@ -106,6 +107,13 @@ func TestVocabulariesAgree(t *testing.T) {
 	}
 	if !slices.Equal(judged, scenario.NATExpired) {
 		t.Errorf("record.NATExpiries %q, scenario.NATExpired %q", judged, scenario.NATExpired)
+	}
+	backends := []string{"auto"}
+	for _, b := range netem.Backends {
+		backends = append(backends, string(b))
+	}
+	if !slices.Equal(backends, scenario.Backends) {
+		t.Errorf("link.backend accepts %q; auto and netem.Backends are %q", scenario.Backends, backends)
 	}
 }
 

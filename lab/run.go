@@ -186,8 +186,8 @@ func setupFailed(err error) runEnd {
 
 // linkRecordOf is the link as configured and as the backend made it.
 func linkRecordOf(s *scenario.Scenario, topo *netem.Topology, why string, down, up impair.Impairment) *record.LinkRecord {
-	link := &record.LinkRecord{Backend: topo.Backend, Mechanism: linkMechanism(s, topo.Backend), Why: why, Applied: topo.Applied, Timeline: len(s.Timeline) > 0,
-		Down: linkDirection(s.Link.Resolve("down"), down), Up: linkDirection(s.Link.Resolve("up"), up)}
+	link := &record.LinkRecord{Backend: string(topo.Backend), Mechanism: linkMechanism(s, topo.Backend), Why: why, Applied: topo.Applied, Timeline: len(s.Timeline) > 0,
+		Down: linkDirection(s.Link.Resolve(impair.Down), down), Up: linkDirection(s.Link.Resolve(impair.Up), up)}
 	if n := s.Link.NAT; n != nil {
 		link.NAT = fmt.Sprintf("forgets a connection idle for %v; then %s", time.Duration(n.IdleTimeout), map[string]string{"drop": "drops its packets", "rst": "answers its packets with an RST"}[n.Expired])
 	}
@@ -203,8 +203,8 @@ func startMeta(s *scenario.Scenario, topo *netem.Topology, started time.Time, li
 		DurationS:   time.Duration(s.Duration).Seconds(),
 		WindowS:     time.Duration(s.Window).Seconds(),
 		Kernel:      netem.KernelRelease(),
-		LinkDown:    s.Link.Resolve("down").String(),
-		LinkUp:      s.Link.Resolve("up").String(),
+		LinkDown:    s.Link.Resolve(impair.Down).String(),
+		LinkUp:      s.Link.Resolve(impair.Up).String(),
 		Link:        link,
 		VanishS:     vanishS(s),
 		FailureS:    failureStart(s).Seconds(),

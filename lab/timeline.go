@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tcplab/tcplab/netem"
+	"github.com/tcplab/tcplab/netem/impair"
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/scenario"
@@ -101,10 +102,10 @@ func applyState(topo *netem.Topology, prev, next scenario.LinkState) error {
 	}
 	pd, pu := prev.Link.Impairments()
 	nd, nu := next.Link.Impairments()
-	pd.Blackhole, pu.Blackhole = prev.Blackholes["down"], prev.Blackholes["up"]
-	nd.Blackhole, nu.Blackhole = next.Blackholes["down"], next.Blackholes["up"]
-	pd.ResetReply, pu.ResetReply = prev.Resets["down"], prev.Resets["up"]
-	nd.ResetReply, nu.ResetReply = next.Resets["down"], next.Resets["up"]
+	pd.Blackhole, pu.Blackhole = prev.Blackholes[impair.Down], prev.Blackholes[impair.Up]
+	nd.Blackhole, nu.Blackhole = next.Blackholes[impair.Down], next.Blackholes[impair.Up]
+	pd.ResetReply, pu.ResetReply = prev.Resets[impair.Down], prev.Resets[impair.Up]
+	nd.ResetReply, nu.ResetReply = next.Resets[impair.Down], next.Resets[impair.Up]
 	if fmt.Sprint(pd) != fmt.Sprint(nd) {
 		if err := topo.SetImpairment(netem.Down, nd); err != nil {
 			return err

@@ -24,9 +24,9 @@ import (
 // root), the kernel's netem where a probe adds a netem qdisc (the netem VM
 // test runs this suite inside a kernel that has it).
 
-func backends(t *testing.T) []string {
+func backends(t *testing.T) []Backend {
 	labtest.RequireRoot(t)
-	out := []string{Userspace}
+	out := []Backend{Userspace}
 	if err := HaveQdisc("netem"); err == nil {
 		out = append(out, Kernel)
 	} else if where := labtest.KernelHasNetem(); where != "" {
@@ -35,12 +35,12 @@ func backends(t *testing.T) []string {
 		t.Logf("kernel netem backend not tested here: %v", err)
 	}
 	if only := os.Getenv("TCPLAB_CONFORMANCE_BACKEND"); only != "" {
-		out = []string{only}
+		out = []Backend{Backend(only)}
 	}
 	return out
 }
 
-func lab(t *testing.T, backend string, down, up impair.Impairment) *Topology {
+func lab(t *testing.T, backend Backend, down, up impair.Impairment) *Topology {
 	t.Helper()
 	topo, err := Build(Config{Backend: backend, Down: down, Up: up})
 	if err != nil {
@@ -232,7 +232,7 @@ type baseline struct {
 	owdMin, owdMean, owdStdDev float64 // ms
 }
 
-var baselines = map[string]baseline{}
+var baselines = map[Backend]baseline{}
 
 // emulated is set (TCPLAB_CONFORMANCE_EMULATED=1) when the suite runs inside
 // a machine emulator (the netem VM under TCG), whose timers fire up to about
@@ -267,7 +267,7 @@ func slackUS() float64 {
 	return 0
 }
 
-func measureBaseline(t *testing.T, b string) baseline {
+func measureBaseline(t *testing.T, b Backend) baseline {
 	if bl, ok := baselines[b]; ok {
 		return bl
 	}
@@ -296,7 +296,7 @@ func measureBaseline(t *testing.T, b string) baseline {
 
 func TestConformance(t *testing.T) {
 	for _, b := range backends(t) {
-		t.Run(b, func(t *testing.T) {
+		t.Run(string(b), func(t *testing.T) {
 			measureBaseline(t, b)
 			for _, c := range conformanceCases {
 				t.Run(c.name, func(t *testing.T) { c.run(t, b) })
@@ -307,11 +307,11 @@ func TestConformance(t *testing.T) {
 
 type conformanceCase struct {
 	name string
-	run  func(t *testing.T, backend string)
+	run  func(t *testing.T, backend Backend)
 }
 
 var conformanceCases = []conformanceCase{
-	{"rtt 50ms", func(t *testing.T, b string) {
+	{"rtt 50ms", func(t *testing.T, b Backend) {
 		im := impair.Impairment{Delay: 25 * time.Millisecond}
 		topo := lab(t, b, im, im)
 		snd, rcv := tcpPair(t, topo)
@@ -340,7 +340,7 @@ var conformanceCases = []conformanceCase{
 			t.Errorf("one-way delay: %d of 200 arrived, min %.3f ms, want %.3f ± 0.5", len(d), d[0], want)
 		}
 	}},
-	{"loss 1%", func(t *testing.T, b string) {
+	{"loss 1%", func(t *testing.T, b Backend) {
 		topo := lab(t, b, impair.Impairment{Loss: 0.01, Seed: 7}, impair.Impairment{})
 		const n = 60000
 		ps := udpFlow(t, topo, n, 30000, 64, 300*time.Millisecond, nil)
@@ -352,7 +352,7 @@ var conformanceCases = []conformanceCase{
 		}
 		checkFraction(t, "datagrams lost", lost, n, 0.01)
 	}},
-	{"rate 20mbit", func(t *testing.T, b string) {
+	{"rate 20mbit", func(t *testing.T, b Backend) {
 		topo := lab(t, b, impair.Impairment{RateBits: 20e6}, impair.Impairment{})
 		snd, rcv := tcpPair(t, topo)
 		var mu sync.Mutex
@@ -400,9 +400,9 @@ var conformanceCases = []conformanceCase{
 			t.Errorf("goodput %.1f%% of the rate, want 93–100%%", 100*ratio)
 		}
 	}},
-	{"jitter normal", func(t *testing.T, b string) { jitterCase(t, b, impair.Normal) }},
-	{"jitter uniform", func(t *testing.T, b string) { jitterCase(t, b, impair.Uniform) }},
-	{"duplicate 1%", func(t *testing.T, b string) {
+	{"jitter normal", func(t *testing.T, b Backend) { jitterCase(t, b, impair.Normal) }},
+	{"jitter uniform", func(t *testing.T, b Backend) { jitterCase(t, b, impair.Uniform) }},
+	{"duplicate 1%", func(t *testing.T, b Backend) {
 		topo := lab(t, b, impair.Impairment{Duplicate: 0.01, Seed: 3}, impair.Impairment{})
 		const n = 30000
 		ps := udpFlow(t, topo, n, 30000, 64, 300*time.Millisecond, nil)
@@ -414,7 +414,7 @@ var conformanceCases = []conformanceCase{
 		}
 		checkFraction(t, "datagrams duplicated", dups, n, 0.01)
 	}},
-	{"reorder 10%", func(t *testing.T, b string) {
+	{"reorder 10%", func(t *testing.T, b Backend) {
 		im := impair.Impairment{Delay: 10 * time.Millisecond, Reorder: &impair.Reorder{Probability: 0.10, Gap: 1}, Seed: 5}
 		topo := lab(t, b, im, impair.Impairment{})
 		const n = 20000
@@ -439,7 +439,7 @@ var conformanceCases = []conformanceCase{
 		}
 		checkFraction(t, "datagrams reordered (sent without the delay)", early, got, 0.10)
 	}},
-	{"corrupt 1%", func(t *testing.T, b string) {
+	{"corrupt 1%", func(t *testing.T, b Backend) {
 		topo := lab(t, b, impair.Impairment{Corrupt: 0.01, Seed: 11}, impair.Impairment{})
 		const n = 30000
 		before, _ := NetStat(&topo.Receiver)
@@ -459,7 +459,7 @@ var conformanceCases = []conformanceCase{
 		}
 		checkFraction(t, "datagrams corrupted (dropped by the receiver's checksum)", lost, n, 0.01)
 	}},
-	{"partition and heal", func(t *testing.T, b string) {
+	{"partition and heal", func(t *testing.T, b Backend) {
 		topo := lab(t, b, impair.Impairment{}, impair.Impairment{})
 		snd, rcv := tcpPair(t, topo)
 		var cut, healed int64
@@ -505,7 +505,7 @@ var conformanceCases = []conformanceCase{
 			t.Errorf("TCP after the partition: %q, %v", got, err)
 		}
 	}},
-	{"gilbert-elliott", func(t *testing.T, b string) {
+	{"gilbert-elliott", func(t *testing.T, b Backend) {
 		ge := &impair.GilbertElliott{P: 0.01, R: 0.2, OneMinusH: 1, OneMinusK: 0}
 		topo := lab(t, b, impair.Impairment{GE: ge, Seed: 13}, impair.Impairment{})
 		const n = 60000
@@ -533,7 +533,7 @@ var conformanceCases = []conformanceCase{
 	}},
 }
 
-func jitterCase(t *testing.T, b string, dist impair.Distribution) {
+func jitterCase(t *testing.T, b Backend, dist impair.Distribution) {
 	j := 5 * time.Millisecond
 	topo := lab(t, b, impair.Impairment{Delay: 20 * time.Millisecond, Jitter: j, Distribution: dist, Seed: 17}, impair.Impairment{})
 	ps := udpFlow(t, topo, 3000, 1000, 64, 300*time.Millisecond, nil)

@@ -6,36 +6,44 @@ import (
 	"io"
 	"net/netip"
 
-	"github.com/tcplab/tcplab/netem/impair"
-	"github.com/tcplab/tcplab/netem/userspace"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcplab/tcplab/netem/impair"
+	"github.com/tcplab/tcplab/netem/userspace"
 )
 
-// Direction names. "down" carries data from the sender to the receiver, "up"
-// carries the receiver's ACKs and data back to the sender.
+// The directions of the link (impair's vocabulary: Down carries data from
+// the sender to the receiver, Up the receiver's ACKs and data back).
 const (
-	Down = "down"
-	Up   = "up"
+	Down = impair.Down
+	Up   = impair.Up
 )
 
-// Backends.
+// Backend is what joins and impairs the two namespaces.
+type Backend string
+
+// The backends.
 const (
 	// Kernel joins the namespaces with a veth pair and impairs each
 	// direction with qdiscs on the egress of its veth end: tbf when only a
 	// rate is asked, netem otherwise.
-	Kernel = "netem"
+	Kernel Backend = "netem"
 	// Userspace joins them through two TUN devices and tcplab's emulator.
-	Userspace = "userspace"
+	Userspace Backend = "userspace"
 )
+
+// Backends is the one table of backends (a scenario's link.backend is
+// these or auto: a test in lab holds scenario.Backends to it).
+var Backends = []Backend{Kernel, Userspace}
 
 // Config describes the lab of one run.
 type Config struct {
 	// RunID names the run; empty picks a fresh one.
 	RunID string
 	// Backend is Kernel (the default when empty) or Userspace.
-	Backend string
+	Backend Backend
 	// Down impairs sender → receiver, Up receiver → sender.
 	Down, Up impair.Impairment
 	// Capture, when set, receives a pcap of what crossed the link (userspace
@@ -62,7 +70,7 @@ type Topology struct {
 	Sender   Endpoint
 	Receiver Endpoint
 	// Backend is the backend in use.
-	Backend string
+	Backend Backend
 	// Applied describes the impairments applied, for the run's record.
 	Applied []string
 
@@ -134,7 +142,7 @@ func Build(cfg Config) (t *Topology, err error) {
 			return t, err
 		}
 		for _, d := range []struct {
-			dir string
+			dir impair.Dir
 			ep  *Endpoint
 			im  impair.Impairment
 		}{{Down, &t.Sender, cfg.Down}, {Up, &t.Receiver, cfg.Up}} {
@@ -143,7 +151,7 @@ func Build(cfg Config) (t *Topology, err error) {
 				return t, fmt.Errorf("impair %s direction: %w", d.dir, err)
 			}
 			if desc != "" {
-				t.Applied = append(t.Applied, d.dir+": "+desc)
+				t.Applied = append(t.Applied, string(d.dir)+": "+desc)
 			}
 		}
 	case Userspace:
@@ -258,7 +266,7 @@ func RateOnly(im impair.Impairment) bool {
 }
 
 // SetImpairment changes one direction ("down" or "up") while the run goes on.
-func (t *Topology) SetImpairment(dir string, im impair.Impairment) error {
+func (t *Topology) SetImpairment(dir impair.Dir, im impair.Impairment) error {
 	i := userspace.Down
 	ep := &t.Sender
 	if dir == Up {
@@ -292,11 +300,11 @@ func (t *Topology) MiddleboxRefusals() []userspace.Refusal {
 
 // LinkStats returns the userspace link's counters per direction (nil for
 // the kernel backend).
-func (t *Topology) LinkStats() map[string]userspace.Stats {
+func (t *Topology) LinkStats() map[impair.Dir]userspace.Stats {
 	if t.link == nil {
 		return nil
 	}
-	return map[string]userspace.Stats{Down: t.link.Stats(userspace.Down), Up: t.link.Stats(userspace.Up)}
+	return map[impair.Dir]userspace.Stats{Down: t.link.Stats(userspace.Down), Up: t.link.Stats(userspace.Up)}
 }
 
 func linkIndex(ep *Endpoint) (int, error) {

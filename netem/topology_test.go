@@ -172,7 +172,7 @@ func TestCloseKillsProcesses(t *testing.T) {
 // link-down partition), on each backend this machine has.
 func TestLinkDownPartition(t *testing.T) {
 	for _, b := range backends(t) {
-		t.Run(b, func(t *testing.T) {
+		t.Run(string(b), func(t *testing.T) {
 			topo := lab(t, b, impair.Impairment{}, impair.Impairment{})
 			snd, rcv := tcpPair(t, topo)
 			if err := topo.SetLinksUp(false); err != nil {

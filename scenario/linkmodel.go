@@ -29,9 +29,9 @@ func Overlay(base Direction, over *Direction) Direction {
 
 // Resolve returns the settings of direction dir ("down" or "up"): both,
 // overridden field by field by the direction's own.
-func (l Link) Resolve(dir string) Direction {
+func (l Link) Resolve(dir impair.Dir) Direction {
 	d := Overlay(Direction{}, l.Both)
-	if dir == "down" {
+	if dir == impair.Down {
 		return Overlay(d, l.Down)
 	}
 	return Overlay(d, l.Up)
@@ -43,7 +43,7 @@ func (l Link) Apply(c *Change) Link {
 		return l
 	}
 	out := l
-	down, up := l.Resolve("down"), l.Resolve("up")
+	down, up := l.Resolve(impair.Down), l.Resolve(impair.Up)
 	down = Overlay(Overlay(down, c.Both), c.Down)
 	up = Overlay(Overlay(up, c.Both), c.Up)
 	out.Both, out.Down, out.Up = nil, &down, &up
@@ -114,8 +114,8 @@ func (l Link) Impairments() (down, up impair.Impairment) {
 	if l.Seed != nil {
 		seed = uint64(*l.Seed)
 	}
-	down = l.Resolve("down").Impairment(seed)
-	up = l.Resolve("up").Impairment(seed * 31)
+	down = l.Resolve(impair.Down).Impairment(seed)
+	up = l.Resolve(impair.Up).Impairment(seed * 31)
 	return down, up
 }
 
@@ -131,15 +131,15 @@ func (s *Scenario) EffectiveTimeline() []TimelineEntry {
 // LinkState is the link as the timeline has made it at some moment.
 type LinkState struct {
 	Link       Link
-	Blackholes map[string]bool // "down", "up"
-	Resets     map[string]bool // directions answered with RSTs (a reboot)
+	Blackholes map[impair.Dir]bool
+	Resets     map[impair.Dir]bool // directions answered with RSTs (a reboot)
 	LinkDown   bool
 }
 
 // LinkAt computes the link with the given timeline entries active (in
 // their order in the file).
 func (s *Scenario) LinkAt(active []int) LinkState {
-	st := LinkState{Link: s.Link, Blackholes: map[string]bool{}, Resets: map[string]bool{}}
+	st := LinkState{Link: s.Link, Blackholes: map[impair.Dir]bool{}, Resets: map[impair.Dir]bool{}}
 	for _, i := range active {
 		e := s.EffectiveTimeline()[i]
 		if e.Link != nil {
@@ -147,17 +147,17 @@ func (s *Scenario) LinkAt(active []int) LinkState {
 		}
 		switch e.Partition {
 		case "both":
-			st.Blackholes["down"], st.Blackholes["up"] = true, true
+			st.Blackholes[impair.Down], st.Blackholes[impair.Up] = true, true
 		case "down", "up":
-			st.Blackholes[e.Partition] = true
+			st.Blackholes[impair.Dir(e.Partition)] = true
 		case "link-down":
 			st.LinkDown = true
 		}
 		switch e.Reboot {
 		case "receiver": // packets to it get RSTs; its own go nowhere
-			st.Resets["down"], st.Blackholes["up"] = true, true
+			st.Resets[impair.Down], st.Blackholes[impair.Up] = true, true
 		case "sender":
-			st.Resets["up"], st.Blackholes["down"] = true, true
+			st.Resets[impair.Up], st.Blackholes[impair.Down] = true, true
 		}
 	}
 	return st

@@ -368,10 +368,10 @@ func (s *Scenario) ApplyDefaults(fileBase string) {
 }
 
 // DownRate is the sender → receiver rate limit (0: none).
-func (l Link) DownRate() units.Rate { return rateOf(l.Resolve("down")) }
+func (l Link) DownRate() units.Rate { return rateOf(l.Resolve(impair.Down)) }
 
 // UpRate is the receiver → sender rate limit (0: none).
-func (l Link) UpRate() units.Rate { return rateOf(l.Resolve("up")) }
+func (l Link) UpRate() units.Rate { return rateOf(l.Resolve(impair.Up)) }
 
 func rateOf(d Direction) units.Rate {
 	if d.Rate == nil {

@@ -104,10 +104,10 @@ func (c *checker) checkLink() {
 			bad("link.nat", "a middlebox that forgets idle connections needs the userspace link; set link.backend: userspace or auto")
 		}
 	}
-	for _, dir := range []string{"down", "up"} {
+	for _, dir := range impair.Dirs {
 		im := s.Link.Resolve(dir).Impairment(1)
 		if err := im.Validate(); err != nil {
-			bad("link."+dir, "%v", err)
+			bad("link."+string(dir), "%v", err)
 		}
 	}
 }
@@ -159,7 +159,7 @@ func (c *checker) checkTimeline() {
 			validateDirection(p+".link.down", c.Down, bad)
 			validateDirection(p+".link.up", c.Up, bad)
 			l := s.Link.Apply(c)
-			for _, dir := range []string{"down", "up"} {
+			for _, dir := range impair.Dirs {
 				im := l.Resolve(dir).Impairment(1)
 				if err := im.Validate(); err != nil {
 					bad(p+".link", "%s direction: %v", dir, err)

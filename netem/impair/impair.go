@@ -9,6 +9,19 @@ import (
 	"time"
 )
 
+// Dir is one direction of the link: Down carries the sender's data to the
+// receiver, Up carries the receiver's ACKs (and data) back.
+type Dir string
+
+// The two directions.
+const (
+	Down Dir = "down"
+	Up   Dir = "up"
+)
+
+// Dirs is the one table of directions.
+var Dirs = []Dir{Down, Up}
+
 // Distribution of the jitter around the delay.
 type Distribution string
 

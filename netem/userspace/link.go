@@ -48,7 +48,7 @@ func Start(senderFD, receiverFD int, down, up impair.Impairment) (*Link, error) 
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
 	l := &Link{fds: [2]int{senderFD, receiverFD}, stopFD: stop, flows: newFlowTable()}
-	names := [2]string{"down", "up"}
+	names := [2]string{string(impair.Down), string(impair.Up)}
 	ims := [2]impair.Impairment{down, up}
 	type clocks struct{ wake, timer int }
 	var cl [2]clocks
