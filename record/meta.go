@@ -29,8 +29,10 @@ const (
 	EndKilled EndKind = "killed"
 )
 
-// End is how the run ended, resolved also for a meta.json written before
-// End was recorded (its Stopped says it) and for one that never got its end
+// EndKind is how the run ended, resolved also for a meta.json that never
+// got its end record (killed) and for one written before End was recorded:
+// only its Stopped "completed" counts as completed, anything else as failed
+// (no logic reads the words of Stopped beyond that one value).
 func (m *Meta) EndKind() EndKind {
 	switch {
 	case m.End != "":
@@ -39,8 +41,6 @@ func (m *Meta) EndKind() EndKind {
 		return EndKilled
 	case m.Stopped == string(EndCompleted):
 		return EndCompleted
-	case strings.HasPrefix(m.Stopped, "interrupted"):
-		return EndInterrupted
 	}
 	return EndFailed
 }
