@@ -38,6 +38,20 @@ const (
 // these or auto: a test in lab holds scenario.Backends to it).
 var Backends = []Backend{Kernel, Userspace}
 
+// MarshalText writes the backend's name.
+func (b Backend) MarshalText() ([]byte, error) { return []byte(b), nil }
+
+// UnmarshalText reads a backend's name and refuses any other text.
+func (b *Backend) UnmarshalText(t []byte) error {
+	for _, k := range Backends {
+		if string(k) == string(t) {
+			*b = k
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown backend %q; known: %v", t, Backends)
+}
+
 // Config describes the lab of one run.
 type Config struct {
 	// RunID names the run; empty picks a fresh one.

@@ -85,7 +85,7 @@ func OneOf[T ~string](v *T, table []T, s, what string) error {
 	for i, t := range table {
 		names[i] = strconv.Quote(string(t))
 	}
-	return fmt.Errorf("unknown %s %q; known: %s", what, s, strings.Join(names, ", "))
+	return fmt.Errorf("unknown %s %q; accepted: %s", what, s, strings.Join(names, ", "))
 }
 
 // Event kinds written to events.jsonl.

@@ -44,6 +44,12 @@ const (
 // NATExpiries is the table of NATExpiry values.
 var NATExpiries = []NATExpiry{NATDrop, NATRST}
 
+// MarshalText writes the expiry's name.
+func (e NATExpiry) MarshalText() ([]byte, error) { return []byte(e), nil }
+
+// UnmarshalText reads an expiry's name and refuses any other text.
+func (e *NATExpiry) UnmarshalText(b []byte) error { return OneOf(e, NATExpiries, string(b), "nat expiry") }
+
 // SocketSettings are one side's settings that decide when it notices a dead
 // peer. Keepalive nil: keepalive off; UserTimeout 0: none.
 type SocketSettings struct {

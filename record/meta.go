@@ -29,6 +29,15 @@ const (
 	EndKilled EndKind = "killed"
 )
 
+// EndKinds is the one table of the ways a run ends.
+var EndKinds = []EndKind{EndCompleted, EndInterrupted, EndPeerFailed, EndFailed, EndKilled}
+
+// MarshalText writes the end's name.
+func (k EndKind) MarshalText() ([]byte, error) { return []byte(k), nil }
+
+// UnmarshalText reads an end's name and refuses any other text.
+func (k *EndKind) UnmarshalText(b []byte) error { return OneOf(k, EndKinds, string(b), "run end") }
+
 // EndKind is how the run ended, resolved also for a meta.json that never
 // got its end record (killed) and for one written before End was recorded:
 // only its Stopped "completed" counts as completed, anything else as failed
@@ -72,6 +81,15 @@ const (
 	// error (it failed to flush or write its records).
 	ExitAfterStop PeerExit = "error_at_stop"
 )
+
+// PeerExits is the one table of the ways a peer fails a run.
+var PeerExits = []PeerExit{ExitStatus, ExitSignal, ExitEarly, ExitNotStopped, ExitAfterStop}
+
+// MarshalText writes the way's name.
+func (e PeerExit) MarshalText() ([]byte, error) { return []byte(e), nil }
+
+// UnmarshalText reads a way's name and refuses any other text.
+func (e *PeerExit) UnmarshalText(b []byte) error { return OneOf(e, PeerExits, string(b), "peer exit") }
 
 // PeerFailure is a peer (tcplab's built-in one or the user's program) that
 // failed the run: who, how, when, and the last lines it wrote on stderr.

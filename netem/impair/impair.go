@@ -6,6 +6,7 @@ package impair
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,40 @@ const (
 
 // Dirs is the one table of directions.
 var Dirs = []Dir{Down, Up}
+
+// MarshalText writes the direction's name.
+func (d Dir) MarshalText() ([]byte, error) { return []byte(d), nil }
+
+// UnmarshalText reads a direction's name and refuses any other text.
+func (d *Dir) UnmarshalText(b []byte) error { return oneOf(d, Dirs, string(b), "direction") }
+
+// MarshalText writes the distribution's name.
+func (d Distribution) MarshalText() ([]byte, error) { return []byte(d), nil }
+
+// UnmarshalText reads a distribution's name (empty: netem's default) and
+// refuses any other text.
+func (d *Distribution) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*d = ""
+		return nil
+	}
+	return oneOf(d, Distributions, string(b), "distribution")
+}
+
+// oneOf sets *v to the entry of table spelled s, or says what is known.
+func oneOf[T ~string](v *T, table []T, s, what string) error {
+	for _, t := range table {
+		if string(t) == s {
+			*v = t
+			return nil
+		}
+	}
+	names := make([]string, len(table))
+	for i, t := range table {
+		names[i] = string(t)
+	}
+	return fmt.Errorf("unknown %s %q; accepted: %s", what, s, strings.Join(names, ", "))
+}
 
 // Distribution of the jitter around the delay.
 type Distribution string
