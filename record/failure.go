@@ -48,7 +48,9 @@ var NATExpiries = []NATExpiry{NATDrop, NATRST}
 func (e NATExpiry) MarshalText() ([]byte, error) { return []byte(e), nil }
 
 // UnmarshalText reads an expiry's name and refuses any other text.
-func (e *NATExpiry) UnmarshalText(b []byte) error { return OneOf(e, NATExpiries, string(b), "nat expiry") }
+func (e *NATExpiry) UnmarshalText(b []byte) error {
+	return OneOf(e, NATExpiries, string(b), "nat expiry")
+}
 
 // SocketSettings are one side's settings that decide when it notices a dead
 // peer. Keepalive nil: keepalive off; UserTimeout 0: none.
