@@ -229,6 +229,13 @@ func peerConfigs(s *scenario.Scenario, start int64) (snd, rcv peers.Config) {
 		rcv.VanishAt = time.Duration(*v)
 	}
 	rcv.ReadRate = s.Receiver.Read.Rate.BytesPerSecond()
+	for _, ph := range s.Receiver.Read.Schedule {
+		rp := peers.ReadPhase{Rate: ph.Rate.BytesPerSecond()}
+		if ph.For != nil {
+			rp.For = time.Duration(*ph.For)
+		}
+		rcv.ReadSchedule = append(rcv.ReadSchedule, rp)
+	}
 	rcv.ReadSize = int(s.Receiver.Read.Size)
 	rcv.Socket = socketOptions(s.Receiver.Socket)
 	if s.Sender.Exec != nil || s.Receiver.Exec != nil {

@@ -71,7 +71,10 @@ type Config struct {
 
 	// Receiver: ReadRate 0 reads as fast as possible.
 	ReadRate uint64 `json:"read_rate,omitempty"` // bytes/s
-	ReadSize int    `json:"read_size,omitempty"`
+	// ReadSchedule, when set, replaces ReadRate with rate phases from the
+	// run's start (the last lasts to the end).
+	ReadSchedule []ReadPhase `json:"read_schedule,omitempty"`
+	ReadSize     int         `json:"read_size,omitempty"`
 
 	Socket SocketOptions `json:"socket"`
 
@@ -147,6 +150,41 @@ type Phase struct {
 type Stall struct {
 	At  time.Duration `json:"at"`
 	For time.Duration `json:"for"`
+}
+
+// ReadPhase is one phase of a read schedule: Rate bytes per second (0: as
+// fast as data comes) for For (0: to the end).
+type ReadPhase struct {
+	Rate uint64        `json:"rate"`
+	For  time.Duration `json:"for,omitempty"`
+}
+
+// readPhaseEnd is when the schedule's phase at t ends (0: it lasts to the
+// end of the run).
+func readPhaseEnd(phases []ReadPhase, t time.Duration) time.Duration {
+	var end time.Duration
+	for i, ph := range phases {
+		if ph.For == 0 || i == len(phases)-1 {
+			return 0
+		}
+		end += ph.For
+		if t < end {
+			return end
+		}
+	}
+	return 0
+}
+
+// readRateAt is the schedule's read rate at t (since the run's start).
+func readRateAt(phases []ReadPhase, t time.Duration) uint64 {
+	var end time.Duration
+	for i, ph := range phases {
+		end += ph.For
+		if ph.For == 0 || t < end || i == len(phases)-1 {
+			return ph.Rate
+		}
+	}
+	return 0
 }
 
 // ResetPolicy resets (RST) a client whose unsent backlog stays above

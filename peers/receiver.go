@@ -65,8 +65,10 @@ type clientState struct {
 	seen     bool
 	next     uint64 // next sequence number expected
 	readRate uint64
-	stalls   []Stall
-	closeAt  time.Duration
+	// readSchedule, when set, gives the read rate over time instead.
+	readSchedule []ReadPhase
+	stalls       []Stall
+	closeAt      time.Duration
 	// closeThis is when the current connection closes itself (close_at,
 	// or close_every after it opened; 0: it does not).
 	closeThis time.Duration
@@ -119,7 +121,7 @@ func runReceiver(ctx context.Context, cfg *Config, out Outputs, log *eventLog) e
 }
 
 func (r *receiver) newClient(i int) *clientState {
-	cl := &clientState{index: i, readRate: r.cfg.ReadRate, stalls: r.cfg.Stalls, closeAt: r.cfg.CloseAt,
+	cl := &clientState{index: i, readRate: r.cfg.ReadRate, readSchedule: r.cfg.ReadSchedule, stalls: r.cfg.Stalls, closeAt: r.cfg.CloseAt,
 		rng: rand.New(rand.NewPCG(uint64(r.cfg.Seed), uint64(i)))}
 	for _, o := range r.cfg.Overrides {
 		for _, c := range o.Clients {
@@ -127,7 +129,7 @@ func (r *receiver) newClient(i int) *clientState {
 				continue
 			}
 			if o.ReadRate != nil {
-				cl.readRate = *o.ReadRate
+				cl.readRate, cl.readSchedule = *o.ReadRate, nil
 			}
 			if o.Stalls != nil {
 				cl.stalls = o.Stalls
@@ -411,12 +413,26 @@ func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, 
 			}
 			return err
 		}
-		if cl.readRate > 0 && n > 0 {
+		rate := cl.readRate
+		since := time.Duration(tcpinfo.Monotonic() - cfg.Start)
+		if cl.readSchedule != nil {
+			rate = readRateAt(cl.readSchedule, since)
+		}
+		if rate > 0 && n > 0 {
 			if floor := time.Now().Add(-readSlack); next.Before(floor) {
 				next = floor
 			}
-			next = next.Add(time.Duration(float64(n) / float64(cl.readRate) * float64(time.Second)))
-			if w := time.Until(next); w > 0 && !wait(w) {
+			next = next.Add(time.Duration(float64(n) / float64(rate) * float64(time.Second)))
+			w := time.Until(next)
+			if cl.readSchedule != nil {
+				// A slow phase's pause ends with the phase: the next one
+				// reads at its own rate from its start.
+				if end := readPhaseEnd(cl.readSchedule, since); end > 0 && w > end-since {
+					w = end - since
+					next = time.Now().Add(w)
+				}
+			}
+			if w > 0 && !wait(w) {
 				return nil
 			}
 		}

@@ -109,3 +109,23 @@ func TestExpectPathAndDetection(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseExpect: no expectation text makes the parser panic, and what
+// it accepts is judged on an empty summary without panicking.
+func FuzzParseExpect(f *testing.F) {
+	for _, s := range []string{"verdict == receiver-limited", "messages.lost == 0", "lag.p99 < 2s", "receiver_limited >= 60%",
+		"client(0).resets == 1", "client(1).max_backlog < 256KiB", "phase(30s..35s).verdict == mixed", "timeline[0].verdict != mixed",
+		"detection.sender < 10s", "retrans_rate < 1%", "disconnects == 0 if a=b", "client(99999999999999999999).lost == 0", "phase(2s..1s).verdict == mixed"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := ParseExpect(s)
+		if err != nil {
+			return
+		}
+		if e.Source == "" || e.Subject == "" {
+			t.Fatalf("accepted %q as %+v", s, e)
+		}
+		_ = e.Check(&Summary{})
+	})
+}

@@ -72,6 +72,10 @@ func TestMalformed(t *testing.T) {
 		{"message rate garbage", "sender:\n  schedule:\n    - { rate: lots/s }\n", "3:15", []string{"sender.schedule[0].rate", "2000/s"}},
 		{"stall past the end", "duration: 2s\nreceiver:\n  stalls:\n    - { at: 3s, for: 1s }\n", "4:13", []string{"receiver.stalls[0].at", "not before the end"}},
 		{"queue zero", "link:\n  down: { queue: 0 }\n", "2:18", []string{"link.down.queue", "drop everything"}},
+		{"read rate and schedule", "receiver:\n  read: { rate: 1MB/s, schedule: [ { rate: max } ] }\n", "2:17", []string{"receiver.read.rate", "read.rate or read.schedule, not both"}},
+		{"read phase without for", "receiver:\n  read:\n    schedule:\n      - { rate: 20KB/s }\n      - { rate: max }\n", "4:9", []string{"receiver.read.schedule[0].for", "only the last phase"}},
+		{"read phase without rate", "receiver:\n  read:\n    schedule:\n      - { for: 1s }\n", "4:9", []string{"receiver.read.schedule[0].rate", "max or a rate"}},
+		{"read schedule in an override", "sender: { listen: true }\nreceiver:\n  clients: 2\n  client_overrides: [ { clients: [1], read: { schedule: [ { rate: max } ] } } ]\n", "4:57", []string{"client_overrides[0].read.schedule", "an override sets read.rate"}},
 	}
 	before := labNamespaces(t)
 	dir := t.TempDir()

@@ -242,8 +242,15 @@ type Reconnect struct {
 
 // Read is the receiving application's read pattern.
 type Read struct {
-	Rate *units.Rate `yaml:"rate,omitempty" doc:"Read rate: max (read as fast as data comes) or a rate like 2MB/s." default:"max"`
-	Size units.Size  `yaml:"size,omitempty" doc:"Bytes asked per read() call. 1B..16MiB." default:"64KiB"`
+	Rate     *units.Rate `yaml:"rate,omitempty" doc:"Read rate: max (read as fast as data comes) or a rate like 2MB/s." default:"max"`
+	Size     units.Size  `yaml:"size,omitempty" doc:"Bytes asked per read() call. 1B..16MiB." default:"64KiB"`
+	Schedule []ReadPhase `yaml:"schedule,omitempty" doc:"Read rate phases instead of one rate, in order from the run's start: a reader whose rate changes during the run. Each phase but the last needs for; the last lasts to the end. receiver.read only (not in client_overrides)."`
+}
+
+// ReadPhase is one phase of a read schedule.
+type ReadPhase struct {
+	Rate *units.Rate     `yaml:"rate" doc:"Read rate during the phase: max or a rate like 200KB/s (at least 1KB/s)."`
+	For  *units.Duration `yaml:"for,omitempty" doc:"How long the phase lasts. Needed on every phase but the last."`
 }
 
 // Stall is a window in which the receiving application does not read.

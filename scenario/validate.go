@@ -307,6 +307,9 @@ func (c *checker) checkClients() {
 		if o.Read != nil && o.Read.Rate != nil && *o.Read.Rate != 0 && *o.Read.Rate < 8000 {
 			bad(p+".read.rate", "%v is below 1KB/s", *o.Read.Rate)
 		}
+		if o.Read != nil && len(o.Read.Schedule) > 0 {
+			bad(p+".read.schedule", "a read schedule is set on receiver.read for every client; an override sets read.rate")
+		}
 		if o.Read != nil && o.Read.Size != 0 {
 			bad(p+".read.size", "the read size is the same for every client; set receiver.read.size")
 		}
@@ -393,6 +396,26 @@ func (c *checker) checkSides() {
 	}
 	if r := s.Receiver.Read.Rate; r != nil && *r != 0 && *r < 8000 {
 		bad("receiver.read.rate", "%v is below 1KB/s", *r)
+	}
+	if sch := s.Receiver.Read.Schedule; len(sch) > 0 {
+		if _, set := pos["receiver.read.rate"]; set {
+			bad("receiver.read.rate", "give read.rate or read.schedule, not both")
+		}
+		for i, ph := range sch {
+			p := fmt.Sprintf("receiver.read.schedule[%d]", i)
+			switch {
+			case ph.Rate == nil:
+				bad(p+".rate", "give the phase's read rate: max or a rate like 200KB/s")
+			case *ph.Rate != 0 && *ph.Rate < 8000:
+				bad(p+".rate", "%v is below 1KB/s", *ph.Rate)
+			}
+			switch {
+			case ph.For == nil && i < len(sch)-1:
+				bad(p+".for", "needs for: only the last phase lasts to the end")
+			case ph.For != nil && *ph.For <= 0:
+				bad(p+".for", "must be above 0")
+			}
+		}
 	}
 	if z := s.Receiver.Read.Size; z < 1 || z > 16<<20 {
 		bad("receiver.read.size", "%v is outside 1B..16MiB", z)
