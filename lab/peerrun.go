@@ -493,6 +493,12 @@ func peerPhase(p scenario.Phase) peers.Phase {
 	case p.Ramp != nil:
 		r := p.Ramp
 		return peers.Phase{Kind: peers.PhaseRamp, Bits: r.From.Bits, Msgs: r.From.Msgs, ToBits: r.To.Bits, ToMsgs: r.To.Msgs, For: time.Duration(r.For)}
+	case p.Burst != nil:
+		ph := peers.Phase{Kind: peers.PhaseBurst, BurstBytes: uint64(p.Burst.Size), Every: time.Duration(p.Burst.Every)}
+		if p.For != nil {
+			ph.For = time.Duration(*p.For)
+		}
+		return ph
 	}
 	ph := peers.Phase{Kind: peers.PhaseRate}
 	if p.Rate != nil {

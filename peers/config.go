@@ -123,7 +123,10 @@ func (c *Config) Deadline() int64 { return c.Start + int64(c.Duration) }
 
 // Phase kinds.
 const (
-	PhaseRate   = "rate"
+	PhaseRate = "rate"
+	// PhaseBurst produces BurstBytes (whole messages, at least one) at once
+	// every Every and releases them.
+	PhaseBurst  = "burst"
 	PhasePause  = "pause"
 	PhaseReplay = "replay"
 	// PhaseOff produces and sends nothing (an on/off source's off time).
@@ -144,6 +147,9 @@ type Phase struct {
 	// ToBits / ToMsgs: the ramp's end rate.
 	ToBits uint64  `json:"to_bits,omitempty"`
 	ToMsgs float64 `json:"to_msgs,omitempty"`
+	// BurstBytes are produced and released at once every Every (PhaseBurst).
+	BurstBytes uint64        `json:"burst_bytes,omitempty"`
+	Every      time.Duration `json:"every,omitempty"`
 }
 
 // Stall is a window (from the run's start) in which the receiver does not read.

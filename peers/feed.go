@@ -358,6 +358,31 @@ func (pr *producer) phase(p Phase, last bool) bool {
 		}
 	case PhaseReplay:
 		pr.replay(p, start)
+	case PhaseBurst:
+		pr.step(start, false)
+		pr.setRate(0, start)
+		return pr.bursts(p, end)
+	}
+	return true
+}
+
+// bursts produces and releases a burst every p.Every until end; false
+// when the run ended first.
+func (pr *producer) bursts(p Phase, end int64) bool {
+	f := pr.f
+	per := max(1, uint64(math.Round(float64(p.BurstBytes)/pr.mean)))
+	next := pr.now()
+	for t := next; t < end; t = pr.now() {
+		if t >= next {
+			f.mu.Lock()
+			f.push(per, t)
+			f.release(f.produced)
+			f.mu.Unlock()
+			next += int64(p.Every)
+		}
+		if !pr.sleep() {
+			return false
+		}
 	}
 	return true
 }

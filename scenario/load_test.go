@@ -67,7 +67,7 @@ func TestMalformed(t *testing.T) {
 		{"exec without command", "receiver:\n  exec: { dir: /tmp }\n", "2:9", []string{"receiver.exec.command", "give the program"}},
 		{"keepalive in milliseconds", "sender:\n  socket: { keepalive: { idle: 1500ms, interval: 1s, count: 3 } }\n", "2:32", []string{"sender.socket.keepalive.idle", "whole seconds"}},
 		{"schedule and rate", "sender:\n  rate: 5mbit\n  schedule:\n    - { rate: 1000/s }\n", "2:9", []string{"sender.rate", "rate or schedule"}},
-		{"phase with two kinds", "sender:\n  schedule:\n    - { rate: 1000/s, pause: 1s }\n", "3:7", []string{"sender.schedule[0]", "exactly one of rate, pause, replay, off or ramp"}},
+		{"phase with two kinds", "sender:\n  schedule:\n    - { rate: 1000/s, pause: 1s }\n", "3:7", []string{"sender.schedule[0]", "exactly one of rate, pause, replay, off, ramp or burst"}},
 		{"rate phase without for", "sender:\n  schedule:\n    - { rate: 1000/s }\n    - { pause: 1s }\n", "3:7", []string{"sender.schedule[0].for", "needs for"}},
 		{"message rate garbage", "sender:\n  schedule:\n    - { rate: lots/s }\n", "3:15", []string{"sender.schedule[0].rate", "2000/s"}},
 		{"stall past the end", "duration: 2s\nreceiver:\n  stalls:\n    - { at: 3s, for: 1s }\n", "4:13", []string{"receiver.stalls[0].at", "not before the end"}},

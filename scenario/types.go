@@ -158,6 +158,13 @@ type Phase struct {
 	Replay *units.FlowRate `yaml:"replay,omitempty" doc:"Send the backlog at this rate (max: as fast as the socket takes) while production goes on, then go to the next phase."`
 	Off    *units.Duration `yaml:"off,omitempty" doc:"Produce and send nothing for this long (the off time of an on/off source)."`
 	Ramp   *Ramp           `yaml:"ramp,omitempty" doc:"Move the rate linearly from one rate to another over a time."`
+	Burst  *Burst          `yaml:"burst,omitempty" doc:"Produce and send size bytes at once every interval (a sender that writes in bursts); with for like a rate phase."`
+}
+
+// Burst is a sender that writes size bytes at once every interval.
+type Burst struct {
+	Size  units.Size     `yaml:"size" doc:"Bytes of one burst (whole messages: at least one). 20B..64MiB."`
+	Every units.Duration `yaml:"every" doc:"Time from one burst to the next. 1ms..1h."`
 }
 
 // Ramp is a linear change of the production rate.

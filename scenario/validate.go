@@ -220,7 +220,7 @@ func (c *checker) checkPeerKinds() {
 	for i, ph := range s.Sender.Schedule {
 		p := fmt.Sprintf("sender.schedule[%d]", i)
 		n := 0
-		for _, set := range []bool{ph.Rate != nil, ph.Pause != nil, ph.Replay != nil, ph.Off != nil, ph.Ramp != nil} {
+		for _, set := range []bool{ph.Rate != nil, ph.Pause != nil, ph.Replay != nil, ph.Off != nil, ph.Ramp != nil, ph.Burst != nil} {
 			if set {
 				n++
 			}
@@ -228,11 +228,15 @@ func (c *checker) checkPeerKinds() {
 		last := i == len(s.Sender.Schedule)-1
 		switch {
 		case n != 1:
-			bad(p, "give exactly one of rate, pause, replay, off or ramp")
-		case ph.For != nil && ph.Rate == nil:
-			bad(p+".for", "for goes with rate (a pause has its own length; a replay ends when the backlog is sent)")
-		case ph.Rate != nil && ph.For == nil && !last:
-			bad(p+".for", "a rate phase before others needs for")
+			bad(p, "give exactly one of rate, pause, replay, off, ramp or burst")
+		case ph.For != nil && ph.Rate == nil && ph.Burst == nil:
+			bad(p+".for", "for goes with rate or burst (a pause has its own length; a replay ends when the backlog is sent)")
+		case (ph.Rate != nil || ph.Burst != nil) && ph.For == nil && !last:
+			bad(p+".for", "a rate or burst phase before others needs for")
+		case ph.Burst != nil && (ph.Burst.Size < MinMessageSize || ph.Burst.Size > 64<<20):
+			bad(p+".burst.size", "%v is outside %dB..64MiB", ph.Burst.Size, MinMessageSize)
+		case ph.Burst != nil && (time.Duration(ph.Burst.Every) < time.Millisecond || time.Duration(ph.Burst.Every) > time.Hour):
+			bad(p+".burst.every", "%v is outside 1ms..1h", ph.Burst.Every)
 		case ph.Pause != nil && *ph.Pause <= 0:
 			bad(p+".pause", "must be above 0")
 		case ph.Off != nil && *ph.Off <= 0:
