@@ -9,9 +9,10 @@ import (
 
 	"github.com/florianl/go-tc/core"
 	"github.com/mdlayher/netlink"
-	"github.com/tcplab/tcplab/netem/impair"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcplab/tcplab/netem/impair"
 )
 
 // TCA_NETEM_* attribute types (include/uapi/linux/pkt_sched.h).

@@ -4,11 +4,12 @@ import (
 	"bufio"
 
 	"fmt"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // NetStat reads the namespace's TCP and IP counters (/proc/net/snmp and

@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/tcplab/tcplab/internal/vocab"
 	"github.com/tcplab/tcplab/netem/impair"
 	"github.com/tcplab/tcplab/netem/userspace"
 )
@@ -43,13 +44,7 @@ func (b Backend) MarshalText() ([]byte, error) { return []byte(b), nil }
 
 // UnmarshalText reads a backend's name and refuses any other text.
 func (b *Backend) UnmarshalText(t []byte) error {
-	for _, k := range Backends {
-		if string(k) == string(t) {
-			*b = k
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown backend %q; known: %v", t, Backends)
+	return vocab.Parse(b, Backends, string(t), "backend")
 }
 
 // Config describes the lab of one run.

@@ -3,10 +3,11 @@ package netem
 import (
 	"fmt"
 
-	"github.com/tcplab/tcplab/netem/impair"
-	"github.com/tcplab/tcplab/netem/userspace"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/tcplab/tcplab/netem/impair"
+	"github.com/tcplab/tcplab/netem/userspace"
 )
 
 // TUNLink names the TUN device in each namespace of a userspace lab.

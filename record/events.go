@@ -1,10 +1,6 @@
 package record
 
-import (
-	"fmt"
-	"strconv"
-	"strings"
-)
+import "github.com/tcplab/tcplab/internal/vocab"
 
 // The two ends of a run (untyped: a Sample's side is a plain string).
 const (
@@ -25,7 +21,7 @@ var Sides = []Side{RoleSender, RoleReceiver, SideLink}
 func (s Side) MarshalText() ([]byte, error) { return []byte(s), nil }
 
 // UnmarshalText reads a side's name and refuses any other text.
-func (s *Side) UnmarshalText(b []byte) error { return OneOf(s, Sides, string(b), "side") }
+func (s *Side) UnmarshalText(b []byte) error { return vocab.Parse(s, Sides, string(b), "side") }
 
 // EventKind is what an event of events.jsonl records.
 type EventKind string
@@ -39,7 +35,7 @@ func (k EventKind) MarshalText() ([]byte, error) { return []byte(k), nil }
 
 // UnmarshalText reads a kind's name and refuses any other text.
 func (k *EventKind) UnmarshalText(b []byte) error {
-	return OneOf(k, EventKinds, string(b), "event kind")
+	return vocab.Parse(k, EventKinds, string(b), "event kind")
 }
 
 // TimelineStep is a timeline entry starting or ending.
@@ -69,23 +65,7 @@ func (c ChangeKind) MarshalText() ([]byte, error) { return []byte(c), nil }
 
 // UnmarshalText reads a change's name and refuses any other text.
 func (c *ChangeKind) UnmarshalText(b []byte) error {
-	return OneOf(c, ChangeKinds, string(b), "timeline change")
-}
-
-// OneOf sets *v to the entry of table spelled s, or says what is known:
-// the UnmarshalText of every typed vocabulary.
-func OneOf[T ~string](v *T, table []T, s, what string) error {
-	for _, t := range table {
-		if string(t) == s {
-			*v = t
-			return nil
-		}
-	}
-	names := make([]string, len(table))
-	for i, t := range table {
-		names[i] = strconv.Quote(string(t))
-	}
-	return fmt.Errorf("unknown %s %q; accepted: %s", what, s, strings.Join(names, ", "))
+	return vocab.Parse(c, ChangeKinds, string(b), "timeline change")
 }
 
 // Event kinds written to events.jsonl.

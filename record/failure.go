@@ -1,6 +1,10 @@
 package record
 
-import "time"
+import (
+	"time"
+
+	"github.com/tcplab/tcplab/internal/vocab"
+)
 
 // Failure is how a scenario makes its run fail, resolved from the file for
 // the judges (report's detection rules): which failure, which side, the
@@ -49,7 +53,7 @@ func (e NATExpiry) MarshalText() ([]byte, error) { return []byte(e), nil }
 
 // UnmarshalText reads an expiry's name and refuses any other text.
 func (e *NATExpiry) UnmarshalText(b []byte) error {
-	return OneOf(e, NATExpiries, string(b), "nat expiry")
+	return vocab.Parse(e, NATExpiries, string(b), "nat expiry")
 }
 
 // SocketSettings are one side's settings that decide when it notices a dead

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/tcplab/tcplab/internal/vocab"
 )
 
 // EndKind is how a run ended. Only EndCompleted can pass: a run that was
@@ -36,7 +38,9 @@ var EndKinds = []EndKind{EndCompleted, EndInterrupted, EndPeerFailed, EndFailed,
 func (k EndKind) MarshalText() ([]byte, error) { return []byte(k), nil }
 
 // UnmarshalText reads an end's name and refuses any other text.
-func (k *EndKind) UnmarshalText(b []byte) error { return OneOf(k, EndKinds, string(b), "run end") }
+func (k *EndKind) UnmarshalText(b []byte) error {
+	return vocab.Parse(k, EndKinds, string(b), "run end")
+}
 
 // EndKind is how the run ended, resolved also for a meta.json that never
 // got its end record (killed) and for one written before End was recorded:
@@ -89,7 +93,9 @@ var PeerExits = []PeerExit{ExitStatus, ExitSignal, ExitEarly, ExitNotStopped, Ex
 func (e PeerExit) MarshalText() ([]byte, error) { return []byte(e), nil }
 
 // UnmarshalText reads a way's name and refuses any other text.
-func (e *PeerExit) UnmarshalText(b []byte) error { return OneOf(e, PeerExits, string(b), "peer exit") }
+func (e *PeerExit) UnmarshalText(b []byte) error {
+	return vocab.Parse(e, PeerExits, string(b), "peer exit")
+}
 
 // PeerFailure is a peer (tcplab's built-in one or the user's program) that
 // failed the run: who, how, when, and the last lines it wrote on stderr.

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/tcplab/tcplab/record"
+	"github.com/tcplab/tcplab/internal/vocab"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
@@ -30,7 +30,7 @@ var Classes = []Class{SenderLimited, ReceiverLimited, NetworkLimited, Mixed, Unk
 func (c Class) MarshalText() ([]byte, error) { return []byte(c), nil }
 
 // UnmarshalText reads a class's name and refuses any other text.
-func (c *Class) UnmarshalText(b []byte) error { return record.OneOf(c, Classes, string(b), "class") }
+func (c *Class) UnmarshalText(b []byte) error { return vocab.Parse(c, Classes, string(b), "class") }
 
 // SubCause says which part of a class it was: the evidence's reading.
 type SubCause string
@@ -57,7 +57,7 @@ func (c SubCause) MarshalText() ([]byte, error) { return []byte(c), nil }
 
 // UnmarshalText reads a sub-cause and refuses any other text.
 func (c *SubCause) UnmarshalText(b []byte) error {
-	return record.OneOf(c, SubCauses, string(b), "sub-cause")
+	return vocab.Parse(c, SubCauses, string(b), "sub-cause")
 }
 
 // Text is the class, and its sub-cause after sep when there is one.

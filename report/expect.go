@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/vocab"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/scenario/units"
 )
@@ -220,7 +221,7 @@ func ParseExpect(s string) (Expect, error) {
 	switch kind {
 	case kindClass:
 		if !slices.Contains(VerdictClasses, Class(v)) {
-			return Expect{}, fmt.Errorf("unknown verdict %q in %q; accepted: %s", v, src, joinNames(VerdictClasses, ", "))
+			return Expect{}, fmt.Errorf("unknown verdict %q in %q; accepted: %s", v, src, strings.Join(vocab.Names(VerdictClasses), ", "))
 		}
 		e.Class = Class(v)
 	case kindCount:
@@ -352,13 +353,4 @@ func phaseClass(sum *Summary, from, to float64) Class {
 		}
 	}
 	return Mixed
-}
-
-// joinNames joins a vocabulary's names with sep.
-func joinNames[T ~string](names []T, sep string) string {
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = string(n)
-	}
-	return strings.Join(out, sep)
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/tcplab/tcplab/internal/vocab"
 	"github.com/tcplab/tcplab/netem/impair"
 	"github.com/tcplab/tcplab/scenario/units"
 )
@@ -17,7 +18,7 @@ const SchemaURL = "https://raw.githubusercontent.com/tcplab/tcplab/main/docs/sce
 var schemaEnums = map[reflect.Type]map[string][]string{
 	reflect.TypeOf(Link{}):          {"Backend": Backends},
 	reflect.TypeOf(NAT{}):           {"Expired": NATExpired},
-	reflect.TypeOf(Direction{}):     {"Distribution": names(impair.Distributions)},
+	reflect.TypeOf(Direction{}):     {"Distribution": vocab.Names(impair.Distributions)},
 	reflect.TypeOf(TimelineEntry{}): {"Partition": Partitions, "Reboot": RebootSides, "Freeze": RebootSides, "Kill": RebootSides},
 	reflect.TypeOf(Refusal{}):       {"Mode": RefusalModes},
 	reflect.TypeOf(Message{}):       {"Distribution": SizeDistributions},
@@ -105,13 +106,4 @@ func schemaType(t reflect.Type) map[string]any {
 		return map[string]any{"type": "object", "additionalProperties": schemaType(t.Elem())}
 	}
 	panic("scenario schema: no JSON type for " + t.String())
-}
-
-// names are a vocabulary's names as text.
-func names[T ~string](vs []T) []string {
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = string(v)
-	}
-	return out
 }

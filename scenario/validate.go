@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/vocab"
 	"github.com/tcplab/tcplab/netem/impair"
 	"github.com/tcplab/tcplab/scenario/units"
 )
@@ -503,7 +504,7 @@ func validateDirection(name string, d *Direction, bad func(path, format string, 
 		}
 	}
 	if d.Distribution != "" && !slices.Contains(impair.Distributions, d.Distribution) {
-		bad(name+".distribution", "unknown distribution %q; accepted: %s", d.Distribution, strings.Join(names(impair.Distributions), ", "))
+		bad(name+".distribution", "unknown distribution %q; accepted: %s", d.Distribution, strings.Join(vocab.Names(impair.Distributions), ", "))
 	}
 	if d.Overhead != nil && (*d.Overhead < -1500 || *d.Overhead > 1500) {
 		bad(name+".overhead", "%d is outside -1500..1500 bytes", *d.Overhead)

@@ -6,8 +6,9 @@ package impair
 
 import (
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/tcplab/tcplab/internal/vocab"
 )
 
 // Dir is one direction of the link: Down carries the sender's data to the
@@ -27,7 +28,7 @@ var Dirs = []Dir{Down, Up}
 func (d Dir) MarshalText() ([]byte, error) { return []byte(d), nil }
 
 // UnmarshalText reads a direction's name and refuses any other text.
-func (d *Dir) UnmarshalText(b []byte) error { return oneOf(d, Dirs, string(b), "direction") }
+func (d *Dir) UnmarshalText(b []byte) error { return vocab.Parse(d, Dirs, string(b), "direction") }
 
 // MarshalText writes the distribution's name.
 func (d Distribution) MarshalText() ([]byte, error) { return []byte(d), nil }
@@ -39,22 +40,7 @@ func (d *Distribution) UnmarshalText(b []byte) error {
 		*d = ""
 		return nil
 	}
-	return oneOf(d, Distributions, string(b), "distribution")
-}
-
-// oneOf sets *v to the entry of table spelled s, or says what is known.
-func oneOf[T ~string](v *T, table []T, s, what string) error {
-	for _, t := range table {
-		if string(t) == s {
-			*v = t
-			return nil
-		}
-	}
-	names := make([]string, len(table))
-	for i, t := range table {
-		names[i] = string(t)
-	}
-	return fmt.Errorf("unknown %s %q; accepted: %s", what, s, strings.Join(names, ", "))
+	return vocab.Parse(d, Distributions, string(b), "distribution")
 }
 
 // Distribution of the jitter around the delay.
