@@ -46,6 +46,10 @@ func TestSenderBursts(t *testing.T) {
 			}
 		})
 	}
+	// The form docs/scenario.md shows, before another phase.
+	if _, err := scenario.Parse("doc.yaml", []byte("sender:\n  schedule:\n    - { burst: { size: 64KiB, every: 100ms }, for: 5s }\n    - { off: 1s }\n")); err != nil {
+		t.Errorf("the documented burst phase: %v", err)
+	}
 	_, err := scenario.Parse("bad.yaml", []byte("sender:\n  schedule:\n    - { burst: { size: 64KiB, every: 100us } }\n"))
 	if err == nil || !strings.Contains(err.Error(), "sender.schedule[0].burst.every") {
 		t.Errorf("a burst every 100us: %v", err)

@@ -29,10 +29,6 @@ func Expectations(s *scenario.Scenario) ([]report.Expect, error) {
 			bad("%v", err)
 			continue
 		}
-		if e.Client >= scenario.MaxClients {
-			bad("client index %d in %q is outside 0..%d", e.Client, e.Source, scenario.MaxClients-1)
-			continue
-		}
 		if e.Entry >= 0 {
 			if e.Entry >= len(s.Timeline) {
 				bad("%q: the scenario has %d timeline entries (timeline[0]..timeline[%d])", e.Source, len(s.Timeline), len(s.Timeline)-1)

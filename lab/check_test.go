@@ -108,6 +108,9 @@ func TestVocabulariesAgree(t *testing.T) {
 	if !slices.Equal(judged, scenario.NATExpired) {
 		t.Errorf("record.NATExpiries %q, scenario.NATExpired %q", judged, scenario.NATExpired)
 	}
+	if report.MaxClientIndex != scenario.MaxClients {
+		t.Errorf("report bounds client(N) at %d, a scenario at %d clients", report.MaxClientIndex, scenario.MaxClients)
+	}
 	backends := []string{"auto"}
 	for _, b := range netem.Backends {
 		backends = append(backends, string(b))

@@ -165,32 +165,19 @@ type ReadPhase struct {
 	For  time.Duration `json:"for,omitempty"`
 }
 
-// readPhaseEnd is when the schedule's phase at t ends (0: it lasts to the
-// end of the run).
-func readPhaseEnd(phases []ReadPhase, t time.Duration) time.Duration {
-	var end time.Duration
+// readPhaseAt is the schedule's phase at t (since the run's start): its
+// read rate, and when it ends (0: it lasts to the end of the run).
+func readPhaseAt(phases []ReadPhase, t time.Duration) (rate uint64, end time.Duration) {
 	for i, ph := range phases {
 		if ph.For == 0 || i == len(phases)-1 {
-			return 0
+			return ph.Rate, 0
 		}
 		end += ph.For
 		if t < end {
-			return end
+			return ph.Rate, end
 		}
 	}
-	return 0
-}
-
-// readRateAt is the schedule's read rate at t (since the run's start).
-func readRateAt(phases []ReadPhase, t time.Duration) uint64 {
-	var end time.Duration
-	for i, ph := range phases {
-		end += ph.For
-		if ph.For == 0 || t < end || i == len(phases)-1 {
-			return ph.Rate
-		}
-	}
-	return 0
+	return 0, 0
 }
 
 // ResetPolicy resets (RST) a client whose unsent backlog stays above

@@ -413,10 +413,10 @@ func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, 
 			}
 			return err
 		}
-		rate := cl.readRate
-		since := time.Duration(tcpinfo.Monotonic() - cfg.Start)
+		rate, since, phaseEnd := cl.readRate, time.Duration(0), time.Duration(0)
 		if cl.readSchedule != nil {
-			rate = readRateAt(cl.readSchedule, since)
+			since = time.Duration(tcpinfo.Monotonic() - cfg.Start)
+			rate, phaseEnd = readPhaseAt(cl.readSchedule, since)
 		}
 		if rate > 0 && n > 0 {
 			if floor := time.Now().Add(-readSlack); next.Before(floor) {
@@ -424,13 +424,11 @@ func receive(ctx context.Context, cfg *Config, c *net.TCPConn, cl *clientState, 
 			}
 			next = next.Add(time.Duration(float64(n) / float64(rate) * float64(time.Second)))
 			w := time.Until(next)
-			if cl.readSchedule != nil {
-				// A slow phase's pause ends with the phase: the next one
-				// reads at its own rate from its start.
-				if end := readPhaseEnd(cl.readSchedule, since); end > 0 && w > end-since {
-					w = end - since
-					next = time.Now().Add(w)
-				}
+			// A slow phase's pause ends with the phase: the next one reads
+			// at its own rate from its start.
+			if phaseEnd > 0 && w > phaseEnd-since {
+				w = phaseEnd - since
+				next = time.Now().Add(w)
 			}
 			if w > 0 && !wait(w) {
 				return nil

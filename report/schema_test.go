@@ -47,7 +47,7 @@ func TestReportsMatchSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sch := compileSchema(t, b)
+	sch := labtest.CompileSchema(t, "report.schema.json", b)
 	reports := []string{filepath.Join("..", "lab", "testdata", "recorded-run", "report.json")}
 	samples, events := labtest.ReadRecorded(t, filepath.Join("testdata", "network-limited-cubic"))
 	s := Build(record.Meta{Scenario: "x", Link: &record.LinkRecord{Backend: "netem"}}, samples, events, 250e6)
@@ -83,22 +83,4 @@ func TestReportsMatchSchema(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "surprise") || !strings.Contains(err.Error(), "/schema") {
 		t.Errorf("a wrong type and an unknown field passed: %v", err)
 	}
-}
-
-// compileSchema compiles a JSON Schema document with the library.
-func compileSchema(t *testing.T, b []byte) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("report.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile("report.schema.json")
-	if err != nil {
-		t.Fatalf("the schema does not compile: %v", err)
-	}
-	return sch
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/scenarios"
 )
 
@@ -38,7 +39,7 @@ func TestSchemaInStep(t *testing.T) {
 // yaml-language-server modeline; files that tcplab refuses for a wrong
 // field, value or unit are flagged by the schema too.
 func TestSchemaAcceptsShipped(t *testing.T) {
-	sch := compileSchema(t, Schema())
+	sch := labtest.CompileSchema(t, "scenario.schema.json", Schema())
 	for _, name := range scenarios.Names() {
 		b, err := scenarios.Read(name)
 		if err != nil {
@@ -84,22 +85,4 @@ func yamlDoc(t *testing.T, src []byte) any {
 		t.Fatal(err)
 	}
 	return v
-}
-
-// compileSchema compiles a JSON Schema document with the library.
-func compileSchema(t *testing.T, b []byte) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("scenario.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile("scenario.schema.json")
-	if err != nil {
-		t.Fatalf("the schema does not compile: %v", err)
-	}
-	return sch
 }

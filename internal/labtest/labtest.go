@@ -1,14 +1,18 @@
 // Package labtest is the one home of helpers for tcplab's tests: the
 // privilege, kernel and leftover checks every package with live runs needs,
-// and reading a recorded run. It imports only record and tcpinfo, so the
+// reading a recorded run, and compiling a JSON Schema with a library of
+// someone else's. It imports only record and tcpinfo of tcplab's, so the
 // tests of every other package can use it (netem passes its probe in).
 package labtest
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/tcpinfo"
@@ -127,4 +131,24 @@ func ReadRecorded(tb testing.TB, dir string) ([]tcpinfo.Sample, []record.Event) 
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// CompileSchema compiles a JSON Schema document (name is its resource
+// name in errors) with santhosh-tekuri/jsonschema: generated schemas are
+// checked by someone else's reading of the standard.
+func CompileSchema(tb testing.TB, name string, b []byte) *jsonschema.Schema {
+	tb.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(name, doc); err != nil {
+		tb.Fatal(err)
+	}
+	sch, err := c.Compile(name)
+	if err != nil {
+		tb.Fatalf("the schema does not compile: %v", err)
+	}
+	return sch
 }
