@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 
 	"github.com/tcplab/tcplab/record"
@@ -45,8 +44,9 @@ type ChartMark struct {
 	Label string
 }
 
-// buildCharts computes the charts of a run from its records.
-func buildCharts(s *Summary, samples []tcpinfo.Sample, events []record.Event) *Charts {
+// buildCharts computes the charts of a run from its records: the samples by
+// side and connection, each in time order (samplesByConn), and the events.
+func buildCharts(s *Summary, sndBy, rcvBy map[int][]tcpinfo.Sample, events []record.Event) *Charts {
 	dur := s.Meta.DurationS
 	if dur <= 0 {
 		dur = 1
@@ -55,7 +55,7 @@ func buildCharts(s *Summary, samples []tcpinfo.Sample, events []record.Event) *C
 	for _, d := range s.Disconnects {
 		c.Marks = append(c.Marks, ChartMark{d.T, fmt.Sprintf("%.3fs conn %d: %s noticed %s", d.T, d.Conn, d.Side, d.Error)})
 	}
-	snd, rcv := connSamples(samples, s.VerdictConn)
+	snd, rcv := sndBy[s.VerdictConn], rcvBy[s.VerdictConn]
 	// A bin holds at least two sampling intervals, so no bin is empty by chance.
 	bins := 200
 	if n := len(snd); n > 1 {
@@ -63,7 +63,7 @@ func buildCharts(s *Summary, samples []tcpinfo.Sample, events []record.Event) *C
 		bins = max(10, min(200, int(dur/(2*every))))
 	}
 	binW := dur / float64(bins)
-	c.Throughput = throughputSeries(samples, bins, binW)
+	c.Throughput = throughputSeries(sndBy, rcvBy, bins, binW)
 	c.Lag = lagSeries(s.LagOverTime)
 	c.Windows, c.RTT, c.Retransmits = connectionSeries(snd, rcv, bins, binW)
 	return c
@@ -71,17 +71,10 @@ func buildCharts(s *Summary, samples []tcpinfo.Sample, events []record.Event) *C
 
 // throughputSeries is bytes acked by every sending socket and bytes
 // received by every receiving one, per bin, in Mbit/s.
-func throughputSeries(samples []tcpinfo.Sample, bins int, binW float64) []Series {
-	perBin := func(side string, count func(*tcpinfo.Info) uint64) []float64 {
+func throughputSeries(sndBy, rcvBy map[int][]tcpinfo.Sample, bins int, binW float64) []Series {
+	perBin := func(byConn map[int][]tcpinfo.Sample, count func(*tcpinfo.Info) uint64) []float64 {
 		out := make([]float64, bins)
-		byConn := map[int][]tcpinfo.Sample{}
-		for _, x := range samples {
-			if x.Side == side {
-				byConn[x.Conn] = append(byConn[x.Conn], x)
-			}
-		}
 		for _, ss := range byConn {
-			sort.SliceStable(ss, func(i, j int) bool { return ss[i].T < ss[j].T })
 			for i := 1; i < len(ss); i++ {
 				a, c := count(&ss[i-1].Info), count(&ss[i].Info)
 				if k := int(float64(ss[i].T) / 1e9 / binW); k >= 0 && k < bins && c >= a {
@@ -91,8 +84,8 @@ func throughputSeries(samples []tcpinfo.Sample, bins int, binW float64) []Series
 		}
 		return out
 	}
-	acked := perBin(record.RoleSender, func(i *tcpinfo.Info) uint64 { return i.BytesAcked })
-	received := perBin(record.RoleReceiver, func(i *tcpinfo.Info) uint64 { return i.BytesReceived })
+	acked := perBin(sndBy, func(i *tcpinfo.Info) uint64 { return i.BytesAcked })
+	received := perBin(rcvBy, func(i *tcpinfo.Info) uint64 { return i.BytesReceived })
 	thr := Series{Name: "acked (sender, all connections)", Colour: "#4c78a8", Step: true}
 	rth := Series{Name: "received (receiver, all connections)", Colour: "#54a24b", Step: true}
 	for k := 0; k < bins; k++ {
@@ -149,24 +142,6 @@ func connectionSeries(snd, rcv []tcpinfo.Sample, bins int, binW float64) (window
 		re.X, re.Y = append(re.X, float64(k)*binW), append(re.Y, rebin[k])
 	}
 	return []Series{cw, sw, rw}, []Series{rtt, mrtt}, []Series{re}
-}
-
-// connSamples returns one connection's samples of each end, in time order.
-func connSamples(samples []tcpinfo.Sample, conn int) (snd, rcv []tcpinfo.Sample) {
-	for _, x := range samples {
-		if x.Conn != conn {
-			continue
-		}
-		if x.Side == record.RoleSender {
-			snd = append(snd, x)
-		} else if x.Side == record.RoleReceiver {
-			rcv = append(rcv, x)
-		}
-	}
-	byT := func(ss []tcpinfo.Sample) { sort.SliceStable(ss, func(i, j int) bool { return ss[i].T < ss[j].T }) }
-	byT(snd)
-	byT(rcv)
-	return snd, rcv
 }
 
 // legacyStepRE reads the entry and edge of a timeline event recorded before

@@ -173,7 +173,7 @@ func Build(meta record.Meta, samples []tcpinfo.Sample, events []record.Event, wi
 	sum.addDisconnects(events, firstClose)
 	sum.addLagAndTimeline(events)
 	sum.addPeers(events)
-	sum.Charts = buildCharts(&sum, samples, events)
+	sum.Charts = buildCharts(&sum, sndBy, rcvBy, events)
 	return sum
 }
 
