@@ -17,6 +17,7 @@ import (
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenario"
+	"github.com/tcplab/tcplab/tcpinfo"
 )
 
 // TestFailedProgramFailsRun: a user's program that exits non-zero, exits
@@ -352,5 +353,42 @@ func TestProgramFailingAtTheEnd(t *testing.T) {
 		if len(f) != 1 || f[0].How != record.ExitStatus || f[0].Status != status || f[0].AtS < 2 {
 			t.Errorf("failures %+v", f)
 		}
+	}
+}
+
+// exitedProc is a peer process that has already exited with a status.
+type exitedProc struct {
+	exited chan struct{}
+	state  *os.ProcessState
+}
+
+func (p *exitedProc) Start() error                                   { return nil }
+func (p *exitedProc) WaitReady(context.Context, time.Duration) error { return nil }
+func (p *exitedProc) Stop()                                          {}
+func (p *exitedProc) Wait(time.Duration) error                       { return nil }
+func (p *exitedProc) Exited() <-chan struct{}                        { return p.exited }
+func (p *exitedProc) Signal(os.Signal) error                         { return nil }
+func (p *exitedProc) ProcessState() *os.ProcessState                 { return p.state }
+
+// TestStopAfterOwnExit: a program that exited by itself with status 3 is
+// stopped by the run's end before its watcher has recorded the exit (the
+// order TestProgramFailingAtTheEnd met under a loaded runner): the exit is
+// still its own and fails the run.
+func TestStopAfterOwnExit(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "exit 3")
+	if err := cmd.Run(); err == nil {
+		t.Fatal("sh -c 'exit 3' succeeded")
+	}
+	p := &exitedProc{exited: make(chan struct{}), state: cmd.ProcessState}
+	close(p.exited)
+	w := &watchedPeer{proc: p, role: "receiver", program: true}
+	w.stop() // the run's end, before the watcher ran
+	exits := make(chan *watchedPeer, 1)
+	w.watch(exits, make(chan struct{}))
+	<-exits
+	start := tcpinfo.Monotonic() - int64(3*time.Second)
+	f, failed := w.failure(start, start+int64(2*time.Second), nil)
+	if !failed || f.How != record.ExitStatus || f.Status != 3 {
+		t.Errorf("failure %+v, failed %v; want status 3 to fail the run", f, failed)
 	}
 }

@@ -43,9 +43,17 @@ type watchedPeer struct {
 	stopWhen  atomic.Bool  // stopAsked was already set when it exited
 }
 
-// stop asks the peer to stop: its exit from now on is tcplab's doing.
+// stop asks the peer to stop: its exit from now on is tcplab's doing. A
+// peer already seen to exit is not marked: its exit was its own, whatever
+// the watcher goroutine has recorded yet (a program ending itself with
+// status 3 just after the deadline, then stopped by the run's end, passed
+// the run when the watcher ran after this).
 func (w *watchedPeer) stop() {
-	w.stopAsked.Store(true)
+	select {
+	case <-w.proc.Exited():
+	default:
+		w.stopAsked.Store(true)
+	}
 	w.proc.Stop()
 }
 
