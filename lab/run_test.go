@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -706,8 +707,13 @@ sender:
 }
 
 // TestVanishDetection: the receiver vanishes (no FIN, no RST) at 1 s; the
-// sender, with TCP_USER_TIMEOUT 2 s and data in flight, notices ETIMEDOUT
-// about 2 s later, and the report gives that detection time.
+// sender, with TCP_USER_TIMEOUT 2 s and data in flight, notices ETIMEDOUT,
+// and the report gives that detection time. The kernel counts the user
+// timeout from the first RTO retransmission (its samples show it: backoff
+// turns 1), not from the failure, so the detection is the time to that
+// retransmission (RTO after a loss probe, 0.3 s here) plus 2 s; the test
+// holds both parts against the sender's own samples, not against a fixed
+// guess that a loaded machine's later RTO would break.
 func TestVanishDetection(t *testing.T) {
 	timerBound(t)
 	src := `name: vanish
@@ -718,18 +724,38 @@ sender:
 receiver:
   vanish: 1s
 `
-	res, _ := runSrc(t, "vanish", src, RunOptions{})
-	var det float64
+	res, dir := runSrc(t, "vanish", src, RunOptions{})
+	var det report.Disconnect
 	for _, d := range res.Summary.Disconnects {
 		if d.Side == "sender" && strings.Contains(d.Error, "ETIMEDOUT") {
-			det = d.DetectionS
+			det = d
 		}
 		if d.Side == "receiver" {
 			t.Errorf("the vanished receiver reported a disconnect: %+v", d)
 		}
 	}
-	if det < 1.8 || det > 2.6 {
-		t.Errorf("sender detected the vanished receiver after %.3fs, want about 2 s (user_timeout): %+v", det, res.Summary.Disconnects)
+	if det.DetectionS == 0 || math.Abs(det.T-1-det.DetectionS) > 1e-6 {
+		t.Fatalf("no sender ETIMEDOUT measured from the vanish at 1 s: %+v", res.Summary.Disconnects)
+	}
+	samples, _ := labtest.ReadRecorded(t, dir)
+	firstRTO := -1.0
+	for _, s := range samples {
+		if s.Side == "sender" && s.Info.Backoff > 0 && s.T >= 1e9 {
+			firstRTO = float64(s.T) / 1e9
+			break
+		}
+	}
+	if firstRTO < 0 {
+		t.Fatal("the sender's samples show no RTO after the vanish")
+	}
+	// The sample showing the backoff comes up to one interval (10 ms, more
+	// on a loaded machine) after the retransmission; the application
+	// notices the error a little after the kernel.
+	if counted := det.T - firstRTO; counted < 1.95 || counted > 2.2 {
+		t.Errorf("ETIMEDOUT %.3fs after the first RTO retransmission (%.3fs), want about user_timeout 2 s", counted, firstRTO)
+	}
+	if toRTO := firstRTO - 1; toRTO < 0.2 || toRTO > 1 {
+		t.Errorf("first RTO retransmission %.3fs after the vanish, want 0.2..1 s (RTO min 200 ms)", toRTO)
 	}
 }
 

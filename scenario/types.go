@@ -273,7 +273,7 @@ type Socket struct {
 	NoDelay       *bool           `yaml:"nodelay,omitempty" doc:"TCP_NODELAY: true disables Nagle's algorithm (the effective value is recorded)." default:"true (Go's default)"`
 	Congestion    string          `yaml:"congestion,omitempty" doc:"Congestion control: one of the names in CongestionAlgorithms, available in the kernel (see tcplab doctor). Unset: the kernel's default."`
 	Keepalive     *Keepalive      `yaml:"keepalive,omitempty" doc:"TCP keepalive: probes after idle without traffic, every interval, count times, then the connection fails with ETIMEDOUT. Unset: keepalive off (the kernel's default; not Go's 15 s)."`
-	UserTimeout   *units.Duration `yaml:"user_timeout,omitempty" doc:"TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the connection fails. 1ms..1h."`
+	UserTimeout   *units.Duration `yaml:"user_timeout,omitempty" doc:"TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the connection fails, counted from the first RTO retransmission (Linux 6.x). 1ms..1h."`
 	NotsentLowat  units.Size      `yaml:"notsent_lowat,omitempty" doc:"TCP_NOTSENT_LOWAT: unsent bytes above which the socket stops accepting writes."`
 	Linger        *units.Duration `yaml:"linger,omitempty" doc:"SO_LINGER on with this time; 0s makes close() send an RST. Whole seconds."`
 	MaxPacingRate *units.Rate     `yaml:"max_pacing_rate,omitempty" doc:"SO_MAX_PACING_RATE: the most the socket sends per second, paced by the kernel (TCP paces itself, no fq needed). A rate like 20mbit, 8kbit..32gbit. Unset: no cap."`
