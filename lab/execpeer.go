@@ -12,10 +12,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/tcpinfo"
+	"github.com/vishvananda/netns"
 )
 
 // peerProc is a peer as the run drives it: the built-in peers' child
@@ -179,4 +181,40 @@ func (p *execProc) Signal(sig os.Signal) error {
 		return syscall.Kill(-p.cmd.Process.Pid, s)
 	}
 	return p.cmd.Process.Signal(sig)
+}
+
+// listenPoll is how often waitListening looks for the program's socket.
+const listenPoll = 10 * time.Millisecond
+
+// waitListening waits until a socket in ns listens on port — a user's
+// program that listens may take a while to start — or the program exits
+// (its watcher reports that), ctx ends or timeout passes. It looks through
+// sock_diag: connecting to find out would be a connection on the wire.
+func waitListening(ctx context.Context, ns netns.NsHandle, port uint16, exited <-chan struct{}, timeout time.Duration) error {
+	var fd int
+	if err := netem.Do(ns, func() (err error) { fd, err = tcpinfo.OpenDiagSocket(); return }); err != nil {
+		return err
+	}
+	conn := tcpinfo.NewDiagConn(fd)
+	defer conn.Close()
+	deadline := time.Now().Add(timeout)
+	for {
+		found := false
+		if err := conn.Dump(tcpinfo.DiagFilter{States: tcpinfo.StateListen, SrcPort: port, Ext: 1}, func(*tcpinfo.DiagSocket) { found = true }); err != nil {
+			return err
+		}
+		if found {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on port %d after %v (the program must listen on ${TCPLAB_PORT})", port, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-exited:
+			return nil // the watcher reports the exit
+		case <-time.After(listenPoll):
+		}
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tcplab/tcplab/peers"
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/scenario"
+	"github.com/tcplab/tcplab/scenario/units"
 	"github.com/tcplab/tcplab/tcpinfo"
 )
 
@@ -36,16 +37,24 @@ const peerGrace = 2 * time.Second
 // was a race in watchedPeer.stop, not this grace: TestStopAfterOwnExit.)
 const programEndGrace = time.Second
 
-// runPeers starts the listening peer, then the connecting one, waits for both
-// and says how the run ended, and when the link's NAT first forgot a
-// connection (-1: never).
-func runPeers(ctx context.Context, s *scenario.Scenario, topo *netem.Topology, rd *record.Dir, exe string, note func(string, ...any), live io.Writer) (end runEnd, forgot time.Duration, err error) {
-	forgot = -1
-	end, err = runPeersWatched(ctx, s, topo, rd, exe, note, live, &forgot)
-	return end, forgot, err
+// peersRan is what a run of the peers learned besides how it ended.
+type peersRan struct {
+	// forgot is when the link's NAT first forgot a connection (-1: never).
+	forgot time.Duration
+	// start is the run's t = 0 on the monotonic clock (0: never started).
+	start int64
 }
 
-func runPeersWatched(ctx context.Context, s *scenario.Scenario, topo *netem.Topology, rd *record.Dir, exe string, note func(string, ...any), live io.Writer, forgot *time.Duration) (runEnd, error) {
+// runPeers starts the listening peer, then the connecting one, waits for both
+// and says how the run ended, when it started, and when the link's NAT first
+// forgot a connection.
+func runPeers(ctx context.Context, s *scenario.Scenario, topo *netem.Topology, rd *record.Dir, exe string, note func(string, ...any), live io.Writer) (end runEnd, ran peersRan, err error) {
+	ran.forgot = -1
+	end, err = runPeersWatched(ctx, s, topo, rd, exe, note, live, &ran)
+	return end, ran, err
+}
+
+func runPeersWatched(ctx context.Context, s *scenario.Scenario, topo *netem.Topology, rd *record.Dir, exe string, note func(string, ...any), live io.Writer, ran *peersRan) (runEnd, error) {
 	dir := rd.Path
 	samples, err := rd.CreateAppend(record.FileSamples)
 	if err != nil {
@@ -66,15 +75,16 @@ func runPeersWatched(ctx context.Context, s *scenario.Scenario, topo *netem.Topo
 	var start int64
 	if execMode {
 		start = tcpinfo.Monotonic()
+		ran.start = start
 	}
 	snd, rcv := peerConfigs(s, start)
-	port := strconv.Itoa(s.Sender.Port)
+	port := strconv.Itoa(s.ListenPort())
 	type side struct {
 		cfg *peers.Config
 		ep  *netem.Endpoint
 	}
 	listener, connector := side{&rcv, &topo.Receiver}, side{&snd, &topo.Sender}
-	if *s.Sender.Listen {
+	if s.SenderListens() {
 		listener, connector = connector, listener
 	}
 	listener.cfg.Listen = true
@@ -83,7 +93,7 @@ func runPeersWatched(ctx context.Context, s *scenario.Scenario, topo *netem.Topo
 
 	// With a program on either side, every socket is sampled through
 	// sock_diag by tcplab itself (peerConfigs).
-	diagMode := execMode
+	diagMode := diagSampled(s)
 	vars := map[string]string{
 		"TCPLAB_SENDER_ADDR":   topo.Sender.Addr.Addr().String(),
 		"TCPLAB_RECEIVER_ADDR": topo.Receiver.Addr.Addr().String(),
@@ -111,7 +121,12 @@ func runPeersWatched(ctx context.Context, s *scenario.Scenario, topo *netem.Topo
 			return abort(fmt.Errorf("start %s in %s: %v", sd.cfg.Role, sd.ep.Namespace, err))
 		}
 		procs = append(procs, w)
-		if sd.cfg.Listen || !execMode {
+		switch {
+		case sd.cfg.Listen && execFor[sd.cfg.Role] != nil:
+			if err := waitListening(ctx, sd.ep.NS, uint16(s.ListenPort()), w.proc.Exited(), peerReady); err != nil {
+				return abort(fmt.Errorf("%s program: %v", sd.cfg.Role, err))
+			}
+		case sd.cfg.Listen || !execMode:
 			if err := w.proc.WaitReady(ctx, peerReady); err != nil {
 				return abort(fmt.Errorf("%s peer: %v", sd.cfg.Role, err))
 			}
@@ -119,6 +134,7 @@ func runPeersWatched(ctx context.Context, s *scenario.Scenario, topo *netem.Topo
 	}
 	if !execMode {
 		start = tcpinfo.Monotonic()
+		ran.start = start
 		for _, w := range procs {
 			if err := w.proc.(*peers.Process).Begin(start); err != nil {
 				return abort(err)
@@ -127,7 +143,7 @@ func runPeersWatched(ctx context.Context, s *scenario.Scenario, topo *netem.Topo
 	}
 	var lateErrs []error // the lab's own failures after the start
 	if diagMode {
-		stopSampling, err := startDiagSamplers(topo, uint16(s.Sender.Port), start, time.Duration(s.SampleInterval), samples)
+		stopSampling, err := startDiagSamplers(topo, uint16(s.ListenPort()), start, time.Duration(s.SampleInterval), samples)
 		if err != nil {
 			return abort(err)
 		}
@@ -151,7 +167,7 @@ func runPeersWatched(ctx context.Context, s *scenario.Scenario, topo *netem.Topo
 	defer stopTimeline()
 	if s.Link.NAT != nil {
 		stopWatch := watchMiddlebox(s, topo, start, events, &eventsMu)
-		defer func() { *forgot = stopWatch() }()
+		defer func() { ran.forgot = stopWatch() }()
 	}
 
 	end, failures := procs.runToEnd(ctx, start, time.Duration(s.Duration), rd)
@@ -236,13 +252,60 @@ func peerConfigs(s *scenario.Scenario, start int64) (snd, rcv peers.Config) {
 	}
 	rcv.ReadSize = int(s.Receiver.Read.Size)
 	rcv.Socket = socketOptions(s.Receiver.Socket)
-	if s.Sender.Exec != nil || s.Receiver.Exec != nil {
+	snd.HTTPClient, rcv.HTTPServer = httpClientConfig(s.Sender.HTTP), httpServerConfig(s.Receiver.HTTP)
+	if diagSampled(s) {
 		// Every socket is sampled through sock_diag by tcplab itself: the
-		// user's programs cannot be asked, and one source keeps the two
-		// ends comparable.
+		// user's programs cannot be asked, an HTTP pool's connections
+		// come and go, and one source keeps the two ends comparable.
 		snd.NoSample, rcv.NoSample = true, true
+		snd.Hello, rcv.Hello = false, false
 	}
 	return snd, rcv
+}
+
+// diagSampled: tcplab samples every socket on the port through sock_diag
+// (a program or an HTTP peer on either side).
+func diagSampled(s *scenario.Scenario) bool {
+	return s.Sender.Exec != nil || s.Receiver.Exec != nil || s.Sender.HTTP != nil || s.Receiver.HTTP != nil
+}
+
+func rateOrMax(r *units.Rate) uint64 {
+	if r == nil {
+		return 0
+	}
+	return r.BytesPerSecond()
+}
+
+func httpClientConfig(h *scenario.HTTPClient) *peers.HTTPClientConfig {
+	if h == nil {
+		return nil
+	}
+	c := &peers.HTTPClientConfig{Requests: h.Requests, Concurrency: h.Concurrency, Path: h.Path, RequestSize: int(h.RequestSize), ResponseSize: -1,
+		KeepAlive: *h.KeepAlive, MaxIdle: *h.MaxIdle, MaxConns: h.MaxConns, IdleTimeout: time.Duration(*h.IdleTimeout), ReadRate: rateOrMax(h.ReadRate), Timeout: time.Duration(*h.Timeout)}
+	if h.Interval != nil {
+		c.Interval = time.Duration(*h.Interval)
+	}
+	if h.ResponseSize != nil {
+		c.ResponseSize = int64(*h.ResponseSize)
+	}
+	if h.MaxAge != nil {
+		c.MaxAge = time.Duration(*h.MaxAge)
+	}
+	return c
+}
+
+func httpServerConfig(h *scenario.HTTPServer) *peers.HTTPServerConfig {
+	if h == nil {
+		return nil
+	}
+	c := &peers.HTTPServerConfig{ResponseSize: int64(*h.ResponseSize), MaxRequests: h.MaxRequests, Close: h.Close, WriteRate: rateOrMax(h.WriteRate), ReadRate: rateOrMax(h.ReadRate)}
+	if h.ResponseTime != nil {
+		c.ResponseTime = time.Duration(*h.ResponseTime)
+	}
+	if h.IdleTimeout != nil {
+		c.IdleTimeout = time.Duration(*h.IdleTimeout)
+	}
+	return c
 }
 
 // startTimeline applies the scenario's timeline from start in the

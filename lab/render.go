@@ -42,11 +42,11 @@ func writeReport(rd *record.Dir, meta record.Meta, s *scenario.Scenario) (report
 	if err := record.WriteMeta(rd, m); err != nil {
 		return report.Summary{}, err
 	}
-	samples, events, err := report.ReadRecorded(rd, false)
+	rec, err := report.ReadRecorded(rd, false)
 	if err != nil {
 		return report.Summary{}, err
 	}
-	sum, err := report.Judge(m, samples, events)
+	sum, err := report.Judge(m, rec)
 	if err != nil {
 		return sum, err
 	}

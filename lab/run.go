@@ -3,6 +3,7 @@ package lab
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenario"
+	"github.com/tcplab/tcplab/tcpinfo"
+	"github.com/tcplab/tcplab/wire"
 )
 
 // ErrSetup marks failures to set the lab up or to run it: bad host, missing
@@ -130,6 +133,9 @@ func Run(ctx context.Context, s *scenario.Scenario, opts RunOptions) (res *Resul
 		}()
 		cfg.Capture, cfg.CaptureSnaplen = bw, 128
 	}
+	// The wire's view of every connection, whatever programs made them.
+	tracker := wire.NewTracker()
+	cfg.Observer = tracker
 	topo, err := netem.Build(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: build lab: %v", ErrSetup, err)
@@ -140,7 +146,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts RunOptions) (res *Resul
 		}
 	}()
 	if opts.Metrics != "" {
-		bound, stop, merr := serveMetrics(opts.Metrics, topo, uint16(s.Sender.Port))
+		bound, stop, merr := serveMetrics(opts.Metrics, topo, uint16(s.ListenPort()))
 		if merr != nil {
 			return nil, fmt.Errorf("%w: --metrics: %v", ErrSetup, merr)
 		}
@@ -158,10 +164,13 @@ func Run(ctx context.Context, s *scenario.Scenario, opts RunOptions) (res *Resul
 	if err := writeMeta(rd, meta, s); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
-	end, forgot, runErr := runPeers(ctx, s, topo, rd, exe, note, opts.Live)
-	if forgot >= 0 && (meta.FailureS == 0 || forgot.Seconds() < meta.FailureS) {
+	end, ran, runErr := runPeers(ctx, s, topo, rd, exe, note, opts.Live)
+	if ran.forgot >= 0 && (meta.FailureS == 0 || ran.forgot.Seconds() < meta.FailureS) {
 		// The NAT forgetting the connection is the failure its ends must notice.
-		meta.FailureS = forgot.Seconds()
+		meta.FailureS = ran.forgot.Seconds()
+	}
+	if err := writeConnections(rd, topo, tracker, ran.start, meta.Link); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("%w: %v", ErrSetup, err))
 	}
 	meta.Stopped, meta.End, meta.PeerFailures = end.text, end.kind, end.failures
 	endCounters(&meta, topo)
@@ -171,6 +180,30 @@ func Run(ctx context.Context, s *scenario.Scenario, opts RunOptions) (res *Resul
 		return nil, errors.Join(runErr, rerr)
 	}
 	return &Result{Dir: dir, Summary: sum}, runErr
+}
+
+// writeConnections stops the wire's observation and writes what it saw of
+// every connection to connections.jsonl, noting in link what it missed.
+func writeConnections(rd *record.Dir, topo *netem.Topology, tracker *wire.Tracker, start int64, link *record.LinkRecord) error {
+	topo.StopObserving()
+	if start == 0 {
+		return nil // the peers never started: nothing to tell
+	}
+	conns := tracker.Conns(start, tcpinfo.Monotonic())
+	link.Wire = &record.WireRecord{Connections: len(conns), MissedPackets: topo.ObserverMissed(), Untracked: tracker.Dropped()}
+	f, err := rd.Create(record.FileConnections)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<16)
+	enc := json.NewEncoder(w)
+	for i := range conns {
+		if err := enc.Encode(&conns[i]); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return errors.Join(w.Flush(), f.Close())
 }
 
 // runEnd is how the peers' part of a run ended.

@@ -62,6 +62,10 @@ type Config struct {
 	// Middlebox, when its idle timeout is set, puts a NAT or firewall that
 	// forgets idle flows on the link (userspace backend only).
 	Middlebox userspace.Middlebox
+	// Observer, when set, is told of every packet crossing the link, both
+	// ways: by the userspace link as it reads them, on the kernel backend
+	// through a packet socket on the sender's veth end (headers only).
+	Observer userspace.Observer
 }
 
 // Endpoint is one side of the lab: its namespace and its end of the veth pair.
@@ -84,6 +88,7 @@ type Topology struct {
 	Applied []string
 
 	link *userspace.Link
+	tap  *tap
 	undo []func() error
 }
 
@@ -163,11 +168,22 @@ func Build(cfg Config) (t *Topology, err error) {
 				t.Applied = append(t.Applied, string(d.dir)+": "+desc)
 			}
 		}
+		if cfg.Observer != nil {
+			tp, err := startTap(t.Sender.NS, t.Sender.Link, true, cfg.Observer)
+			if err != nil {
+				return t, err
+			}
+			t.tap = tp
+			t.undo = append(t.undo, tp.close)
+		}
 	case Userspace:
 		if err := t.wireTUN(cfg.Down, cfg.Up); err != nil {
 			return t, err
 		}
 		t.link.SetMiddlebox(cfg.Middlebox)
+		if cfg.Observer != nil {
+			t.link.Observe(cfg.Observer)
+		}
 		if cfg.Capture != nil {
 			if err := t.link.Capture(cfg.Capture, cfg.CaptureSnaplen); err != nil {
 				return t, fmt.Errorf("start capture: %w", err)
@@ -354,6 +370,27 @@ func (t *Topology) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ObserverMissed counts the packets the Observer was not told of: those a
+// kernel backend's packet socket could not keep (0 on the userspace link,
+// which tells it of every packet it reads).
+func (t *Topology) ObserverMissed() uint64 {
+	if t.tap == nil {
+		return 0
+	}
+	return t.tap.Drops()
+}
+
+// StopObserving stops telling the Observer of packets (its record is then
+// complete); Close does it too.
+func (t *Topology) StopObserving() {
+	if t.link != nil {
+		t.link.Observe(nil)
+	}
+	if t.tap != nil {
+		t.tap.stopOnce()
+	}
 }
 
 // SetLinksUp brings both ends' interfaces up or down (a link-down partition).

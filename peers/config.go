@@ -116,6 +116,11 @@ type Config struct {
 	// NoSample turns the peer's own getsockopt sampling off (tcplab then
 	// samples every socket through sock_diag).
 	NoSample bool `json:"no_sample,omitempty"`
+
+	// HTTPClient and HTTPServer, when set, run the built-in HTTP client
+	// (connecting) or server (listening) instead of the feed.
+	HTTPClient *HTTPClientConfig `json:"http_client,omitempty"`
+	HTTPServer *HTTPServerConfig `json:"http_server,omitempty"`
 }
 
 // Deadline is the end of traffic on the monotonic clock (ns).

@@ -28,7 +28,12 @@ type Outputs struct {
 // or connect, corrupt stream); ordinary disconnects are events.
 func Run(ctx context.Context, cfg Config, out Outputs) error {
 	log := &eventLog{w: out.Events, side: cfg.Role, start: cfg.Start}
-	if cfg.Role == RoleSender {
+	switch {
+	case cfg.HTTPClient != nil:
+		return runHTTPClient(ctx, &cfg, out, log)
+	case cfg.HTTPServer != nil:
+		return runHTTPServer(ctx, &cfg, out, log)
+	case cfg.Role == RoleSender:
 		return runSender(ctx, &cfg, out, log)
 	}
 	return runReceiver(ctx, &cfg, out, log)

@@ -28,7 +28,7 @@ type EventKind string
 
 // EventKinds is the one table of event kinds.
 var EventKinds = []EventKind{EventListening, EventConnected, EventSocket, EventClosed, EventError, EventStats, EventTimeline,
-	EventPolicyReset, EventTotal, EventRefuse, EventLag, EventConnecting, EventConnectFailed, EventMiddlebox, EventMiddleboxRefused, EventExecStarted, EventExecExited}
+	EventPolicyReset, EventTotal, EventRefuse, EventLag, EventConnecting, EventConnectFailed, EventMiddlebox, EventMiddleboxRefused, EventExecStarted, EventExecExited, EventHTTP}
 
 // MarshalText writes the kind's name.
 func (k EventKind) MarshalText() ([]byte, error) { return []byte(k), nil }
@@ -103,7 +103,31 @@ const (
 	EventExecStarted EventKind = "exec_started"
 	// EventExecExited is a user's program's exit (Detail: how).
 	EventExecExited EventKind = "exec_exited"
+	// EventHTTP is the built-in HTTP client's or server's account of its
+	// requests, at its end (conn -1).
+	EventHTTP EventKind = "http"
 )
+
+// HTTPStats is the built-in HTTP client's or server's account.
+type HTTPStats struct {
+	// Requests were made (client) or served (server); OK got a 2xx
+	// response; Failed got none, or another status (client).
+	Requests int `json:"requests"`
+	OK       int `json:"ok"`
+	Failed   int `json:"failed"`
+	// Errors are the first failures' messages (at most MaxHTTPErrors).
+	Errors []string `json:"errors,omitempty"`
+	// Latency is a request's start to its response's last byte (client).
+	LatencyP50Ms float64 `json:"latency_p50_ms"`
+	LatencyP99Ms float64 `json:"latency_p99_ms"`
+	LatencyMaxMs float64 `json:"latency_max_ms"`
+	// BytesSent and BytesReceived are bodies only.
+	BytesSent     uint64 `json:"bytes_sent"`
+	BytesReceived uint64 `json:"bytes_received"`
+}
+
+// MaxHTTPErrors bounds the failures HTTPStats keeps the message of.
+const MaxHTTPErrors = 5
 
 // Event is one line of events.jsonl.
 type Event struct {
@@ -126,6 +150,8 @@ type Event struct {
 	Detail string `json:"detail,omitempty"`
 	// Step says which timeline entry starts or ends (timeline events).
 	Step *TimelineStep `json:"step,omitempty"`
+	// HTTP is an HTTP client's or server's account (EventHTTP).
+	HTTP *HTTPStats `json:"http,omitempty"`
 }
 
 // LagPoint is the lag of the messages read in one second: production → read.

@@ -237,6 +237,19 @@ type LinkRecord struct {
 	Timeline  bool          `json:"timeline"` // the link changed during the run
 	// NAT describes the middlebox that forgets idle connections, if any.
 	NAT string `json:"nat,omitempty"`
+	// Wire is what connections.jsonl holds (nil: a run recorded before it).
+	Wire *WireRecord `json:"wire,omitempty"`
+}
+
+// WireRecord is how complete the wire's view of the connections is.
+type WireRecord struct {
+	// Connections is the number of lines of connections.jsonl.
+	Connections int `json:"connections"`
+	// MissedPackets were not seen (a packet socket's full buffer on the
+	// kernel backend): a connection's data or close may be missing.
+	MissedPackets uint64 `json:"missed_packets"`
+	// Untracked connections were not followed (the tracker was full).
+	Untracked int `json:"untracked"`
 }
 
 // Made names what made the link: its mechanism, or (a run recorded before

@@ -108,3 +108,18 @@ func readLines(r io.Reader, name string, fn func([]byte) error) error {
 	}
 	return nil
 }
+
+// DecodeConns reads the lines of a connections.jsonl; name is the file's
+// name in errors.
+func DecodeConns(r io.Reader, name string) ([]WireConn, error) {
+	var out []WireConn
+	err := readLines(r, name, func(b []byte) error {
+		var c WireConn
+		if err := json.Unmarshal(b, &c); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}

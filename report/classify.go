@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/tcplab/tcplab/internal/vocab"
 	"github.com/tcplab/tcplab/tcpinfo"
@@ -133,6 +134,10 @@ type series struct {
 func Classify(snd, rcv []tcpinfo.Sample, window int64) (Shares, []Window, Verdict) {
 	if len(snd) < 2 {
 		return Shares{}, nil, Verdict{Class: Unknown, Evidence: []string{"fewer than two samples of the sending socket: nothing to classify"}}
+	}
+	if span := snd[len(snd)-1].T - snd[0].T; span < window/2 {
+		// Not one window's worth: a short connection says so instead of voting.
+		return Shares{}, nil, Verdict{Class: Unknown, Evidence: []string{fmt.Sprintf("too short to classify: %d samples of the sending socket over %.1f ms, less than half a window (%v)", len(snd), float64(span)/1e6, time.Duration(window))}}
 	}
 	if !snd[0].Info.HasChronos() {
 		return Shares{}, nil, Verdict{Class: Unknown, Evidence: []string{fmt.Sprintf("the kernel returned %d bytes of tcp_info: no busy/rwnd/sndbuf chronos (kernel 4.10+)", snd[0].Info.Len)}}

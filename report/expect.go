@@ -71,18 +71,21 @@ const (
 type runSubject struct {
 	kind  expectKind
 	value func(sum *Summary) (class Class, v float64)
+	// why says why the value is NaN (not judged): no such event, or the
+	// records cannot tell.
+	why func(sum *Summary) string
 }
 
 func count(f func(sum *Summary) int) runSubject {
-	return runSubject{kindCount, func(sum *Summary) (Class, float64) { return "", float64(f(sum)) }}
+	return runSubject{kindCount, func(sum *Summary) (Class, float64) { return "", float64(f(sum)) }, nil}
 }
 
 func seconds(f func(sum *Summary) float64) runSubject {
-	return runSubject{kindDuration, func(sum *Summary) (Class, float64) { return "", f(sum) }}
+	return runSubject{kindDuration, func(sum *Summary) (Class, float64) { return "", f(sum) }, nil}
 }
 
 func classShare(class Class) runSubject {
-	return runSubject{kindShare, func(sum *Summary) (Class, float64) { return "", sum.Verdict.ClassShares[class] }}
+	return runSubject{kindShare, func(sum *Summary) (Class, float64) { return "", sum.Verdict.ClassShares[class] }, nil}
 }
 
 func detection(side record.Side) runSubject {
@@ -93,35 +96,66 @@ func detection(side record.Side) runSubject {
 			}
 		}
 		return "", math.NaN()
-	}}
+	}, func(*Summary) string { return "none (no such disconnect)" }}
+}
+
+// connections is the number of connections: as the wire saw them, or (a
+// run recorded before the wire was followed) as the built-in peers did.
+func connections(sum *Summary) (Class, float64) {
+	if sum.Wire != nil {
+		if !sum.Wire.Complete() {
+			return "", math.NaN()
+		}
+		return "", float64(sum.Wire.Connections)
+	}
+	return "", float64(sum.Messages.Connections)
 }
 
 // expectSubjects are the run-wide subjects: the one table of their names,
 // kinds and values.
 var expectSubjects = map[string]runSubject{
-	"verdict":              {kindClass, func(sum *Summary) (Class, float64) { return sum.Verdict.Class, 0 }},
-	"messages.sent":        count(func(sum *Summary) int { return int(sum.Messages.Sent) }),
-	"messages.delivered":   count(func(sum *Summary) int { return int(sum.Messages.Delivered) }),
-	"messages.lost":        count(func(sum *Summary) int { return int(sum.Messages.Lost) }),
-	"messages.duplicated":  count(func(sum *Summary) int { return int(sum.Messages.Duplicated) }),
-	"messages.dropped":     count(func(sum *Summary) int { return int(sum.Messages.Dropped) }),
-	"messages.undelivered": count(func(sum *Summary) int { return int(sum.Messages.Undelivered) }),
-	"disconnects":          count(func(sum *Summary) int { return sum.EndedEarly(-1) }),
-	"resets":               count(func(sum *Summary) int { return int(sum.Messages.Resets) }),
-	"reconnects":           count(func(sum *Summary) int { return int(sum.Messages.Reconnects) }),
-	"connections":          count(func(sum *Summary) int { return int(sum.Messages.Connections) }),
-	"lag.p50":              seconds(func(sum *Summary) float64 { return sum.Messages.LagP50Ms / 1e3 }),
-	"lag.p99":              seconds(func(sum *Summary) float64 { return sum.Messages.LagP99Ms / 1e3 }),
-	"lag.max":              seconds(func(sum *Summary) float64 { return sum.Messages.LagMaxMs / 1e3 }),
-	"rtt.min":              seconds(func(sum *Summary) float64 { return sum.Path.MinRTTMs / 1e3 }),
-	"rtt.srtt":             seconds(func(sum *Summary) float64 { return sum.Path.SRTTMs / 1e3 }),
-	"retrans_rate":         {kindShare, func(sum *Summary) (Class, float64) { return "", sum.Path.RetransRate }},
-	"detection.sender":     detection("sender"),
-	"detection.receiver":   detection("receiver"),
-	"receiver_limited":     classShare(ReceiverLimited),
-	"sender_limited":       classShare(SenderLimited),
-	"network_limited":      classShare(NetworkLimited),
-	"mixed":                classShare(Mixed),
+	"verdict":                       {kindClass, func(sum *Summary) (Class, float64) { return sum.Verdict.Class, 0 }, nil},
+	"messages.sent":                 count(func(sum *Summary) int { return int(sum.Messages.Sent) }),
+	"messages.delivered":            count(func(sum *Summary) int { return int(sum.Messages.Delivered) }),
+	"messages.lost":                 count(func(sum *Summary) int { return int(sum.Messages.Lost) }),
+	"messages.duplicated":           count(func(sum *Summary) int { return int(sum.Messages.Duplicated) }),
+	"messages.dropped":              count(func(sum *Summary) int { return int(sum.Messages.Dropped) }),
+	"messages.undelivered":          count(func(sum *Summary) int { return int(sum.Messages.Undelivered) }),
+	"disconnects":                   count(func(sum *Summary) int { return sum.EndedEarly(-1) }),
+	"resets":                        count(func(sum *Summary) int { return int(sum.Messages.Resets) }),
+	"reconnects":                    count(func(sum *Summary) int { return int(sum.Messages.Reconnects) }),
+	"connections":                   {kindCount, connections, wireUnjudged},
+	"connections.reused":            wireCount(func(w *WireSummary) int { return w.Reused }),
+	"connections.closed_by(client)": wireCount(func(w *WireSummary) int { return w.ClosedByClient }),
+	"connections.closed_by(server)": wireCount(func(w *WireSummary) int { return w.ClosedByServer }),
+	"connections.reset":             wireCount(func(w *WireSummary) int { return w.Resets }),
+	"connections.refused":           wireCount(func(w *WireSummary) int { return w.Refused }),
+	"connections.open":              wireCount(func(w *WireSummary) int { return w.Open }),
+	"requests":                      httpClient(kindCount, func(c *record.HTTPStats) float64 { return float64(c.Requests) }),
+	"requests.ok":                   httpClient(kindCount, func(c *record.HTTPStats) float64 { return float64(c.OK) }),
+	"requests.failed":               httpClient(kindCount, func(c *record.HTTPStats) float64 { return float64(c.Failed) }),
+	"requests.latency.p50":          httpClient(kindDuration, func(c *record.HTTPStats) float64 { return c.LatencyP50Ms / 1e3 }),
+	"requests.latency.p99":          httpClient(kindDuration, func(c *record.HTTPStats) float64 { return c.LatencyP99Ms / 1e3 }),
+	"exchanges":                     wireCount(func(w *WireSummary) int { return w.Exchanges }),
+	"handshake.p50":                 wireMs(func(w *WireSummary) (float64, bool) { return w.HandshakeMs.P50, w.HandshakeMs.N > 0 }),
+	"handshake.p99":                 wireMs(func(w *WireSummary) (float64, bool) { return w.HandshakeMs.P99, w.HandshakeMs.N > 0 }),
+	"handshake.max":                 wireMs(func(w *WireSummary) (float64, bool) { return w.HandshakeMs.Max, w.HandshakeMs.N > 0 }),
+	"first_byte.p50":                wireMs(func(w *WireSummary) (float64, bool) { return w.TTFBMs.P50, w.TTFBMs.N > 0 }),
+	"first_byte.p99":                wireMs(func(w *WireSummary) (float64, bool) { return w.TTFBMs.P99, w.TTFBMs.N > 0 }),
+	"idle.max":                      wireMs(func(w *WireSummary) (float64, bool) { return w.IdleMaxMs, w.Connections > 0 }),
+	"session.max":                   wireMs(func(w *WireSummary) (float64, bool) { return w.SessionMs.Max, w.SessionMs.N > 0 }),
+	"lag.p50":                       seconds(func(sum *Summary) float64 { return sum.Messages.LagP50Ms / 1e3 }),
+	"lag.p99":                       seconds(func(sum *Summary) float64 { return sum.Messages.LagP99Ms / 1e3 }),
+	"lag.max":                       seconds(func(sum *Summary) float64 { return sum.Messages.LagMaxMs / 1e3 }),
+	"rtt.min":                       seconds(func(sum *Summary) float64 { return sum.Path.MinRTTMs / 1e3 }),
+	"rtt.srtt":                      seconds(func(sum *Summary) float64 { return sum.Path.SRTTMs / 1e3 }),
+	"retrans_rate":                  {kindShare, func(sum *Summary) (Class, float64) { return "", sum.Path.RetransRate }, nil},
+	"detection.sender":              detection("sender"),
+	"detection.receiver":            detection("receiver"),
+	"receiver_limited":              classShare(ReceiverLimited),
+	"sender_limited":                classShare(SenderLimited),
+	"network_limited":               classShare(NetworkLimited),
+	"mixed":                         classShare(Mixed),
 }
 
 // clientFigures are one client's figures over its connections.
@@ -258,6 +292,7 @@ func (e Expect) Check(sum *Summary) ExpectResult {
 	var kind expectKind
 	var class Class
 	var val float64
+	var why func(*Summary) string
 	switch {
 	case e.Subject == "phase":
 		kind, class = kindClass, phaseClass(sum, e.From, e.To)
@@ -268,7 +303,7 @@ func (e Expect) Check(sum *Summary) ExpectResult {
 		class, val = cs.value(&c)
 	default:
 		rs := expectSubjects[e.Subject]
-		kind = rs.kind
+		kind, why = rs.kind, rs.why
 		class, val = rs.value(sum)
 	}
 	switch kind {
@@ -280,13 +315,17 @@ func (e Expect) Check(sum *Summary) ExpectResult {
 		res.Actual = strconv.FormatFloat(val, 'f', -1, 64)
 	case kindDuration:
 		res.Actual = time.Duration(val * 1e9).Round(time.Microsecond).String()
-		if math.IsNaN(val) {
-			res.Actual = "none (no such disconnect)"
-		}
 	case kindShare:
 		res.Actual = strconv.FormatFloat(100*val, 'f', 1, 64) + "%"
 	case kindSize:
 		res.Actual = units.Size(val).String()
+	}
+	if math.IsNaN(val) {
+		res.Actual = "unknown"
+		if why != nil {
+			res.Actual = why(sum)
+		}
+		return res // not judged: does not hold
 	}
 	const eps = 1e-9
 	switch e.Op {

@@ -77,6 +77,9 @@ func WriteHTML(w io.Writer, s *Summary) error {
 			chartOf("retransmits", fmt.Sprintf("Retransmits (connection %d)", s.VerdictConn), "segments", ch.Retransmits, ch),
 		},
 	}
+	if page.Wire = wireChart(s); page.Wire != nil {
+		page.WireTotals = wireTotals(s.Wire)
+	}
 	return htmlPage.Execute(w, page)
 }
 
@@ -86,6 +89,8 @@ type htmlView struct {
 	Title, Backend, Colour, Verdict string
 	Band                            bandView
 	Charts                          []chartView
+	Wire                            *wireView
+	WireTotals                      string
 }
 
 // bandView is the verdict band's geometry.

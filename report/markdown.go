@@ -65,6 +65,8 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 			fmt.Fprintf(&b, "| %d | %d | %s | %d | %d | %d | %s |\n", c.Conn, c.Client, c.Verdict, sent, got, lost, mdEscape(connEnd(&c)))
 		}
 	}
+	httpMarkdown(&b, s)
+	writeWireMarkdown(&b, s)
 	if len(s.Disconnects) > 0 {
 		b.WriteString("\n| disconnect | conn | noticed by | error | closed first |\n|---:|---:|---|---|---|\n")
 		for _, d := range s.Disconnects {

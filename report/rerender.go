@@ -42,14 +42,23 @@ func Expectations(m *record.MetaFile) ([]Expect, error) {
 // tcplab report leaves its reports as they are.
 var ErrNoData = errors.New("no recorded data to judge")
 
-// ReadRecorded reads samples.jsonl and events.jsonl of a run directory.
-// strict (tcplab report): both must exist and the samples must hold at
-// least one sample.
-func ReadRecorded(rd *record.Dir, strict bool) ([]tcpinfo.Sample, []record.Event, error) {
-	read := func(name string, decode func(f *os.File) error) error {
+// Recorded is what a run recorded besides meta.json: the tcp_info samples,
+// the events and the wire's connections (nil: a run before the wire was
+// followed).
+type Recorded struct {
+	Samples []tcpinfo.Sample
+	Events  []record.Event
+	Conns   []record.WireConn
+}
+
+// ReadRecorded reads samples.jsonl, events.jsonl and connections.jsonl of
+// a run directory. strict (tcplab report): the first two must exist and
+// the samples must hold at least one sample.
+func ReadRecorded(rd *record.Dir, strict bool) (Recorded, error) {
+	read := func(name string, must bool, decode func(f *os.File) error) error {
 		f, err := rd.Open(name)
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) && !strict {
+			if errors.Is(err, os.ErrNotExist) && !must {
 				return nil
 			}
 			if errors.Is(err, os.ErrNotExist) {
@@ -60,35 +69,43 @@ func ReadRecorded(rd *record.Dir, strict bool) ([]tcpinfo.Sample, []record.Event
 		defer f.Close()
 		return decode(f)
 	}
-	var samples []tcpinfo.Sample
-	var events []record.Event
+	var rec Recorded
 	err := errors.Join(
-		read(record.FileSamples, func(f *os.File) (err error) {
-			samples, err = record.DecodeSamples(f, rd.Join(record.FileSamples))
+		read(record.FileSamples, strict, func(f *os.File) (err error) {
+			rec.Samples, err = record.DecodeSamples(f, rd.Join(record.FileSamples))
 			return
 		}),
-		read(record.FileEvents, func(f *os.File) (err error) {
-			events, err = record.DecodeEvents(f, rd.Join(record.FileEvents))
+		read(record.FileEvents, strict, func(f *os.File) (err error) {
+			rec.Events, err = record.DecodeEvents(f, rd.Join(record.FileEvents))
+			return
+		}),
+		read(record.FileConnections, false, func(f *os.File) (err error) {
+			rec.Conns, err = record.DecodeConns(f, rd.Join(record.FileConnections))
+			if rec.Conns == nil && err == nil {
+				rec.Conns = []record.WireConn{}
+			}
 			return
 		}),
 	)
 	if err != nil {
-		return nil, nil, err
+		return Recorded{}, err
 	}
-	if strict && len(samples) == 0 {
-		return nil, nil, fmt.Errorf("%w: %s holds no samples", ErrNoData, rd.Join(record.FileSamples))
+	if strict && len(rec.Samples) == 0 {
+		return Recorded{}, fmt.Errorf("%w: %s holds no samples", ErrNoData, rd.Join(record.FileSamples))
 	}
-	return samples, events, nil
+	return rec, nil
 }
 
 // Judge builds the Summary of a recorded run and judges its expectations.
-func Judge(m record.MetaFile, samples []tcpinfo.Sample, events []record.Event) (Summary, error) {
+func Judge(m record.MetaFile, rec Recorded) (Summary, error) {
 	exps, err := Expectations(&m)
 	if err != nil {
 		return Summary{}, err
 	}
 	window := int64(math.Round(m.WindowS * float64(time.Second)))
-	sum := Build(m.Meta, samples, events, window)
+	sum := Build(m.Meta, rec.Samples, rec.Events, window)
+	sum.addWire(rec.Conns)
+	sum.addHTTP(rec.Events)
 	for _, e := range exps {
 		sum.Expectations = append(sum.Expectations, e.Check(&sum))
 	}
@@ -151,11 +168,11 @@ func Rerender(dir string, fill func(rd *record.Dir, m *record.MetaFile) error) (
 			return nil, fmt.Errorf("%s is not a run directory: %w", dir, err)
 		}
 	}
-	samples, events, err := ReadRecorded(rd, true)
+	rec, err := ReadRecorded(rd, true)
 	if err != nil {
 		return nil, fmt.Errorf("%w; the reports in %s are left as they are", err, dir)
 	}
-	sum, err := Judge(m, samples, events)
+	sum, err := Judge(m, rec)
 	if err != nil {
 		return nil, fmt.Errorf("%w; the reports in %s are left as they are", err, dir)
 	}

@@ -42,12 +42,15 @@ type Connection struct {
 	Sender   *record.Stats `json:"sender,omitempty"`
 	Receiver *record.Stats `json:"receiver,omitempty"`
 	// SenderClosed and ReceiverClosed are the errors each end saw ("" clean).
-	SenderClosed   string     `json:"sender_closed,omitempty"`
-	ReceiverClosed string     `json:"receiver_closed,omitempty"`
-	Reset          bool       `json:"reset_by_policy,omitempty"`
-	Lifecycle      *Lifecycle `json:"lifecycle,omitempty"`
-	Verdict        Class      `json:"verdict"`
-	SubCause       SubCause   `json:"sub_cause,omitempty"`
+	SenderClosed   string `json:"sender_closed,omitempty"`
+	ReceiverClosed string `json:"receiver_closed,omitempty"`
+	Reset          bool   `json:"reset_by_policy,omitempty"`
+	// DataFrom is set to "receiver" where the receiver's socket sent the
+	// bulk of the bytes: that socket is the one classified.
+	DataFrom  record.Side `json:"data_from,omitempty"`
+	Lifecycle *Lifecycle  `json:"lifecycle,omitempty"`
+	Verdict   Class       `json:"verdict"`
+	SubCause  SubCause    `json:"sub_cause,omitempty"`
 	// Shares is the sending socket's time split (kernel chronos).
 	Shares Shares `json:"shares"`
 }
@@ -124,6 +127,11 @@ type Summary struct {
 	// one that carried the most data.
 	VerdictConn int          `json:"verdict_conn"`
 	Connections []Connection `json:"connections"`
+	// Wire is every connection as the link saw it (nil: a run recorded
+	// before connections.jsonl).
+	Wire *WireSummary `json:"wire,omitempty"`
+	// HTTP is the built-in HTTP peers' account (nil: none ran).
+	HTTP *HTTPSummary `json:"http,omitempty"`
 	// LagOverTime is the receiver's lag and message rate per second.
 	LagOverTime []LagSecond `json:"lag_over_time"`
 	// Path is the path as the verdict connection measured it.
@@ -137,6 +145,17 @@ type Summary struct {
 	// Charts are report.html's series, computed from the samples by Build
 	// (not in report.json: the samples are in the run directory).
 	Charts *Charts `json:"-"`
+}
+
+// fedByFeed says whether a built-in feed ran (its peers recorded their
+// message accounting): a run of programs or HTTP peers has no messages.
+func (s *Summary) fedByFeed() bool {
+	for _, c := range s.Connections {
+		if c.Sender != nil || c.Receiver != nil {
+			return true
+		}
+	}
+	return s.Messages.Sent > 0 || s.Messages.Delivered > 0 || len(s.Connections) == 0 && s.HTTP == nil && s.Wire == nil
 }
 
 // EndedEarly counts the connections (of one client, or all with client -1)
@@ -168,13 +187,43 @@ func (s *Summary) Passed() bool {
 // Build makes the Summary of a run from its recorded samples and events.
 func Build(meta record.Meta, samples []tcpinfo.Sample, events []record.Event, window int64) Summary {
 	sndBy, rcvBy := samplesByConn(samples)
+	turned := orientByData(sndBy, rcvBy)
 	sum := verdictAndPath(meta, sndBy, rcvBy, window)
+	if turned[sum.VerdictConn] {
+		sum.Verdict.Evidence = append([]string{"the data flowed from the receiver's side (receiver → sender: an HTTP server's responses, a program answering): its socket is the sending socket classified here"}, sum.Verdict.Evidence...)
+	}
 	firstClose := sum.addConnections(events, sndBy, rcvBy, window)
+	for i := range sum.Connections {
+		if turned[sum.Connections[i].Conn] {
+			sum.Connections[i].DataFrom = record.RoleReceiver
+		}
+	}
 	sum.addDisconnects(events, firstClose)
 	sum.addLagAndTimeline(events)
 	sum.addPeers(events)
 	sum.Charts = buildCharts(&sum, sndBy, rcvBy, events)
 	return sum
+}
+
+// orientByData makes, for each connection, the socket that sent the bulk of
+// its bytes the one classified: where the receiver's socket sent more than
+// the sender's (an HTTP server's responses, a program that talks back), the
+// two ends' samples trade places. It returns the connections so turned.
+func orientByData(sndBy, rcvBy map[int][]tcpinfo.Sample) map[int]bool {
+	turned := map[int]bool{}
+	sent := func(ss []tcpinfo.Sample) uint64 {
+		if len(ss) == 0 {
+			return 0
+		}
+		return ss[len(ss)-1].Info.BytesAcked
+	}
+	for id, rs := range rcvBy {
+		if sent(rs) > sent(sndBy[id]) {
+			sndBy[id], rcvBy[id] = rs, sndBy[id]
+			turned[id] = true
+		}
+	}
+	return turned
 }
 
 // samplesByConn splits the samples by side and connection, each in time
@@ -306,6 +355,15 @@ func (sum *Summary) addConnections(events []record.Event, sndBy, rcvBy map[int][
 		case record.EventPolicyReset:
 			get(&e).Reset = true
 			sum.Messages.Resets++
+		}
+	}
+	// A connection sampled through sock_diag (a program's, an HTTP peer's)
+	// has no events of its own: its samples make it.
+	for _, by := range []map[int][]tcpinfo.Sample{sndBy, rcvBy} {
+		for id, ss := range by {
+			if conns[id] == nil && len(ss) > 0 && ss[0].Source == tcpinfo.SourceSockDiag {
+				conns[id] = &Connection{Conn: id}
+			}
 		}
 	}
 	ids := make([]int, 0, len(conns))

@@ -52,7 +52,7 @@ func writeText(out io.Writer, s *Summary, colour bool) error {
 		}
 		return code + text + ansiReset
 	}
-	for _, part := range []func(io.Writer, *Summary, func(code, text string) string){writeHeader, writePeers, writeMessages, writeLink, writeChecks} {
+	for _, part := range []func(io.Writer, *Summary, func(code, text string) string){writeHeader, writePeers, writeMessages, writeHTTP, writeWire, writeLink, writeChecks} {
 		part(w, s, paint)
 	}
 	return w.err
@@ -98,8 +98,10 @@ func writePeers(w io.Writer, s *Summary, paint func(code, text string) string) {
 			if st.MaxRSSKiB > 0 {
 				fmt.Fprintf(w, "; process CPU %.2fs user + %.2fs sys, peak memory %.1f MiB", st.CPUUserS, st.CPUSysS, float64(st.MaxRSSKiB)/1024)
 			}
-		} else {
+		} else if s.fedByFeed() {
 			fmt.Fprintf(w, " no stats recorded")
+		} else {
+			fmt.Fprintf(w, " %s: sampled by tcplab through sock_diag", map[record.Side]string{record.RoleSender: "the client's side", record.RoleReceiver: "the server's side"}[p.Side])
 		}
 		if so := p.Socket; so != nil {
 			fmt.Fprintf(w, "\n         socket: %s, sndbuf %d, rcvbuf %d, nodelay %v, mss %d", so.Congestion, so.Sndbuf, so.Rcvbuf, so.NoDelay, so.MSS)
@@ -124,10 +126,13 @@ func writePeers(w io.Writer, s *Summary, paint func(code, text string) string) {
 // writeMessages writes the message accounting, lag per second, connections, disconnects and the timeline.
 func writeMessages(w io.Writer, s *Summary, paint func(code, text string) string) {
 	mm := &s.Messages
-	fmt.Fprintf(w, "\nmessages: sent %d, delivered %d, lost (gaps) %d, duplicated %d, dropped unsent %d, undelivered %d\n",
-		mm.Sent, mm.Delivered, mm.Lost, mm.Duplicated, mm.Dropped, mm.Undelivered)
-	fmt.Fprintf(w, "          %d connection(s), %d reconnect(s), %d policy reset(s); lag p50 %.1f ms p99 %.1f ms max %.1f ms\n",
-		mm.Connections, mm.Reconnects, mm.Resets, mm.LagP50Ms, mm.LagP99Ms, mm.LagMaxMs)
+	feed := s.fedByFeed()
+	if feed {
+		fmt.Fprintf(w, "\nmessages: sent %d, delivered %d, lost (gaps) %d, duplicated %d, dropped unsent %d, undelivered %d\n",
+			mm.Sent, mm.Delivered, mm.Lost, mm.Duplicated, mm.Dropped, mm.Undelivered)
+		fmt.Fprintf(w, "          %d connection(s), %d reconnect(s), %d policy reset(s); lag p50 %.1f ms p99 %.1f ms max %.1f ms\n",
+			mm.Connections, mm.Reconnects, mm.Resets, mm.LagP50Ms, mm.LagP99Ms, mm.LagMaxMs)
+	}
 	if len(s.LagOverTime) > 0 {
 		fmt.Fprint(w, "lag per second (messages read, p99):")
 		for i, l := range s.LagOverTime {
@@ -138,7 +143,9 @@ func writeMessages(w io.Writer, s *Summary, paint func(code, text string) string
 		}
 		fmt.Fprintln(w)
 	}
-	if len(s.Connections) > 0 {
+	switch {
+	case len(s.Connections) == 0:
+	case feed:
 		const maxLines = 20
 		fmt.Fprintln(w, "\nconnections (conn client: verdict, sent → delivered, lost, how it ended):")
 		for i, c := range s.Connections {
@@ -149,6 +156,20 @@ func writeMessages(w io.Writer, s *Summary, paint func(code, text string) string
 			sent, got, lost := connCounts(&c)
 			fmt.Fprintf(w, "  %4d %4d: %-17s %d → %d, lost %d, %s\n", c.Conn, c.Client, c.Verdict, sent, got, lost, connEnd(&c))
 		}
+	default:
+		// Sampled through sock_diag: each connection's verdict and which
+		// side sent its data; the lifecycle is the wire's table below.
+		counts := map[Class]int{}
+		for _, c := range s.Connections {
+			counts[c.Verdict]++
+		}
+		var parts []string
+		for _, cl := range Classes {
+			if n := counts[cl]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", cl, n))
+			}
+		}
+		fmt.Fprintf(w, "\nconnections sampled: %d (%s); unknown: too short to classify or not sampled twice\n", len(s.Connections), strings.Join(parts, ", "))
 	}
 	for _, d := range s.Disconnects {
 		fmt.Fprintf(w, "disconnect at %.3fs (conn %d, client %d), noticed by the %s: %s (closed first: %s)", d.T, d.Conn, d.Client, d.Side, d.Error, d.ClosedFirst)

@@ -534,7 +534,7 @@ func MarshalYAMLResolved(s *Scenario) ([]byte, error) {
 	// the user's program; written out they would not load back.
 	c := *s
 	if c.Sender.Exec != nil {
-		c.Sender.Listen, c.Sender.Rate, c.Sender.Message, c.Sender.Socket = nil, nil, Message{}, Socket{}
+		c.Sender.Rate, c.Sender.Message, c.Sender.Socket = nil, Message{}, Socket{}
 	}
 	if c.Receiver.Exec != nil {
 		c.Receiver.Read, c.Receiver.Socket, c.Receiver.Clients = Read{}, Socket{}, 0

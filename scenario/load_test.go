@@ -19,7 +19,7 @@ func TestMalformed(t *testing.T) {
 		want       []string
 	}{
 		{"unknown top-level field", "name: x\nduraton: 5s\n", "2:1", []string{"duraton", "unknown field", `did you mean "duration"`, "accepted here: description, duration"}},
-		{"unknown nested field", "sender:\n  rat: 5mbit\n", "2:3", []string{"sender.rat", "accepted here: exec, listen, message, policy, port, rate, repeat, resume, schedule, socket"}},
+		{"unknown nested field", "sender:\n  rat: 5mbit\n", "2:3", []string{"sender.rat", "accepted here: exec, http_client, listen, message, policy, port, rate, repeat, resume, schedule, socket"}},
 		{"duration without unit", "duration: 5\n", "1:11", []string{"duration", "no unit"}},
 		{"duration garbage", "duration: soon\n", "1:11", []string{"duration", "invalid duration", "ms, s"}},
 		{"duration too long", "duration: 2h\n", "1:11", []string{"duration", "outside 1s..1h"}},
@@ -28,7 +28,13 @@ func TestMalformed(t *testing.T) {
 		{"size without unit", "sender:\n  socket: { sndbuf: 4096 }\n", "2:21", []string{"sender.socket.sndbuf", "no unit", "64KiB"}},
 		{"size lowercase unit", "receiver:\n  read: { size: 16kib }\n", "2:17", []string{"receiver.read.size", "KiB"}},
 		{"bool as text", "sender:\n  listen: yes please\n", "2:11", []string{"sender.listen", "true or false"}},
-		{"port out of range", "sender:\n  port: 70000\n", "2:9", []string{"sender.port", "1..65535"}},
+		{"port out of range", "receiver:\n  port: 70000\n", "2:9", []string{"receiver.port", "1..65535"}},
+		{"port on the connecting side", "sender:\n  port: 6000\n", "2:9", []string{"sender.port", "the sender connects", "receiver.port"}},
+		{"both sides listen", "sender: { listen: true }\nreceiver: { listen: true }\n", "2:21", []string{"receiver.listen", "exactly one side listens"}},
+		{"http client listening", "sender:\n  listen: true\n  http_client: { requests: 3 }\nreceiver:\n  http_server: {}\n", "3:16", []string{"sender.http_client", "the receiver must listen"}},
+		{"http client with a feed reader", "sender:\n  http_client: { requests: 3 }\n", "1:1", []string{"receiver", "speaks tcplab's feed", "http_server"}},
+		{"http client with a rate", "sender:\n  rate: 5mbit\n  http_client: {}\nreceiver:\n  http_server: {}\n", "2:9", []string{"sender.rate", "no effect with sender.http_client"}},
+		{"http concurrency", "sender:\n  http_client: { concurrency: 5000 }\nreceiver:\n  http_server: {}\n", "2:31", []string{"sender.http_client.concurrency", "1..1000"}},
 		{"port not a number", "sender:\n  port: http\n", "2:9", []string{"sender.port", "whole number"}},
 		{"unknown congestion", "sender:\n  socket: { congestion: cubik }\n", "2:25", []string{"sender.socket.congestion", "cubik", "accepted: cubic, bbr, reno"}},
 		{"clients without listen", "receiver:\n  clients: 3\n", "2:12", []string{"receiver.clients", "sender.listen: true"}},
@@ -180,7 +186,7 @@ func TestDefaultsAndResolvedRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.Duration != DefaultDuration || s.SampleInterval != DefaultSampleInterval || s.Window != DefaultWindow ||
-		s.Sender.Port != DefaultPort || *s.Sender.Rate != 0 || s.Sender.Message.Size != DefaultMessageSize || s.Receiver.Read.Size != DefaultReadSize {
+		s.Receiver.Port != DefaultPort || s.ListenPort() != DefaultPort || s.SenderListens() || *s.Sender.Rate != 0 || s.Sender.Message.Size != DefaultMessageSize || s.Receiver.Read.Size != DefaultReadSize {
 		t.Errorf("defaults not applied: %+v", s)
 	}
 	full := "name: full\nduration: 3s\nsample_interval: 5ms\nwindow: 500ms\nlink:\n  both: { rate: 100mbit }\n  down: { rate: 20mbit }\n" +

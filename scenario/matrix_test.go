@@ -81,12 +81,12 @@ func TestMatrixErrors(t *testing.T) {
 func TestMatrixConditionalExpect(t *testing.T) {
 	src := `duration: 4s
 matrix:
-  sender.port: [5001, 5002]
+  receiver.port: [5001, 5002]
   receiver.read.size: [1KiB, 4KiB]
 expect:
   - messages.lost == 0
-  - disconnects == 0 if sender.port=5001
-  - resets == 0 if sender.port=5002, receiver.read.size=4KiB
+  - disconnects == 0 if receiver.port=5001
+  - resets == 0 if receiver.port=5002, receiver.read.size=4KiB
 `
 	sw, err := ParseSweep("c.yaml", []byte(src))
 	if err != nil {
@@ -110,11 +110,11 @@ expect:
 		t.Errorf("expectations per point:\n%q\nwant\n%q", got, want)
 	}
 	for _, c := range []struct{ cond, want string }{
-		{"sender.prt=5001", `c.yaml:7:5: expect[1]: condition key "sender.prt" is not a matrix key; the matrix's keys: sender.port, receiver.read.size`},
-		{"sender.port=6000", "c.yaml:7:5: expect[1]: condition sender.port=6000: the matrix gives sender.port the values 5001, 5002"},
-		{"sender.port", "cannot read condition"},
+		{"receiver.prt=5001", `c.yaml:7:5: expect[1]: condition key "receiver.prt" is not a matrix key; the matrix's keys: receiver.port, receiver.read.size`},
+		{"receiver.port=6000", "c.yaml:7:5: expect[1]: condition receiver.port=6000: the matrix gives receiver.port the values 5001, 5002"},
+		{"receiver.port", "cannot read condition"},
 	} {
-		_, err := ParseSweep("c.yaml", []byte(strings.Replace(src, "sender.port=5001", c.cond, 1)))
+		_, err := ParseSweep("c.yaml", []byte(strings.Replace(src, "receiver.port=5001", c.cond, 1)))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("condition %q: error %v, want %q", c.cond, err, c.want)
 		}

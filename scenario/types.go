@@ -20,7 +20,7 @@ type Scenario struct {
 	Sender         Sender          `yaml:"sender" doc:"The built-in sending peer, in the sender's namespace."`
 	Receiver       Receiver        `yaml:"receiver" doc:"The built-in receiving peer, in the receiver's namespace."`
 	Timeline       []TimelineEntry `yaml:"timeline,omitempty" doc:"Changes to the link during the run, in time order."`
-	Expect         []Expect        `yaml:"expect,omitempty" doc:"Checks on the outcome; any failing one makes tcplab exit 1. Grammar: SUBJECT OP VALUE, like 'verdict == receiver-limited', 'messages.lost == 0', 'lag.p99 < 2s', 'receiver_limited >= 60%', 'client(0).resets == 1'. Subjects: verdict, messages.sent/delivered/lost/duplicated/dropped/undelivered, disconnects, resets, reconnects, connections, lag.p50/p99/max, rtt.min, rtt.srtt, retrans_rate, detection.sender/receiver (after the failure: a vanish, the first partition, reboot, kill or freeze, or the NAT forgetting the connection), receiver_limited/sender_limited/network_limited/mixed (share of windows), client(N).verdict/resets/lost/delivered/connections/disconnects/max_backlog, phase(FROM..TO).verdict (the windows inside that span), timeline[N].verdict (the windows inside that entry's span). OP: == != < <= > >= (verdicts: == !=). In a sweep, 'STATEMENT if KEY=VALUE[, KEY=VALUE]' holds only at the points where those matrix keys have those values."`
+	Expect         []Expect        `yaml:"expect,omitempty" doc:"Checks on the outcome; any failing one makes tcplab exit 1. Grammar: SUBJECT OP VALUE, like 'verdict == receiver-limited', 'messages.lost == 0', 'lag.p99 < 2s', 'receiver_limited >= 60%', 'client(0).resets == 1'. Subjects: verdict, messages.sent/delivered/lost/duplicated/dropped/undelivered, disconnects, resets, reconnects, connections (as the wire saw them), connections.reused/closed_by(client)/closed_by(server)/reset/refused/open, exchanges, handshake.p50/p99/max, first_byte.p50/p99, idle.max, session.max, requests/requests.ok/requests.failed, requests.latency.p50/p99 (the built-in http_client), lag.p50/p99/max, rtt.min, rtt.srtt, retrans_rate, detection.sender/receiver (after the failure: a vanish, the first partition, reboot, kill or freeze, or the NAT forgetting the connection), receiver_limited/sender_limited/network_limited/mixed (share of windows), client(N).verdict/resets/lost/delivered/connections/disconnects/max_backlog, phase(FROM..TO).verdict (the windows inside that span), timeline[N].verdict (the windows inside that entry's span). OP: == != < <= > >= (verdicts: == !=). In a sweep, 'STATEMENT if KEY=VALUE[, KEY=VALUE]' holds only at the points where those matrix keys have those values."`
 }
 
 // Link is the path between the two namespaces. "down" carries the sender's
@@ -107,14 +107,29 @@ var Partitions = []string{"down", "up", "both", "link-down"}
 // Backends accepted in link.backend.
 var Backends = []string{"auto", "netem", "userspace"}
 
+func ptr[T any](v T) *T { return &v }
+
+// SenderListens says whether the sender is the listening side (after
+// ApplyDefaults).
+func (s *Scenario) SenderListens() bool { return s.Sender.Listen != nil && *s.Sender.Listen }
+
+// ListenPort is the listening side's port (after ApplyDefaults).
+func (s *Scenario) ListenPort() int {
+	if s.SenderListens() {
+		return s.Sender.Port
+	}
+	return s.Receiver.Port
+}
+
 // Sender is the built-in sender.
 type Sender struct {
-	Listen  *bool       `yaml:"listen,omitempty" doc:"true: the sender listens and the receiver connects; false: the receiver listens." default:"false"`
-	Port    int         `yaml:"port,omitempty" doc:"TCP port of the listening side (for exec peers: the port whose sockets are sampled). 1..65535." default:"5001"`
+	Listen  *bool       `yaml:"listen,omitempty" doc:"true: the sender listens and the receiver connects; false: the receiver listens." default:"false unless receiver.listen: false"`
+	Port    int         `yaml:"port,omitempty" doc:"TCP port the sender listens on, when it listens (for exec peers: the port whose sockets are sampled); the receiver's port is receiver.port. 1..65535." default:"5001 when the sender listens"`
 	Rate    *units.Rate `yaml:"rate,omitempty" doc:"Application send rate: max (bulk, as fast as the socket takes) or a rate like 5mbit (paced)." default:"max"`
 	Message Message     `yaml:"message,omitempty" doc:"Message framing."`
 	Socket  Socket      `yaml:"socket,omitempty" doc:"Socket options of the sender's socket."`
 	Exec    *Exec       `yaml:"exec,omitempty" doc:"Run this command in the sender's namespace instead of the built-in sender; its sockets on port are sampled through sock_diag."`
+	HTTP    *HTTPClient `yaml:"http_client,omitempty" doc:"Instead of the feed, an HTTP client on Go's net/http (its connection pool behaves as real clients' do) making requests of the receiver's http_server or program."`
 	Policy  *Policy     `yaml:"policy,omitempty" doc:"What the sender does to a consumer that falls behind."`
 	// Schedule replaces rate with phases.
 	Schedule []Phase `yaml:"schedule,omitempty" doc:"Phases of the send rate, in order, instead of rate: each one of rate (with for), pause, replay, off or ramp. The last phase lasts to the end of the run, unless repeat."`
@@ -174,6 +189,56 @@ type Ramp struct {
 	For  units.Duration `yaml:"for" doc:"Length of the ramp."`
 }
 
+// HTTPClient is the built-in HTTP/1.1 client: requests one after another
+// on each of its workers, through one pooled transport.
+type HTTPClient struct {
+	Requests     int             `yaml:"requests,omitempty" doc:"Requests to make in all, then wait for the end of the run (0: until the end). 0..1000000." default:"0"`
+	Concurrency  int             `yaml:"concurrency,omitempty" doc:"Workers making requests at once, each waiting for its response before the next. 1..1000." default:"1"`
+	Interval     *units.Duration `yaml:"interval,omitempty" doc:"Time from one request's start to the next on each worker (0: back to back)." default:"0s"`
+	Path         string          `yaml:"path,omitempty" doc:"Path of the URL asked for, on the listening side's address and port." default:"/"`
+	RequestSize  units.Size      `yaml:"request_size,omitempty" doc:"Body of each request (a POST); 0 makes a GET. 0..64MiB." default:"0B"`
+	ResponseSize *units.Size     `yaml:"response_size,omitempty" doc:"Response body asked of tcplab's http_server (the X-Tcplab-Response-Size header; another server ignores it). 0..1GiB." default:"the server's response_size"`
+	KeepAlive    *bool           `yaml:"keep_alive,omitempty" doc:"true: ask to keep the connection (HTTP/1.1's default); false: send Connection: close, and the server closes each connection." default:"true"`
+	MaxIdle      *int            `yaml:"max_idle,omitempty" doc:"Idle connections the pool keeps for the next request; 0: the client closes each connection after its response although it asked to keep it. 0..1000." default:"2"`
+	MaxConns     int             `yaml:"max_conns,omitempty" doc:"Connections open at once at most (0: no limit). 0..1000." default:"0"`
+	IdleTimeout  *units.Duration `yaml:"idle_timeout,omitempty" doc:"A pooled connection idle this long is closed by the client." default:"90s"`
+	MaxAge       *units.Duration `yaml:"max_age,omitempty" doc:"A connection this old is closed by the client after its current response (0: no limit)." default:"0s"`
+	ReadRate     *units.Rate     `yaml:"read_rate,omitempty" doc:"Read response bodies at this rate (a slow client); max: as fast as they come." default:"max"`
+	Timeout      *units.Duration `yaml:"timeout,omitempty" doc:"A request not answered within this fails (it counts in requests.failed)." default:"30s"`
+}
+
+func (h *HTTPClient) applyDefaults() {
+	if h.Concurrency == 0 {
+		h.Concurrency = 1
+	}
+	if h.Path == "" {
+		h.Path = "/"
+	}
+	if h.KeepAlive == nil {
+		h.KeepAlive = ptr(true)
+	}
+	if h.MaxIdle == nil {
+		h.MaxIdle = ptr(2)
+	}
+	if h.IdleTimeout == nil {
+		h.IdleTimeout = ptr(units.Duration(90 * time.Second))
+	}
+	if h.Timeout == nil {
+		h.Timeout = ptr(units.Duration(30 * time.Second))
+	}
+}
+
+// HTTPServer is the built-in HTTP/1.1 server.
+type HTTPServer struct {
+	ResponseSize *units.Size     `yaml:"response_size,omitempty" doc:"Body of each response, unless the request asks for another size. 0..1GiB." default:"1KiB"`
+	ResponseTime *units.Duration `yaml:"response_time,omitempty" doc:"Time from a request's arrival to its response (the server thinking)." default:"0s"`
+	IdleTimeout  *units.Duration `yaml:"idle_timeout,omitempty" doc:"A connection idle this long between requests is closed by the server (0: never)." default:"0s"`
+	MaxRequests  int             `yaml:"max_requests,omitempty" doc:"Requests served on one connection, the last with Connection: close (0: no limit). 0..1000000." default:"0"`
+	Close        bool            `yaml:"close,omitempty" doc:"Answer every request with Connection: close: the server closes each connection after one response." default:"false"`
+	WriteRate    *units.Rate     `yaml:"write_rate,omitempty" doc:"Write response bodies at this rate; max: as fast as the socket takes." default:"max"`
+	ReadRate     *units.Rate     `yaml:"read_rate,omitempty" doc:"Read request bodies at this rate (a slow server); max: as fast as they come." default:"max"`
+}
+
 // Exec is a user's program run as a peer inside a lab namespace. Only
 // commands written in the scenario ever run. It is told the lab through
 // environment variables (ExecVars: TCPLAB_SENDER_ADDR, TCPLAB_RECEIVER_ADDR,
@@ -217,11 +282,14 @@ var SizeDistributions = []string{"fixed", "uniform", "exponential"}
 
 // Receiver is the built-in receiver.
 type Receiver struct {
+	Listen *bool           `yaml:"listen,omitempty" doc:"true: the receiver listens and the sender connects; false: the sender listens (as sender.listen: true)." default:"true unless sender.listen: true"`
+	Port   int             `yaml:"port,omitempty" doc:"TCP port the receiver listens on, when it listens (for exec peers: the port whose sockets are sampled). 1..65535." default:"5001 when the receiver listens"`
 	Read   Read            `yaml:"read,omitempty" doc:"How the application reads."`
 	Stalls []Stall         `yaml:"stalls,omitempty" doc:"Windows in which the application stops reading."`
 	Vanish *units.Duration `yaml:"vanish,omitempty" doc:"At this time the receiver vanishes: it stops reading and its side of the link goes dark (no FIN, no RST), as a mobile client that loses coverage. The report gives each side's detection time."`
 	Socket Socket          `yaml:"socket,omitempty" doc:"Socket options of the receiver's socket."`
 	Exec   *Exec           `yaml:"exec,omitempty" doc:"Run this command in the receiver's namespace instead of the built-in receiver."`
+	HTTP   *HTTPServer     `yaml:"http_server,omitempty" doc:"Instead of the reader, an HTTP server on Go's net/http answering the sender's http_client or program."`
 	// Clients and the rest need the receiver to connect (sender.listen).
 	Clients    int              `yaml:"clients,omitempty" doc:"Client connections open at once, each served from its own queue at the sender (fan-out) and sampled on both ends. Needs sender.listen. 1..5000." default:"1"`
 	Overrides  []ClientOverride `yaml:"client_overrides,omitempty" doc:"A different read pattern for some clients (one slow client among fast ones)."`
@@ -321,12 +389,26 @@ func (s *Scenario) ApplyDefaults(fileBase string) {
 	if s.Link.NAT != nil && s.Link.NAT.Expired == "" {
 		s.Link.NAT.Expired = "drop"
 	}
-	if s.Sender.Listen == nil {
-		f := false
-		s.Sender.Listen = &f
+	if h := s.Sender.HTTP; h != nil {
+		h.applyDefaults()
 	}
-	if s.Sender.Port == 0 {
+	if h := s.Receiver.HTTP; h != nil && h.ResponseSize == nil {
+		h.ResponseSize = ptr(units.Size(1024))
+	}
+	// One side listens: the receiver, unless either field says otherwise.
+	switch sl, rl := s.Sender.Listen, s.Receiver.Listen; {
+	case sl == nil && rl == nil:
+		s.Sender.Listen, s.Receiver.Listen = ptr(false), ptr(true)
+	case sl == nil:
+		s.Sender.Listen = ptr(!*rl)
+	case rl == nil:
+		s.Receiver.Listen = ptr(!*sl)
+	}
+	if *s.Sender.Listen && s.Sender.Port == 0 {
 		s.Sender.Port = DefaultPort
+	}
+	if *s.Receiver.Listen && s.Receiver.Port == 0 {
+		s.Receiver.Port = DefaultPort
 	}
 	if s.Sender.Rate == nil && len(s.Sender.Schedule) == 0 {
 		s.Sender.Rate = new(units.Rate)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
+	"sync"
 	"time"
 )
 
@@ -38,6 +40,13 @@ type DiagSampler struct {
 	Interval time.Duration
 	W        io.Writer
 
+	// IDs, when set, numbers the connections together with the sampler
+	// of the other end's namespace (nil: by this sampler's first sight).
+	IDs *ConnIDs
+	// Destroyed, when set, adds each socket's last sample as the kernel
+	// destroys it: a connection shorter than Interval is sampled too.
+	Destroyed *DestroyWatch
+
 	ids   map[uint64]int
 	lines lineBuffer
 	s     Sample
@@ -54,13 +63,16 @@ func (p *DiagSampler) Once() error {
 	p.lines.grow()
 	now := Monotonic() - p.Start
 	var werr error
-	err := p.Conn.Dump(DiagFilter{States: StateEstablished}, func(d *DiagSocket) {
+	sample := func(d *DiagSocket) {
 		if p.Port != 0 && d.Src.Port() != p.Port && d.Dst.Port() != p.Port {
 			return
 		}
 		id, ok := p.ids[d.Cookie]
 		if !ok {
 			id = len(p.ids)
+			if p.IDs != nil {
+				id = p.IDs.id(p.Side, d.Src, d.Dst)
+			}
 			p.ids[d.Cookie] = id
 			p.addrs[d.Cookie] = [2]string{d.Src.String(), d.Dst.String()}
 		}
@@ -72,11 +84,64 @@ func (p *DiagSampler) Once() error {
 		if p.lines.full() && werr == nil {
 			werr = p.Flush()
 		}
-	})
+	}
+	err := p.Conn.Dump(DiagFilter{States: StateEstablished}, sample)
 	if err != nil {
 		return fmt.Errorf("sample %s namespace: %w", p.Side, err)
 	}
+	if p.Destroyed != nil {
+		err = p.Destroyed.Drain(func(d *DiagSocket) {
+			if d.Dst.Port() == 0 {
+				return // a listener
+			}
+			sample(d)
+			if p.IDs != nil { // gone: a new socket on the same addresses is a new connection
+				delete(p.ids, d.Cookie)
+				delete(p.addrs, d.Cookie)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("sample %s namespace: %w", p.Side, err)
+		}
+	}
 	return werr
+}
+
+// ConnIDs numbers connections across the samplers of a lab's two
+// namespaces: the two sockets of one connection (the same addresses seen
+// from each end) get the same number, in the order either end first saw it.
+type ConnIDs struct {
+	mu      sync.Mutex
+	next    int
+	byTuple map[[2]netip.AddrPort]*connID
+}
+
+type connID struct {
+	id      int
+	claimed map[string]bool // by side
+}
+
+// id is the number of the connection between a and b for side's socket: the
+// other side's number if it saw it first and has not been given it to
+// another socket of this side, else a new one.
+func (c *ConnIDs) id(side string, a, b netip.AddrPort) int {
+	if b.Compare(a) < 0 {
+		a, b = b, a
+	}
+	k := [2]netip.AddrPort{a, b}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byTuple == nil {
+		c.byTuple = map[[2]netip.AddrPort]*connID{}
+	}
+	if e := c.byTuple[k]; e != nil && !e.claimed[side] {
+		e.claimed[side] = true
+		return e.id
+	}
+	e := &connID{id: c.next, claimed: map[string]bool{side: true}}
+	c.next++
+	c.byTuple[k] = e
+	return e.id
 }
 
 // Flush writes what is buffered.
@@ -93,6 +158,13 @@ func (p *DiagSampler) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			if p.Destroyed != nil {
+				// The sockets closed at the run's end: their last samples.
+				if err := p.Once(); err != nil {
+					p.Flush()
+					return err
+				}
+			}
 			return p.Flush()
 		case <-t.C:
 		}

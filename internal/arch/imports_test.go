@@ -17,7 +17,7 @@ const module = "github.com/tcplab/tcplab/"
 // A package not in the table may import nothing of ours.
 var allowed = map[string][]string{
 	"cmd/tcplab":        {"*"},
-	"lab":               {"scenario", "scenario/units", "netem", "netem/impair", "netem/userspace", "peers", "tcpinfo", "record", "report", "internal/hist"},
+	"lab":               {"scenario", "scenario/units", "netem", "netem/impair", "netem/userspace", "peers", "tcpinfo", "record", "report", "wire", "internal/hist"},
 	"record":            {"tcpinfo", "internal/vocab"},
 	"scenario":          {"scenario/units", "netem/impair", "internal/vocab"},
 	"scenario/units":    {},
@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"peers":             {"record", "tcpinfo", "internal/hist"},
 	"netem":             {"netem/impair", "netem/userspace", "internal/vocab"},
 	"netem/userspace":   {"netem/impair", "internal/hist"},
+	"wire":              {"record"},
 	"netem/impair":      {"internal/vocab"},
 	"tcpinfo":           {},
 	"scenarios":         {},

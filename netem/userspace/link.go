@@ -24,7 +24,35 @@ type Link struct {
 	errMu  sync.Mutex
 	err    error
 
-	cap atomic.Pointer[capture] // nil: no capture
+	cap atomic.Pointer[capture]  // nil: no capture
+	obs atomic.Pointer[observer] // nil: nobody watches the packets
+}
+
+// Observer is told of every packet the link reads, before its fate: the
+// packet from its IPv4 header on, whether it came from the sender's side
+// (Down) or the receiver's, and when (monotonic ns). It must not keep ip
+// and must not block; it is called from both directions' threads.
+type Observer interface {
+	Observe(ip []byte, fromSender bool, now int64)
+}
+
+type observer struct{ o Observer }
+
+// Observe has o told of every packet the link reads from now on (nil: no
+// one).
+func (l *Link) Observe(o Observer) {
+	if o == nil {
+		l.obs.Store(nil)
+		return
+	}
+	l.obs.Store(&observer{o})
+}
+
+// observe tells the observer, if any, of packet p read by direction dir.
+func (l *Link) observe(dir int, p pkt, now int64) {
+	if ob := l.obs.Load(); ob != nil {
+		ob.o.Observe(p.ip(), dir == Down, now)
+	}
 }
 
 // Direction indexes.
@@ -217,6 +245,8 @@ func (l *Link) reader(d *direction, in int) {
 				l.fail(fmt.Errorf("read %s TUN: %w", d.name, err))
 				return
 			}
+			now := monotonic()
+			l.observe(d.idx, pkt(target.buf[:n]), now)
 			if s == nil {
 				d.mu.Lock()
 				d.c.Packets++
@@ -225,7 +255,7 @@ func (l *Link) reader(d *direction, in int) {
 				continue
 			}
 			s.n = n
-			d.handle(s, monotonic())
+			d.handle(s, now)
 		}
 	}
 }
