@@ -434,6 +434,9 @@ var shippedRunBy = map[string]string{
 	"nat-idle-timeout":          "TestShippedSweeps, TestDocumentedCommands",
 	"connection-churn-vs-reuse": "TestShippedSweeps",
 	"keepalive-defaults":        ".ci/run (its own step: 170 s)",
+	"http-churn":                "TestShippedHTTPScenarios",
+	"http-keepalive-not-reused": "TestShippedHTTPScenarios",
+	"http-keepalive-reused":     "TestShippedHTTPScenarios",
 }
 
 // TestEveryShippedScenarioRuns: every shipped scenario is run by some test

@@ -41,7 +41,9 @@ func startTap(ns netns.NsHandle, ifname string, fromSender bool, o userspace.Obs
 		if err != nil {
 			return err
 		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+		// ETH_P_ALL: a socket bound to one protocol is not shown the
+		// packets the host sends (dev_queue_xmit_nit taps ptype_all only).
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return fmt.Errorf("packet socket: %w", err)
 		}
@@ -49,7 +51,7 @@ func startTap(ns netns.NsHandle, ifname string, fromSender bool, o userspace.Obs
 		// Room for a burst at gigabit rates between two reads; what still
 		// overflows is counted (Drops) and reported.
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifi.Index})
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
 	})
 	if err == nil {
 		t.stop, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
@@ -81,6 +83,9 @@ func (t *tap) run(o userspace.Observer) {
 				unix.MSG_TRUNC, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&salen)))
 			if errno != 0 {
 				break
+			}
+			if sa.Protocol != htons(unix.ETH_P_IP) {
+				continue
 			}
 			now := monotonicNow()
 			l := min(int(n), len(buf))

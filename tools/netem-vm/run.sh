@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 W=${W:-/tmp/tcplab-netem-vm}
 TIMEOUT=${TIMEOUT:-600}
-RUN=${RUN:-'TestConformance|TestNetemInKernel|TestBuildConnectClose'}
+RUN=${RUN:-'TestConformance|TestNetemInKernel|TestBuildConnectClose|TestWireObserver'}
 # Under TCG the userspace link is far too slow to be faithful (measured: a
 # 25 ms delay read 36 ms): it is proven on the host; the guest proves netem.
 BACKEND=${BACKEND:-netem}
