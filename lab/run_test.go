@@ -483,7 +483,7 @@ func TestExecPeers(t *testing.T) {
 			if c.rcvArgs != "" {
 				args = ", " + c.rcvArgs
 			}
-			src := fmt.Sprintf("name: exec\nduration: 3s\n%ssender:\n  port: 6000\n  exec: { command: [%q] }\nreceiver:\n  exec: { command: [%q%s] }\n", c.link, snd, rcv, args)
+			src := fmt.Sprintf("name: exec\nduration: 3s\n%ssender:\n  exec: { command: [%q] }\nreceiver:\n  port: 6000\n  exec: { command: [%q%s] }\n", c.link, snd, rcv, args)
 			res, dir := runSrc(t, "exec", src, RunOptions{})
 			v := res.Summary.Verdict
 			if v.Class != c.verdict || (c.sub != "" && v.SubCause != c.sub) {

@@ -120,6 +120,34 @@ receiver:
 	}
 }
 
+// TestHTTPBothDirections: requests as large as their responses — both
+// directions carry data, and each connection's second direction is
+// classified too, said to come from the sender's side.
+func TestHTTPBothDirections(t *testing.T) {
+	timerBound(t)
+	src := `name: http-both
+duration: 2s
+link: { both: { delay: 5ms, rate: 50mbit } }
+sender:
+  http_client: { request_size: 2MiB, response_size: 4MiB }
+receiver:
+  http_server: {}
+`
+	res, _ := runSrc(t, "http-both", src, RunOptions{})
+	var both int
+	for _, c := range res.Summary.Connections {
+		if r := c.Reverse; r != nil {
+			both++
+			if r.From != record.RoleSender || c.DataFrom != record.RoleReceiver || r.Bytes < 2<<20 || r.Verdict == "" {
+				t.Errorf("conn %d: data from %q, reverse %+v; want the responses classified first, the requests (from the sender's side) second", c.Conn, c.DataFrom, r)
+			}
+		}
+	}
+	if both == 0 {
+		t.Errorf("no connection classified both ways: %+v", res.Summary.Connections)
+	}
+}
+
 // nginxConf is a minimal nginx configuration serving dir/www on port,
 // everything it writes under dir.
 func nginxConf(t *testing.T, port int, body int) (conf, prefix string) {

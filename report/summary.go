@@ -49,10 +49,53 @@ type Connection struct {
 	// bulk of the bytes: that socket is the one classified.
 	DataFrom  record.Side `json:"data_from,omitempty"`
 	Lifecycle *Lifecycle  `json:"lifecycle,omitempty"`
-	Verdict   Class       `json:"verdict"`
-	SubCause  SubCause    `json:"sub_cause,omitempty"`
+	// Reverse classifies the other direction too, where it carried data
+	// as well (at least 64 KiB and a tenth of the main direction's).
+	Reverse  *ReverseVerdict `json:"reverse,omitempty"`
+	Verdict  Class           `json:"verdict"`
+	SubCause SubCause        `json:"sub_cause,omitempty"`
 	// Shares is the sending socket's time split (kernel chronos).
 	Shares Shares `json:"shares"`
+}
+
+// ReverseVerdict is the verdict of a connection's second direction.
+type ReverseVerdict struct {
+	// From is the side whose socket sent that direction's data.
+	From     record.Side `json:"from"`
+	Bytes    uint64      `json:"bytes"`
+	Verdict  Class       `json:"verdict"`
+	SubCause SubCause    `json:"sub_cause,omitempty"`
+}
+
+// Both directions carry data when the second carried at least
+// reverseMinBytes and reverseMinShare of the first.
+const (
+	reverseMinBytes = 64 << 10
+	reverseMinShare = 0.1
+)
+
+// addReverse classifies the second direction of the connections where both
+// carried data.
+func (sum *Summary) addReverse(sndBy, rcvBy map[int][]tcpinfo.Sample, turned map[int]bool, window int64) {
+	sent := func(ss []tcpinfo.Sample) uint64 {
+		if len(ss) == 0 {
+			return 0
+		}
+		return ss[len(ss)-1].Info.BytesAcked
+	}
+	for i := range sum.Connections {
+		c := &sum.Connections[i]
+		main, other := sent(sndBy[c.Conn]), sent(rcvBy[c.Conn])
+		if other < reverseMinBytes || float64(other) < reverseMinShare*float64(main) {
+			continue
+		}
+		from := record.Side(record.RoleReceiver)
+		if turned[c.Conn] {
+			from = record.RoleSender
+		}
+		_, _, v := Classify(rcvBy[c.Conn], sndBy[c.Conn], window)
+		c.Reverse = &ReverseVerdict{From: from, Bytes: other, Verdict: v.Class, SubCause: v.SubCause}
+	}
 }
 
 // PathMeasured is what the sending socket of the verdict connection
@@ -198,6 +241,7 @@ func Build(meta record.Meta, samples []tcpinfo.Sample, events []record.Event, wi
 			sum.Connections[i].DataFrom = record.RoleReceiver
 		}
 	}
+	sum.addReverse(sndBy, rcvBy, turned, window)
 	sum.addDisconnects(events, firstClose)
 	sum.addLagAndTimeline(events)
 	sum.addPeers(events)

@@ -154,7 +154,7 @@ func writeMessages(w io.Writer, s *Summary, paint func(code, text string) string
 				break
 			}
 			sent, got, lost := connCounts(&c)
-			fmt.Fprintf(w, "  %4d %4d: %-17s %d → %d, lost %d, %s\n", c.Conn, c.Client, c.Verdict, sent, got, lost, connEnd(&c))
+			fmt.Fprintf(w, "  %4d %4d: %-17s %d → %d, lost %d, %s%s\n", c.Conn, c.Client, c.Verdict, sent, got, lost, connEnd(&c), reverseText(&c))
 		}
 	default:
 		// Sampled through sock_diag: each connection's verdict and which
@@ -170,6 +170,15 @@ func writeMessages(w io.Writer, s *Summary, paint func(code, text string) string
 			}
 		}
 		fmt.Fprintf(w, "\nconnections sampled: %d (%s); unknown: too short to classify or not sampled twice\n", len(s.Connections), strings.Join(parts, ", "))
+		for _, c := range s.Connections {
+			if c.Reverse != nil || c.DataFrom != "" && len(s.Connections) <= 3 {
+				from := record.Side(record.RoleSender)
+				if c.DataFrom != "" {
+					from = c.DataFrom
+				}
+				fmt.Fprintf(w, "  %4d: %s, data from the %s's side%s\n", c.Conn, c.Verdict, from, reverseText(&c))
+			}
+		}
 	}
 	for _, d := range s.Disconnects {
 		fmt.Fprintf(w, "disconnect at %.3fs (conn %d, client %d), noticed by the %s: %s (closed first: %s)", d.T, d.Conn, d.Client, d.Side, d.Error, d.ClosedFirst)
@@ -184,6 +193,15 @@ func writeMessages(w io.Writer, s *Summary, paint func(code, text string) string
 			fmt.Fprintf(w, "  %s\n", t)
 		}
 	}
+}
+
+// reverseText is a connection's second direction, when it carried data too.
+func reverseText(c *Connection) string {
+	r := c.Reverse
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf("; the other direction (from the %s's side, %s) %s", r.From, sizeText(r.Bytes), r.Verdict)
 }
 
 // writeLink writes the link's counters and its self-check.
