@@ -467,14 +467,18 @@ wait:
 		// Built-in peers keep the deadline themselves (they flush and exit
 		// within peerGrace). A program that ends by itself at
 		// TCPLAB_DURATION gets a moment to do so; then SIGTERM.
-		programEnd := time.NewTimer(programEndGrace)
+		// One grace for all programs: a timer's channel gives one value, and
+		// a second program waited on it until it ended by itself (nginx and
+		// curl, neither ending: the run lasted as long as curl's download).
+		graceOver := make(chan struct{})
+		programEnd := time.AfterFunc(programEndGrace, func() { close(graceOver) })
 		for _, w := range procs {
 			if !w.program {
 				continue
 			}
 			select {
 			case <-w.proc.Exited():
-			case <-programEnd.C:
+			case <-graceOver:
 			}
 		}
 		programEnd.Stop()

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/record"
@@ -243,6 +244,47 @@ expect:
 			}
 			if !res.Summary.Pass {
 				t.Errorf("the run did not pass: %s", res.Summary.Meta.StoppedText())
+			}
+		})
+	}
+}
+
+// TestRealHTTPServerDirection: the same nginx sending a large body to curl
+// over a 20 Mbit/s link: the server's socket (the receiver's side) is the
+// one classified — network-limited; with curl reading 250 KB/s,
+// receiver-limited.
+func TestRealHTTPServerDirection(t *testing.T) {
+	labtest.RequireRoot(t)
+	needPrograms(t, "nginx", "curl")
+	conf, prefix := nginxConf(t, 5001, 16<<20)
+	for _, c := range []struct {
+		name  string
+		extra []string
+		want  report.Class
+	}{
+		{"network", nil, report.NetworkLimited},
+		{"slow-curl", []string{"--limit-rate", "250K"}, report.ReceiverLimited},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			src := fmt.Sprintf(`name: nginx-%s
+duration: 3s
+link: { both: { delay: 5ms }, up: { rate: 20mbit } }
+sender:
+  exec: { command: %s }
+receiver:
+  exec: { command: [nginx, -c, %q, -p, %q, -e, stderr, -g, "daemon off; master_process off;"] }
+`, c.name, curlCmd("http://${TCPLAB_RECEIVER_ADDR}:${TCPLAB_PORT}/body", 1, c.extra...), conf, prefix)
+			t0 := time.Now()
+			res, _ := runSrc(t, "nginx-"+c.name, src, RunOptions{})
+			// Neither program ends by itself: both are stopped at the end
+			// (curl's download would take 64 s; before the fix the second
+			// program was waited for until it ended).
+			if took := time.Since(t0); took > 15*time.Second {
+				t.Errorf("the run took %v: the programs were not stopped at its end", took)
+			}
+			sum := &res.Summary
+			if sum.Verdict.Class != c.want || len(sum.Connections) == 0 || sum.Connections[0].DataFrom != record.RoleReceiver {
+				t.Errorf("verdict %s, connections %+v; want %s of the server's socket (data from the receiver's side)", sum.Verdict.Class, sum.Connections, c.want)
 			}
 		})
 	}
