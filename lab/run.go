@@ -134,8 +134,11 @@ func Run(ctx context.Context, s *scenario.Scenario, opts RunOptions) (res *Resul
 		cfg.Capture, cfg.CaptureSnaplen = bw, 128
 	}
 	// The wire's view of every connection, whatever programs made them.
-	tracker := wire.NewTracker()
-	cfg.Observer = tracker
+	var tracker *wire.Tracker
+	if s.Link.WireFollowed() {
+		tracker = wire.NewTracker()
+		cfg.Observer = tracker
+	}
 	topo, err := netem.Build(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: build lab: %v", ErrSetup, err)
@@ -186,8 +189,8 @@ func Run(ctx context.Context, s *scenario.Scenario, opts RunOptions) (res *Resul
 // every connection to connections.jsonl, noting in link what it missed.
 func writeConnections(rd *record.Dir, topo *netem.Topology, tracker *wire.Tracker, start int64, link *record.LinkRecord) error {
 	topo.StopObserving()
-	if start == 0 {
-		return nil // the peers never started: nothing to tell
+	if start == 0 || tracker == nil {
+		return nil // the peers never started, or link.wire: false
 	}
 	conns := tracker.Conns(start, tcpinfo.Monotonic())
 	link.Wire = &record.WireRecord{Connections: len(conns), MissedPackets: topo.ObserverMissed(), Untracked: tracker.Dropped()}

@@ -328,3 +328,27 @@ expect:
 		}
 	}
 }
+
+// TestWireOff: link.wire: false follows no connection — no
+// connections.jsonl, no wire in the report — and an expectation on the
+// wire says why it cannot be judged, while connections falls back to the
+// built-in peers' own count.
+func TestWireOff(t *testing.T) {
+	timerBound(t)
+	src := `name: wire-off
+duration: 1s
+link: { wire: false }
+sender: { rate: 1mbit }
+expect:
+  - connections == 1
+  - handshake.p50 < 1s
+`
+	res, dir := runSrc(t, "wire-off", src, RunOptions{})
+	if _, err := os.Stat(filepath.Join(dir, record.FileConnections)); !os.IsNotExist(err) || res.Summary.Wire != nil {
+		t.Errorf("connections.jsonl: %v, wire %+v; want neither", err, res.Summary.Wire)
+	}
+	e := res.Summary.Expectations
+	if len(e) != 2 || !e[0].Holds || e[1].Holds || !strings.Contains(e[1].Actual, "link.wire: false") {
+		t.Errorf("expectations %+v; want connections from the peers, the handshake unknown saying why", e)
+	}
+}

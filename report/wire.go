@@ -147,7 +147,7 @@ func wireMs(f func(w *WireSummary) (float64, bool)) runSubject {
 func wireUnjudged(sum *Summary) string {
 	switch {
 	case sum.Wire == nil:
-		return "unknown (this run recorded no connections.jsonl)"
+		return "unknown (this run recorded no connections.jsonl: link.wire: false, or a run from before it)"
 	case sum.Wire.MissedPackets > 0:
 		return fmt.Sprintf("unknown (the wire missed %d packets)", sum.Wire.MissedPackets)
 	case sum.Wire.Untracked > 0:
