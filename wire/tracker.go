@@ -11,8 +11,13 @@ import (
 )
 
 // MaxConns bounds the connections a Tracker keeps; beyond it new ones are
-// counted (Dropped) and not followed.
-const MaxConns = 200_000
+// counted (Dropped) and not followed. MaxKeptExchanges bounds the exchanges
+// kept in their lists over all connections (each is counted all the same):
+// together about 100 MB at most.
+const (
+	MaxConns         = 200_000
+	MaxKeptExchanges = 500_000
+)
 
 // TCP flags.
 const (
@@ -98,6 +103,7 @@ type Tracker struct {
 	done    []*conn // replaced on their ends by a newer connection
 	next    int
 	dropped int
+	kept    int // exchanges kept in the connections' lists
 }
 
 // NewTracker returns an empty tracker.
@@ -254,7 +260,7 @@ func (t *Tracker) data(c *conn, end int, now int64, n uint64) {
 	x := &c.cur
 	if end == client {
 		if c.phase != phaseRequest {
-			c.startExchange(now, gap)
+			c.startExchange(now, gap, &t.kept)
 			c.phase = phaseRequest
 			x.reqFirst, x.hasReq = now, true
 		}
@@ -264,7 +270,7 @@ func (t *Tracker) data(c *conn, end int, now int64, n uint64) {
 	}
 	switch c.phase {
 	case phaseNone:
-		c.startExchange(now, gap)
+		c.startExchange(now, gap, &t.kept)
 		fallthrough
 	case phaseRequest:
 		c.phase = phaseResponse
@@ -274,17 +280,19 @@ func (t *Tracker) data(c *conn, end int, now int64, n uint64) {
 	x.respLast = now
 }
 
-func (c *conn) startExchange(now, gap int64) {
-	c.flushExchange()
+func (c *conn) startExchange(now, gap int64, kept *int) {
+	c.flushExchange(kept)
 	c.exchanges++
 	c.cur = exchange{start: now, idleBefore: gap}
 }
 
-// flushExchange keeps the exchange in progress, while there is room.
-func (c *conn) flushExchange() {
-	if c.exchanges == 0 || len(c.list) >= c.exchanges || len(c.list) >= record.MaxWireExchanges {
+// flushExchange keeps the exchange in progress, while there is room in the
+// connection's list and in the tracker's budget (kept counts them all).
+func (c *conn) flushExchange(kept *int) {
+	if c.exchanges == 0 || len(c.list) >= c.exchanges || len(c.list) >= record.MaxWireExchanges || *kept >= MaxKeptExchanges {
 		return
 	}
+	*kept++
 	c.list = append(c.list, c.cur)
 }
 
@@ -310,12 +318,12 @@ func (t *Tracker) Conns(start, end int64) []record.WireConn {
 	sort.Slice(all, func(i, j int) bool { return all[i].id < all[j].id })
 	out := make([]record.WireConn, len(all))
 	for i, c := range all {
-		out[i] = c.record(start, end)
+		out[i] = c.record(start, end, &t.kept)
 	}
 	return out
 }
 
-func (c *conn) record(start, end int64) record.WireConn {
+func (c *conn) record(start, end int64, kept *int) record.WireConn {
 	sec := func(t int64) float64 { return float64(t-start) / 1e9 }
 	cl, sv := c.k.s, c.k.r
 	side := record.Side(record.RoleSender)
@@ -329,7 +337,7 @@ func (c *conn) record(start, end int64) record.WireConn {
 		v := ms(c.hsT - c.first)
 		w.HandshakeMs = &v
 	}
-	c.flushExchange()
+	c.flushExchange(kept)
 	w.FirstExchanges = make([]record.WireExchange, len(c.list))
 	for i, x := range c.list {
 		e := record.WireExchange{StartS: sec(x.start), IdleBeforeMs: ms(x.idleBefore), RequestBytes: x.reqBytes, ResponseBytes: x.respBytes}

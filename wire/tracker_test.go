@@ -215,3 +215,31 @@ func FuzzObserve(f *testing.F) {
 		}
 	})
 }
+
+// TestExchangeBudget: past MaxKeptExchanges over all connections no more
+// exchanges are kept in the lists, and every one is still counted.
+func TestExchangeBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1M packets")
+	}
+	tr := NewTracker()
+	conns := MaxKeptExchanges/record.MaxWireExchanges + 100
+	for i := 0; i < conns; i++ {
+		c := netip.AddrPortFrom(cli.Addr(), uint16(1024+i%60000))
+		s := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(2 + i/60000)}), 80)
+		x := &session{tr: tr, c: c, s: s}
+		x.handshake(0, ms1)
+		for j := 0; j < record.MaxWireExchanges; j++ {
+			x.send(true, flagACK, 10, int64(j+2)*ms1)
+			x.send(false, flagACK, 10, int64(j+2)*ms1+1)
+		}
+	}
+	var kept, counted int
+	for _, w := range tr.Conns(0, ms1) {
+		kept += len(w.FirstExchanges)
+		counted += w.Exchanges
+	}
+	if kept != MaxKeptExchanges || counted != conns*record.MaxWireExchanges {
+		t.Errorf("kept %d exchanges, counted %d; want %d kept, %d counted", kept, counted, MaxKeptExchanges, conns*record.MaxWireExchanges)
+	}
+}
