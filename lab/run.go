@@ -167,7 +167,13 @@ func Run(ctx context.Context, s *scenario.Scenario, opts RunOptions) (res *Resul
 	if err := writeMeta(rd, meta, s); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
+	before := readHostClock()
 	end, ran, runErr := runPeers(ctx, s, topo, rd, exe, note, opts.Live)
+	meta.Host = hostHealth(before, readHostClock())
+	if ran.start != 0 {
+		// The wall clock at t = 0, not when the lab began to be built.
+		meta.StartedAt = time.Now().Add(-time.Duration(tcpinfo.Monotonic() - ran.start)).UTC().Format(time.RFC3339Nano)
+	}
 	if ran.forgot >= 0 && (meta.FailureS == 0 || ran.forgot.Seconds() < meta.FailureS) {
 		// The NAT forgetting the connection is the failure its ends must notice.
 		meta.FailureS = ran.forgot.Seconds()
@@ -233,19 +239,20 @@ func linkRecordOf(s *scenario.Scenario, topo *netem.Topology, why string, down, 
 // startMeta is the run's meta.json as the run starts.
 func startMeta(s *scenario.Scenario, topo *netem.Topology, started time.Time, link *record.LinkRecord) record.Meta {
 	return record.Meta{
-		Scenario:    s.Name,
-		RunID:       topo.RunID,
-		StartedAt:   started.UTC().Format(time.RFC3339Nano),
-		DurationS:   time.Duration(s.Duration).Seconds(),
-		WindowS:     time.Duration(s.Window).Seconds(),
-		Kernel:      netem.KernelRelease(),
-		LinkDown:    s.Link.Resolve(impair.Down).String(),
-		LinkUp:      s.Link.Resolve(impair.Up).String(),
-		Link:        link,
-		VanishS:     vanishS(s),
-		FailureS:    failureStart(s).Seconds(),
-		SenderAddr:  topo.Sender.Addr.Addr().String(),
-		ReceiverAdr: topo.Receiver.Addr.Addr().String(),
+		Scenario:        s.Name,
+		RunID:           topo.RunID,
+		StartedAt:       started.UTC().Format(time.RFC3339Nano),
+		DurationS:       time.Duration(s.Duration).Seconds(),
+		WindowS:         time.Duration(s.Window).Seconds(),
+		SampleIntervalS: time.Duration(s.SampleInterval).Seconds(),
+		Kernel:          netem.KernelRelease(),
+		LinkDown:        s.Link.Resolve(impair.Down).String(),
+		LinkUp:          s.Link.Resolve(impair.Up).String(),
+		Link:            link,
+		VanishS:         vanishS(s),
+		FailureS:        failureStart(s).Seconds(),
+		SenderAddr:      topo.Sender.Addr.Addr().String(),
+		ReceiverAdr:     topo.Receiver.Addr.Addr().String(),
 	}
 }
 

@@ -154,9 +154,18 @@ func (f PeerFailure) line() string {
 
 // Meta is what the run knows about itself beyond the samples and events.
 type Meta struct {
-	Scenario    string  `json:"scenario"`
-	RunID       string  `json:"run_id"`
-	StartedAt   string  `json:"started_at"` // RFC 3339
+	Scenario string `json:"scenario"`
+	RunID    string `json:"run_id"`
+	// Host is the host's CPU health during the run (nil: a run recorded
+	// before it was measured).
+	Host *HostHealth `json:"host,omitempty"`
+	// SampleIntervalS is the sampling interval asked (0: a run recorded
+	// before it was kept).
+	SampleIntervalS float64 `json:"sample_interval_s,omitempty"`
+	// StartedAt is the wall-clock instant of the run's t = 0 (the samples'
+	// and events' clock), RFC 3339: lines up with ss, pcaps and logs. Until
+	// the peers start it is when tcplab began the run.
+	StartedAt   string  `json:"started_at"`
 	DurationS   float64 `json:"duration_s"` // as configured
 	WindowS     float64 `json:"window_s"`
 	Kernel      string  `json:"kernel"`
@@ -239,6 +248,15 @@ type LinkRecord struct {
 	NAT string `json:"nat,omitempty"`
 	// Wire is what connections.jsonl holds (nil: a run recorded before it).
 	Wire *WireRecord `json:"wire,omitempty"`
+}
+
+// HostHealth is how the host's CPUs fared during the run.
+type HostHealth struct {
+	// CPUPressure is the share of the run's time some task waited for a
+	// CPU (PSI, /proc/pressure/cpu; -1: the kernel has no PSI).
+	CPUPressure float64 `json:"cpu_pressure"`
+	// Steal is the share of CPU time the hypervisor gave to others.
+	Steal float64 `json:"steal"`
 }
 
 // WireRecord is how complete the wire's view of the connections is.

@@ -47,11 +47,12 @@ const (
 	SubLoss         SubCause = "loss (retransmits)"
 	SubQueueing     SubCause = "queueing (RTT above min_rtt)"
 	SubRate         SubCause = "bottleneck rate (cwnd or pacing bound)"
+	SubRTO          SubCause = "retransmission timeouts (no ACKs: a dead path)"
 	subUnclassified SubCause = ""
 )
 
 // SubCauses is the one table of sub-causes.
-var SubCauses = []SubCause{SubAppIdle, SubSendBuffer, SubPacingCap, SubAppNotRead, SubRcvBufSmall, SubRcvWindow, SubLoss, SubQueueing, SubRate, subUnclassified}
+var SubCauses = []SubCause{SubAppIdle, SubSendBuffer, SubPacingCap, SubAppNotRead, SubRcvBufSmall, SubRcvWindow, SubLoss, SubQueueing, SubRate, SubRTO, subUnclassified}
 
 // MarshalText writes the sub-cause's text.
 func (c SubCause) MarshalText() ([]byte, error) { return []byte(c), nil }
@@ -101,6 +102,11 @@ type Evidence struct {
 	RetransRate       float64 `json:"retrans_rate"`        // bytes_retrans / bytes_sent delta
 	GoodputBits       float64 `json:"goodput_bits"`        // bytes_acked delta × 8 / span
 	DeliveryRateBits  float64 `json:"delivery_rate_bits"`
+	// RTOBackoff is the share of samples in RTO recovery with the timer
+	// backed off (ca_state Loss, backoff > 0): the sender retransmits into
+	// a path that answers nothing. A zero-window probe backs off too but
+	// leaves ca_state alone.
+	RTOBackoff float64 `json:"rto_backoff,omitempty"`
 }
 
 // Window is one classification window.
@@ -242,6 +248,9 @@ func (s series) evidence(ws, we int64) Evidence {
 			nRTT++
 		}
 		e.DeliveryRateBits += float64(in.DeliveryRate) * 8
+		if in.CAState == caLoss && in.Backoff > 0 {
+			e.RTOBackoff++
+		}
 	}
 	if e.Samples > 0 {
 		n := float64(e.Samples)
@@ -250,6 +259,7 @@ func (s series) evidence(ws, we int64) Evidence {
 		e.WindowBound /= n
 		e.ZeroWindow /= n
 		e.PacingCapped /= n
+		e.RTOBackoff /= n
 		e.DeliveryRateBits /= n
 	}
 	if nRTT > 0 {
@@ -300,6 +310,10 @@ func label(sh Shares, e Evidence) (Class, SubCause) {
 		return Unknown, subUnclassified
 	}
 	switch {
+	case e.RTOBackoff >= 0.5:
+		// Nothing is acknowledged: whatever the chronos say, the path is
+		// what holds the sender (a partition, a peer gone).
+		return NetworkLimited, SubRTO
 	case sh.Rwnd >= 0.5 || (sh.Rwnd >= 0.1 && e.WindowBound >= 0.5):
 		switch {
 		case e.ReceiverSamples == 0:
@@ -390,12 +404,21 @@ func verdict(total Shares, wins []Window, whole Evidence) Verdict {
 	return v
 }
 
+// rtoShare is the share of a run's samples in RTO backoff above which its
+// network-limited verdict is said to be retransmission timeouts.
+const rtoShare = 0.25
+
+// caLoss is TCP_CA_Loss: the sender is in RTO recovery.
+const caLoss = 4
+
 // lossyRetrans is the retransmitted share of sent bytes above which a
 // network-limited run is said to be limited by loss.
 const lossyRetrans = 0.002
 
 func networkSubCause(e Evidence) SubCause {
 	switch {
+	case e.RTOBackoff >= rtoShare:
+		return SubRTO
 	case e.RetransRate >= lossyRetrans:
 		return SubLoss
 	case e.SRTTOverMinRTT >= 1.5:

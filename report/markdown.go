@@ -24,7 +24,17 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 	if end := s.Meta.EndKind(); end != record.EndCompleted {
 		status = "❌ did not complete (" + string(end) + ")"
 	}
+	if t := s.Trust; t != nil && t.Level == TrustDistorted {
+		status = "❌ distorted by the lab"
+	}
 	fmt.Fprintf(&b, "## tcplab: %s — %s\n\n", mdEscape(m.Scenario), status)
+	if t := s.Trust; t != nil && t.Level != TrustOK {
+		fmt.Fprintf(&b, "> ⚠️ **trust: %s**", t.Level)
+		for _, r := range t.Reasons {
+			fmt.Fprintf(&b, " · %s", mdEscape(r.Text))
+		}
+		fmt.Fprintf(&b, " — advice: %s\n\n", mdEscape(t.Reasons[len(t.Reasons)-1].Advice))
+	}
 	verdict := s.Verdict.Text(" — ")
 	fmt.Fprintf(&b, "**Verdict: %s** · run `%s` %s · %.0f s · backend %s · kernel %s\n\n",
 		mdEscape(verdict), mdEscape(m.RunID), mdEscape(m.StoppedText()), m.DurationS, linkBackend(m), mdEscape(m.Kernel))
@@ -43,6 +53,9 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 			mark := "✅"
 			if !e.Holds {
 				mark = "❌"
+			}
+			if e.Untrusted {
+				mark += " (untrusted)"
 			}
 			fmt.Fprintf(&b, "| %s | `%s` | %s |\n", mark, mdCode(e.Expect), mdEscape(e.Actual))
 		}
@@ -173,8 +186,15 @@ func WriteJUnit(w io.Writer, s *Summary) error {
 		if len(s.Expectations) == 0 {
 			add("run completes", s.Meta.EndKind() == record.EndCompleted, "run stopped: "+s.Meta.StoppedText())
 		}
+		if t := s.Trust; t != nil && t.Level == TrustDistorted {
+			add("the lab kept the path (trust)", false, trustText(t))
+		}
 		for _, e := range s.Expectations {
-			add(e.Expect, e.Holds, fmt.Sprintf("expected %s, actual %s", e.Expect, e.Actual))
+			msg := fmt.Sprintf("expected %s, actual %s", e.Expect, e.Actual)
+			if e.Untrusted {
+				msg = "untrusted (the lab distorted the run): " + msg
+			}
+			add(e.Expect, e.Holds && !e.Untrusted, msg)
 		}
 		out.Tests += st.Tests
 		out.Fail += st.Fail

@@ -109,6 +109,7 @@ func Judge(m record.MetaFile, rec Recorded) (Summary, error) {
 	for _, e := range exps {
 		sum.Expectations = append(sum.Expectations, e.Check(&sum))
 	}
+	sum.judgeTrust(rec.Samples)
 	sum.Pass = sum.Passed()
 	return sum, nil
 }

@@ -152,6 +152,9 @@ type ExpectResult struct {
 	Expect string `json:"expect"`
 	Holds  bool   `json:"holds"`
 	Actual string `json:"actual"`
+	// Untrusted: the lab distorted the run (trust), so whatever the check
+	// says does not count.
+	Untrusted bool `json:"untrusted,omitempty"`
 }
 
 // Summary is the report of one run as data; every format renders it.
@@ -173,6 +176,9 @@ type Summary struct {
 	// Wire is every connection as the link saw it (nil: a run recorded
 	// before connections.jsonl).
 	Wire *WireSummary `json:"wire,omitempty"`
+	// Trust is the lab's verdict on itself: how far the verdict can be
+	// believed, with each reason and its figure (nil: not judged).
+	Trust *Trust `json:"trust,omitempty"`
 	// HTTP is the built-in HTTP peers' account (nil: none ran).
 	HTTP *HTTPSummary `json:"http,omitempty"`
 	// LagOverTime is the receiver's lag and message rate per second.
@@ -213,10 +219,10 @@ func (s *Summary) EndedEarly(client int) int {
 	return len(seen)
 }
 
-// Passed reports whether the run completed (EndCompleted) and every
-// expectation held.
+// Passed reports whether the run completed (EndCompleted), the lab did not
+// distort it (trust), and every expectation held.
 func (s *Summary) Passed() bool {
-	if s.Meta.EndKind() != record.EndCompleted {
+	if s.Meta.EndKind() != record.EndCompleted || s.Trust != nil && s.Trust.Level == TrustDistorted {
 		return false
 	}
 	for _, e := range s.Expectations {

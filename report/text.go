@@ -67,6 +67,16 @@ func writeHeader(w io.Writer, s *Summary, paint func(code, text string) string) 
 		fmt.Fprintf(w, "  made by: %s; %s\n", l.Made(), l.Why)
 	}
 	writeRunFailure(w, s, func(t string) string { return paint(ansiRed+ansiBold, t) })
+	if t := s.Trust; t != nil {
+		colour := ansiBold
+		if t.Level == TrustDistorted {
+			colour = ansiRed + ansiBold
+		}
+		fmt.Fprintf(w, "\n%s\n", paint(colour, trustText(t)))
+		if t.Level != TrustOK {
+			fmt.Fprintf(w, "  advice: %s\n", t.Reasons[len(t.Reasons)-1].Advice)
+		}
+	}
 	v := &s.Verdict
 	fmt.Fprintf(w, "\n%s\n", paint(ansiBold, "VERDICT: "+v.Text(" — ")))
 	for _, e := range v.Evidence {
@@ -256,6 +266,9 @@ func writeChecks(w io.Writer, s *Summary, paint func(code, text string) string) 
 			mark := paint(ansiGreen, "PASS")
 			if !e.Holds {
 				mark = paint(ansiRed, "FAIL")
+			}
+			if e.Untrusted {
+				mark = paint(ansiRed, "UNTRUSTED") + " " + mark
 			}
 			fmt.Fprintf(w, "  %s  %s (actual: %s)\n", mark, e.Expect, e.Actual)
 		}

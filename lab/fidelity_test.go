@@ -1,0 +1,55 @@
+package lab
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tcplab/tcplab/report"
+)
+
+// TestPartitionIsRTO: a 3 s partition under a paced sender is named for
+// what the samples show — retransmission timeouts with the timer backed
+// off — not "queueing" (it was, window after window, before the RTO
+// sub-cause).
+func TestPartitionIsRTO(t *testing.T) {
+	timerBound(t)
+	src := `name: partition-rto
+duration: 5s
+link: { both: { delay: 5ms } }
+sender: { rate: 10mbit }
+timeline:
+  - { at: 1s, for: 3s, partition: both }
+`
+	res, _ := runSrc(t, "partition-rto", src, RunOptions{})
+	var in, rto int
+	for _, w := range res.Summary.Windows {
+		if w.Start >= 1.5 && w.End <= 3.9 { // inside, past the first RTO
+			in++
+			if w.Class == report.NetworkLimited && w.SubCause == report.SubRTO {
+				rto++
+			}
+		}
+	}
+	if in == 0 || rto*10 < in*8 {
+		t.Errorf("%d of %d windows inside the partition were network-limited by retransmission timeouts, want 80%%: %+v", rto, in, res.Summary.Windows)
+	}
+}
+
+// TestStartedAtIsTimeZero: meta's started_at is the wall-clock instant of
+// the samples' t = 0 — after the lab was built and the peers got ready (it
+// was the moment the run began, 52–72 ms earlier here), and the run's
+// duration after it ends before Run returns.
+func TestStartedAtIsTimeZero(t *testing.T) {
+	timerBound(t)
+	called := time.Now()
+	res, _ := runSrc(t, "t0", "name: t0\nduration: 1s\nsender: { rate: 1mbit }\n", RunOptions{})
+	returned := time.Now()
+	at, err := time.Parse(time.RFC3339Nano, res.Summary.Meta.StartedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if built := at.Sub(called); built < 5*time.Millisecond || at.Add(time.Second).After(returned) {
+		t.Errorf("started_at %v: %v after Run was called (the lab takes longer to build), its end %v before Run returned",
+			at, built, returned.Sub(at.Add(time.Second)))
+	}
+}
