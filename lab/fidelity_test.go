@@ -1,10 +1,17 @@
 package lab
 
 import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tcplab/tcplab/internal/labtest"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
+	"github.com/tcplab/tcplab/scenario"
 )
 
 // TestPartitionIsRTO: a 3 s partition under a paced sender is named for
@@ -51,5 +58,40 @@ func TestStartedAtIsTimeZero(t *testing.T) {
 	if built := at.Sub(called); built < 5*time.Millisecond || at.Add(time.Second).After(returned) {
 		t.Errorf("started_at %v: %v after Run was called (the lab takes longer to build), its end %v before Run returned",
 			at, built, returned.Sub(at.Add(time.Second)))
+	}
+}
+
+// TestSweepRerunsDistortedPoint: a point the lab distorts — bulk through
+// the userspace link with no rate asked, the link itself the bottleneck —
+// runs again alone once; still distorted, it fails, says so in sweep.txt,
+// and its first run is kept beside it.
+func TestSweepRerunsDistortedPoint(t *testing.T) {
+	labtest.RequireRoot(t)
+	src := `name: distorted-sweep
+duration: 2s
+link: { backend: userspace }
+matrix:
+  sender.message.size: [1KiB, 16KiB]
+`
+	sw, err := scenario.ParseSweep("d.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rep, err := RunSweep(context.Background(), sw, SweepOptions{OutDir: dir, Parallel: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt, _ := os.ReadFile(filepath.Join(dir, record.FileSweepText))
+	for _, p := range rep.Points {
+		if !p.Rerun || p.Trust != report.TrustDistorted || p.Passed {
+			t.Errorf("%s: rerun %v, trust %q, passed %v; want run again, distorted, failed", p.ID, p.Rerun, p.Trust, p.Passed)
+		}
+		if _, err := os.Stat(filepath.Join(dir, p.ID+".distorted", record.FileReport)); err != nil {
+			t.Errorf("%s: the first run is not kept: %v", p.ID, err)
+		}
+	}
+	if !strings.Contains(string(txt), "trust distorted, run again alone") {
+		t.Errorf("sweep.txt does not say it:\n%s", txt)
 	}
 }

@@ -271,7 +271,7 @@ func endCounters(meta *record.Meta, topo *netem.Topology) {
 }
 
 func linkDirection(d scenario.Direction, im impair.Impairment) record.LinkDirection {
-	return record.LinkDirection{Config: d.String(), DelayMs: float64(im.Delay) / 1e6, Loss: im.Loss, RateBits: im.RateBits}
+	return record.LinkDirection{Config: d.String(), DelayMs: float64(im.Delay) / 1e6, Loss: im.Loss, RateBits: im.RateBits, Unimpaired: im.IsZero()}
 }
 
 func linkCounters(st userspace.Stats) *record.LinkCounters {

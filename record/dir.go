@@ -218,6 +218,20 @@ func (d *Dir) Mkdir(name string) (string, error) {
 	return d.Join(name), nil
 }
 
+// Rename renames the entry old to new, both inside the directory (a
+// sweep's point kept aside before it runs again).
+func (d *Dir) Rename(old, new string) error {
+	for _, n := range []string{old, new} {
+		if err := checkName(n); err != nil {
+			return err
+		}
+	}
+	if err := unix.Renameat(d.fd, old, d.fd, new); err != nil {
+		return &os.PathError{Op: "rename", Path: d.Join(old), Err: err}
+	}
+	return nil
+}
+
 // names lists the directory's entries.
 func (d *Dir) names() ([]string, error) {
 	fd, err := unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

@@ -226,11 +226,14 @@ type LinkCounters struct {
 // LinkDirection is one direction's configuration and, for the userspace
 // backend, what it did.
 type LinkDirection struct {
-	Config   string        `json:"config"`
-	DelayMs  float64       `json:"delay_ms"`
-	Loss     float64       `json:"loss"` // 0..1, random loss configured
-	RateBits uint64        `json:"rate_bits"`
-	Counters *LinkCounters `json:"counters,omitempty"`
+	Config   string  `json:"config"`
+	DelayMs  float64 `json:"delay_ms"`
+	Loss     float64 `json:"loss"` // 0..1, random loss configured
+	RateBits uint64  `json:"rate_bits"`
+	// Unimpaired: nothing was configured on this direction (no delay,
+	// jitter, loss, rate…): any queueing on it is the lab's own.
+	Unimpaired bool          `json:"unimpaired,omitempty"`
+	Counters   *LinkCounters `json:"counters,omitempty"`
 }
 
 // LinkRecord is the link as configured and as it ran.

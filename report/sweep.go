@@ -47,7 +47,12 @@ type SweepRow struct {
 	Sides []SideDetection `json:"sides"`
 	// FirstNoticed is the side whose connection ended first after the failure.
 	FirstNoticed record.Side `json:"first_noticed,omitempty"`
-	Passed       bool        `json:"passed"`
+	// Trust is the point's trust level (empty: not judged).
+	Trust TrustLevel `json:"trust,omitempty"`
+	// Rerun: its first run came out distorted (too much at once for the
+	// host) and it ran again alone; the first run is in Dir + ".distorted".
+	Rerun  bool `json:"rerun,omitempty"`
+	Passed bool `json:"passed"`
 }
 
 // SideDetection is how one end learned that its peer was gone.
@@ -133,7 +138,14 @@ func WriteSweepText(out io.Writer, r *SweepReport) error {
 		for i, k := range r.Keys {
 			vals[i] = k + "=" + p.Values[i]
 		}
-		fmt.Fprintf(w, "%s %s %s  [%s, %s]\n", mark, p.ID, strings.Join(vals, " "), p.Verdict, p.Stopped)
+		trust := ""
+		if p.Trust != "" && p.Trust != TrustOK {
+			trust = ", trust " + string(p.Trust)
+		}
+		if p.Rerun {
+			trust += ", run again alone after a distorted first run"
+		}
+		fmt.Fprintf(w, "%s %s %s  [%s, %s%s]\n", mark, p.ID, strings.Join(vals, " "), p.Verdict, p.Stopped, trust)
 		for _, s := range p.Sides {
 			busy := "idle"
 			if s.Busy {
@@ -178,6 +190,12 @@ func WriteSweepMarkdown(w io.Writer, r *SweepReport) error {
 				id, first = p.ID, string(p.FirstNoticed)
 				if !p.Passed {
 					id += " ❌"
+				}
+				if p.Trust != "" && p.Trust != TrustOK {
+					id += " (trust " + string(p.Trust) + ")"
+				}
+				if p.Rerun {
+					id += " (run again alone)"
 				}
 				for k := range r.Keys {
 					vals[k] = mdEscape(p.Values[k])

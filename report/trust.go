@@ -55,8 +55,8 @@ const (
 	TrustSteal     TrustKind = "cpu_steal"
 	TrustSelfCheck TrustKind = "self_check"
 	TrustWire      TrustKind = "wire_missed"
-	// TrustLabBottleneck: the userspace link, with no rate configured, was
-	// what limited the sender.
+	// TrustLabBottleneck: the userspace link, with nothing configured on
+	// the data's direction, was what limited the sender.
 	TrustLabBottleneck TrustKind = "lab_bottleneck"
 )
 
@@ -144,7 +144,13 @@ func (sum *Summary) judgeTrust(samples []tcpinfo.Sample) {
 					Text: fmt.Sprintf("the userspace link released 1%% of the %s direction's packets more than %.2f ms late (limit %.2f ms)", d.name, c.LatenessP99, p99)})
 			}
 		}
-		if l.Down.Counters != nil && l.Down.RateBits == 0 && sum.Verdict.Class == NetworkLimited {
+		data := l.Down // the direction the verdict's data took
+		for _, c := range sum.Connections {
+			if c.Conn == sum.VerdictConn && c.DataFrom == record.RoleReceiver {
+				data = l.Up
+			}
+		}
+		if data.Counters != nil && data.Unimpaired && !l.Timeline && sum.Verdict.Class == NetworkLimited {
 			// No rate asked, yet the network held the sender: the only
 			// bottleneck on the path is the emulator's own capacity.
 			advice := "set the rate you mean to test (link.down.rate), or use the kernel backend for an unlimited path"
