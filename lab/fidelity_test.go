@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +94,42 @@ matrix:
 	}
 	if !strings.Contains(string(txt), "trust distorted, run again alone") {
 		t.Errorf("sweep.txt does not say it:\n%s", txt)
+	}
+}
+
+// TestThroughputSweep: a sweep with no failure event reports each point's
+// goodput, base RTT and retransmits (it printed "detected never" before),
+// and its bulk points run one per two cores by default.
+func TestThroughputSweep(t *testing.T) {
+	labtest.RequireRoot(t)
+	src := `name: throughput
+duration: 2s
+link: { both: { delay: 5ms } }
+matrix:
+  link.down.rate: [10mbit, 40mbit]
+`
+	sw, err := scenario.ParseSweep("tp.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rep, err := RunSweep(context.Background(), sw, SweepOptions{OutDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := max(1, runtime.NumCPU()/2); rep.Parallel != want {
+		t.Errorf("%d bulk points at once by default, want %d (one per two cores)", rep.Parallel, want)
+	}
+	if len(rep.Points) != 2 || rep.Points[0].Path == nil || rep.Points[1].Path == nil {
+		t.Fatalf("points %+v", rep.Points)
+	}
+	slow, fast := rep.Points[0].Path.GoodputBits, rep.Points[1].Path.GoodputBits
+	if slow < 7e6 || slow > 10.5e6 || fast < 3*slow {
+		t.Errorf("goodput %.1f and %.1f Mbit/s at 10 and 40 Mbit/s", slow/1e6, fast/1e6)
+	}
+	txt, _ := os.ReadFile(filepath.Join(dir, record.FileSweepText))
+	md, _ := os.ReadFile(filepath.Join(dir, record.FileSweepMD))
+	if !strings.Contains(string(txt), "goodput") || strings.Contains(string(txt), "detected never") || !strings.Contains(string(md), "| goodput |") {
+		t.Errorf("sweep.txt / sweep.md without the throughput figures:\n%s\n%s", txt, md)
 	}
 }

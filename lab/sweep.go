@@ -314,6 +314,8 @@ func fillRow(row *report.SweepRow, s *scenario.Scenario, dir string, sum *report
 	if sum.Trust != nil {
 		row.Trust = sum.Trust.Level
 	}
+	path := sum.Path
+	row.Path = &path
 	samples, _ := record.ReadSamples(filepath.Join(dir, record.FileSamples))
 	events, _ := record.ReadEvents(filepath.Join(dir, record.FileEvents))
 	f := failureOf(s)

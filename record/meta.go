@@ -260,6 +260,11 @@ type HostHealth struct {
 	CPUPressure float64 `json:"cpu_pressure"`
 	// Steal is the share of CPU time the hypervisor gave to others.
 	Steal float64 `json:"steal"`
+	// LabCPU is tcplab's own process's CPU over the run, in cores (the
+	// userspace link, the samplers, the wire): 0.5 is half a core.
+	LabCPU float64 `json:"lab_cpu"`
+	// Cores is the number of CPUs the host has.
+	Cores int `json:"cores"`
 }
 
 // WireRecord is how complete the wire's view of the connections is.

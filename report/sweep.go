@@ -47,6 +47,9 @@ type SweepRow struct {
 	Sides []SideDetection `json:"sides"`
 	// FirstNoticed is the side whose connection ended first after the failure.
 	FirstNoticed record.Side `json:"first_noticed,omitempty"`
+	// Path is the path as the point's verdict connection measured it:
+	// goodput, base RTT, retransmits (a throughput sweep's figures).
+	Path *PathMeasured `json:"path,omitempty"`
 	// Trust is the point's trust level (empty: not judged).
 	Trust TrustLevel `json:"trust,omitempty"`
 	// Rerun: its first run came out distorted (too much at once for the
@@ -146,6 +149,12 @@ func WriteSweepText(out io.Writer, r *SweepReport) error {
 			trust += ", run again alone after a distorted first run"
 		}
 		fmt.Fprintf(w, "%s %s %s  [%s, %s%s]\n", mark, p.ID, strings.Join(vals, " "), p.Verdict, p.Stopped, trust)
+		if pm := p.Path; pm != nil && p.FailureS == 0 {
+			// No failure to detect: the point's throughput figures instead.
+			fmt.Fprintf(w, "     goodput %.2f Mbit/s, base RTT %.2f ms, srtt %.2f ms, retransmits %d (%.2f%% of bytes)\n",
+				pm.GoodputBits/1e6, pm.MinRTTMs, pm.SRTTMs, pm.Retransmits, 100*pm.RetransRate)
+			continue
+		}
 		for _, s := range p.Sides {
 			busy := "idle"
 			if s.Busy {
@@ -171,10 +180,54 @@ func orDash(s string) string {
 	return s
 }
 
+// throughputSweep: no point has a failure to detect, so the table is of
+// the path's figures (goodput, base RTT, retransmits) per setting.
+func throughputSweep(r *SweepReport) bool {
+	for _, p := range r.Points {
+		if p.FailureS != 0 || p.Path == nil {
+			return false
+		}
+	}
+	return len(r.Points) > 0
+}
+
+// writeThroughputMarkdown is sweep.md's table for a throughput sweep.
+func writeThroughputMarkdown(b *strings.Builder, r *SweepReport) {
+	b.WriteString("| point |")
+	for _, k := range r.Keys {
+		fmt.Fprintf(b, " %s |", mdEscape(k))
+	}
+	b.WriteString(" verdict | goodput | base RTT | srtt | retransmits | trust |\n|---|")
+	b.WriteString(strings.Repeat("---|", len(r.Keys)))
+	b.WriteString("---|---:|---:|---:|---:|---|\n")
+	for _, p := range r.Points {
+		id := p.ID
+		if !p.Passed {
+			id += " ❌"
+		}
+		vals := make([]string, len(r.Keys))
+		for k := range r.Keys {
+			vals[k] = mdEscape(p.Values[k])
+		}
+		trust := string(p.Trust)
+		if p.Rerun {
+			trust += " (run again alone)"
+		}
+		pm := p.Path
+		fmt.Fprintf(b, "| %s | %s | %s | %.2f Mbit/s | %.2f ms | %.2f ms | %.2f%% | %s |\n", id, strings.Join(vals, " | "), p.Verdict,
+			pm.GoodputBits/1e6, pm.MinRTTMs, pm.SRTTMs, 100*pm.RetransRate, orDash(trust))
+	}
+}
+
 // WriteSweepMarkdown writes sweep.md, a table fit for a CI step summary.
 func WriteSweepMarkdown(w io.Writer, r *SweepReport) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## tcplab sweep: %s\n\n%d points, %d at a time, %.1f s wall (longest point %.1f s)\n\n", mdEscape(r.Scenario), len(r.Points), r.Parallel, r.WallS, r.LongestPointS)
+	if throughputSweep(r) {
+		writeThroughputMarkdown(&b, r)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	b.WriteString("| point |")
 	for _, k := range r.Keys {
 		fmt.Fprintf(&b, " %s |", mdEscape(k))

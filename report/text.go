@@ -205,6 +205,23 @@ func writeMessages(w io.Writer, s *Summary, paint func(code, text string) string
 	}
 }
 
+// labHealth is the lab's own figures in one line: its CPU, the host's
+// pressure and steal, the samplers' coverage (empty: not measured).
+func labHealth(s *Summary) string {
+	var parts []string
+	if h := s.Meta.Host; h != nil {
+		parts = append(parts, fmt.Sprintf("tcplab's process (link, samplers, wire) %.0f%% of a core of %d", 100*h.LabCPU, h.Cores))
+		if h.CPUPressure >= 0 {
+			parts = append(parts, fmt.Sprintf("tasks waiting for a CPU %.0f%% of the run", 100*h.CPUPressure))
+		}
+		parts = append(parts, fmt.Sprintf("steal %.1f%%", 100*h.Steal))
+	}
+	if t := s.Trust; t != nil && t.Coverage >= 0 {
+		parts = append(parts, fmt.Sprintf("samples %.1f%% of the ticks (largest gap %.0f ms)", 100*t.Coverage, t.LargestGapMs))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // reverseText is a connection's second direction, when it carried data too.
 func reverseText(c *Connection) string {
 	r := c.Reverse
@@ -244,8 +261,12 @@ func writeLink(w io.Writer, s *Summary, paint func(code, text string) string) {
 	}
 }
 
-// writeChecks writes the expectations.
+// writeChecks writes the lab's health, the link's self-check and the
+// expectations.
 func writeChecks(w io.Writer, s *Summary, paint func(code, text string) string) {
+	if line := labHealth(s); line != "" {
+		fmt.Fprintf(w, "\nlab health: %s\n", line)
+	}
 	if len(s.SelfCheck) > 0 {
 		fmt.Fprintln(w, "\nlink self-check (configured → measured):")
 		for _, c := range s.SelfCheck {
