@@ -141,6 +141,11 @@ func Classify(snd, rcv []tcpinfo.Sample, window int64) (Shares, []Window, Verdic
 	if len(snd) < 2 {
 		return Shares{}, nil, Verdict{Class: Unknown, Evidence: []string{"fewer than two samples of the sending socket: nothing to classify"}}
 	}
+	if span := snd[len(snd)-1].T - snd[0].T; window <= 0 || span/window > maxWindows {
+		// Samples stamped over more than a run can last (a damaged
+		// samples.jsonl): classifying them window by window would not end.
+		return Shares{}, nil, Verdict{Class: Unknown, Evidence: []string{fmt.Sprintf("the sending socket's samples span %.0f s: more windows than any run has (at most %d); the samples are damaged", float64(span)/1e9, maxWindows)}}
+	}
 	if span := snd[len(snd)-1].T - snd[0].T; span < window/2 {
 		// Not one window's worth: a short connection says so instead of voting.
 		return Shares{}, nil, Verdict{Class: Unknown, Evidence: []string{fmt.Sprintf("too short to classify: %d samples of the sending socket over %.1f ms, less than half a window (%v)", len(snd), float64(span)/1e6, time.Duration(window))}}
@@ -403,6 +408,10 @@ func verdict(total Shares, wins []Window, whole Evidence) Verdict {
 	v.Evidence = append(v.Evidence, fmt.Sprintf("goodput %.2f Mbit/s (bytes acked)", whole.GoodputBits/1e6))
 	return v
 }
+
+// maxWindows bounds the windows of one classification: a run lasts at most
+// an hour, 360,000 windows of the shortest 10 ms.
+const maxWindows = 1_000_000
 
 // rtoShare is the share of a run's samples in RTO backoff above which its
 // network-limited verdict is said to be retransmission timeouts.

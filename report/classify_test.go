@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcplab/tcplab/internal/labtest"
 	"github.com/tcplab/tcplab/record"
@@ -141,4 +142,22 @@ func FuzzDecodeRecorded(f *testing.F) {
 		events, _ := record.DecodeEvents(bytes.NewReader(b), "events.jsonl")
 		Build(record.Meta{DurationS: 1, WindowS: 0.25}, samples, events, 250e6)
 	})
+}
+
+// TestClassifyDamagedSpan: samples stamped ten years apart (a damaged
+// samples.jsonl; the fuzzer found one) are refused at once instead of
+// being classified window by window for hours.
+func TestClassifyDamagedSpan(t *testing.T) {
+	ss := []tcpinfo.Sample{{T: 1, Side: "sender"}, {T: 10 * 365 * 24 * 3600 * 1e9, Side: "sender"}}
+	ss[0].Info.Len, ss[1].Info.Len = 280, 280
+	done := make(chan Verdict, 1)
+	go func() { _, _, v := Classify(ss, nil, 250e6); done <- v }()
+	select {
+	case v := <-done:
+		if v.Class != Unknown || !strings.Contains(strings.Join(v.Evidence, " "), "damaged") {
+			t.Errorf("verdict %+v, want unknown: damaged", v)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Classify did not return within 5 s")
+	}
 }
