@@ -361,3 +361,30 @@ expect:
 		t.Errorf("expectations %+v; want connections from the peers, the handshake unknown saying why", e)
 	}
 }
+
+// TestHTTPPolicies: the HTTP peers' connection policies, as the wire sees
+// them — the server's max_requests, close and idle_timeout, the client's
+// max_age — each by its own scenario's expectations.
+func TestHTTPPolicies(t *testing.T) {
+	for _, c := range []struct{ name, client, server, expect string }{
+		{"max-requests", "requests: 9, interval: 50ms", "max_requests: 3", "connections == 3\n  - connections.closed_by(server) == 3\n  - exchanges == 9"},
+		{"close", "requests: 4, interval: 100ms", "close: true", "connections == 4\n  - connections.closed_by(server) == 4"},
+		{"idle-timeout", "requests: 3, interval: 500ms", "idle_timeout: 200ms", "connections == 3\n  - connections.closed_by(server) == 3"},
+		{"max-age", "requests: 6, interval: 200ms, max_age: 300ms", "{}", "connections >= 2\n  - connections.closed_by(client) >= 1\n  - requests.failed == 0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			timerBound(t)
+			server := c.server
+			if server != "{}" {
+				server = "{ " + server + " }"
+			}
+			src := fmt.Sprintf("name: http-%s\nduration: 2s\nlink: { both: { delay: 2ms } }\nsender:\n  http_client: { %s }\nreceiver:\n  http_server: %s\nexpect:\n  - %s\n", c.name, c.client, server, c.expect)
+			res, _ := runSrc(t, "http-"+c.name, src, RunOptions{})
+			for _, e := range res.Summary.Expectations {
+				if !e.Holds {
+					t.Errorf("expectation failed: %s (actual %s)", e.Expect, e.Actual)
+				}
+			}
+		})
+	}
+}

@@ -77,15 +77,9 @@ const (
 // addReverse classifies the second direction of the connections where both
 // carried data.
 func (sum *Summary) addReverse(sndBy, rcvBy map[int][]tcpinfo.Sample, turned map[int]bool, window int64) {
-	sent := func(ss []tcpinfo.Sample) uint64 {
-		if len(ss) == 0 {
-			return 0
-		}
-		return ss[len(ss)-1].Info.BytesAcked
-	}
 	for i := range sum.Connections {
 		c := &sum.Connections[i]
-		main, other := sent(sndBy[c.Conn]), sent(rcvBy[c.Conn])
+		main, other := sentBytes(sndBy[c.Conn]), sentBytes(rcvBy[c.Conn])
 		if other < reverseMinBytes || float64(other) < reverseMinShare*float64(main) {
 			continue
 		}
@@ -255,20 +249,23 @@ func Build(meta record.Meta, samples []tcpinfo.Sample, events []record.Event, wi
 	return sum
 }
 
+// sentBytes is what a socket's last sample says it has sent and had
+// acknowledged (0: no samples).
+func sentBytes(ss []tcpinfo.Sample) uint64 {
+	if len(ss) == 0 {
+		return 0
+	}
+	return ss[len(ss)-1].Info.BytesAcked
+}
+
 // orientByData makes, for each connection, the socket that sent the bulk of
 // its bytes the one classified: where the receiver's socket sent more than
 // the sender's (an HTTP server's responses, a program that talks back), the
 // two ends' samples trade places. It returns the connections so turned.
 func orientByData(sndBy, rcvBy map[int][]tcpinfo.Sample) map[int]bool {
 	turned := map[int]bool{}
-	sent := func(ss []tcpinfo.Sample) uint64 {
-		if len(ss) == 0 {
-			return 0
-		}
-		return ss[len(ss)-1].Info.BytesAcked
-	}
 	for id, rs := range rcvBy {
-		if sent(rs) > sent(sndBy[id]) {
+		if sentBytes(rs) > sentBytes(sndBy[id]) {
 			sndBy[id], rcvBy[id] = rs, sndBy[id]
 			turned[id] = true
 		}

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"encoding/binary"
-	"fmt"
 	"net/netip"
 	"sort"
 	"sync"
@@ -379,11 +378,4 @@ func endpoint(v uint64) string {
 	var a [4]byte
 	binary.BigEndian.PutUint32(a[:], uint32(v>>16))
 	return netip.AddrPortFrom(netip.AddrFrom4(a), uint16(v)).String()
-}
-
-// String describes the tracker's count, for logs.
-func (t *Tracker) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return fmt.Sprintf("%d connections followed, %d not (tracker full)", t.next, t.dropped)
 }
