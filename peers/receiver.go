@@ -102,6 +102,7 @@ func runReceiver(ctx context.Context, cfg *Config, out Outputs, log *eventLog) e
 		wg.Wait()
 	}
 	stopSampling()
+	r.samples.account(&r.total)
 	r.series.mu.Lock()
 	r.series.flushLocked()
 	r.series.mu.Unlock()

@@ -57,6 +57,7 @@ func runSender(ctx context.Context, cfg *Config, out Outputs, log *eventLog) err
 	}
 	s.conns.Wait()
 	stopSampling()
+	s.samples.account(&s.total)
 	addCost(&s.total)
 	log.emit(Event{Kind: EventTotal, Conn: -1, Stats: &s.total})
 	if err != nil {

@@ -217,6 +217,12 @@ type Stats struct {
 	CPUUserS  float64 `json:"cpu_user_s,omitempty"`
 	CPUSysS   float64 `json:"cpu_sys_s,omitempty"`
 	MaxRSSKiB int64   `json:"max_rss_kib,omitempty"`
+	// The peer's sampler clock (totals only): the ticks it sampled at,
+	// the ticks that passed while it was late (no samples for them), and
+	// whether its thread ran at real-time priority.
+	SampleTicks       uint64 `json:"sample_ticks,omitempty"`
+	SampleTicksMissed uint64 `json:"sample_ticks_missed,omitempty"`
+	SampleRealtime    bool   `json:"sample_realtime,omitempty"`
 	// Connections is the number of connections a total covers.
 	Connections int `json:"connections,omitempty"`
 	// Lifecycle of the connection, ns since the run's start: connected,

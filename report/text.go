@@ -216,8 +216,24 @@ func labHealth(s *Summary) string {
 		}
 		parts = append(parts, fmt.Sprintf("steal %.1f%%", 100*h.Steal))
 	}
+	var missed []string
+	for _, p := range s.Peers {
+		st := p.Stats
+		if st == nil {
+			continue
+		}
+		if cpu := st.CPUUserS + st.CPUSysS; cpu > 0 && s.Meta.DurationS > 0 {
+			parts = append(parts, fmt.Sprintf("%s process %.0f%% of a core", p.Side, 100*cpu/s.Meta.DurationS))
+		}
+		if st.SampleTicks > 0 {
+			missed = append(missed, fmt.Sprintf("%s %d of %d", p.Side, st.SampleTicksMissed, st.SampleTicks+st.SampleTicksMissed))
+		}
+	}
 	if t := s.Trust; t != nil && t.Coverage >= 0 {
 		parts = append(parts, fmt.Sprintf("samples %.1f%% of the ticks (largest gap %.0f ms)", 100*t.Coverage, t.LargestGapMs))
+	}
+	if len(missed) > 0 {
+		parts = append(parts, "sampler ticks missed "+strings.Join(missed, ", "))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -38,6 +38,7 @@ func TestMalformed(t *testing.T) {
 		{"port not a number", "sender:\n  port: http\n", "2:9", []string{"sender.port", "whole number"}},
 		{"unknown congestion", "sender:\n  socket: { congestion: cubik }\n", "2:25", []string{"sender.socket.congestion", "cubik", "accepted: cubic, bbr, reno"}},
 		{"clients without listen", "receiver:\n  clients: 3\n", "2:12", []string{"receiver.clients", "sender.listen: true"}},
+		{"clients beyond the sampling budget", "sender: { listen: true }\nreceiver:\n  clients: 2000\n", "3:12", []string{"receiver.clients", "2000 clients sampled every 10ms", "200000 socket samples a second", "up to 10000", "sample_interval: 200ms or more", "at most 100 clients"}},
 		{"override out of range", "sender: { listen: true }\nreceiver:\n  clients: 2\n  client_overrides: [ { clients: [2] } ]\n", "4:34", []string{"client_overrides[0].clients", "outside 0..1"}},
 		{"refuse mode", "sender:\n  listen: true\n  policy: { refuse: [ { at: 1s, for: 1s, mode: drop } ] }\n", "3:48", []string{"refuse[0].mode", "accepted: rst, blackhole"}},
 		{"size distribution", "sender:\n  message: { size: 1KiB, distribution: pareto }\n", "2:40", []string{"sender.message.distribution", "fixed, uniform, exponential"}},

@@ -295,7 +295,7 @@ type Receiver struct {
 	Exec   *Exec           `yaml:"exec,omitempty" doc:"Run this command in the receiver's namespace instead of the built-in receiver."`
 	HTTP   *HTTPServer     `yaml:"http_server,omitempty" doc:"Instead of the reader, an HTTP server on Go's net/http answering the sender's http_client or program."`
 	// Clients and the rest need the receiver to connect (sender.listen).
-	Clients    int              `yaml:"clients,omitempty" doc:"Client connections open at once, each served from its own queue at the sender (fan-out) and sampled on both ends. Needs sender.listen. 1..5000." default:"1"`
+	Clients    int              `yaml:"clients,omitempty" doc:"Client connections open at once, each served from its own queue at the sender (fan-out) and sampled on both ends. Needs sender.listen. 1..5000, and at most 10,000 sockets sampled a second: clients / sample_interval ≤ 10,000 (1,000 clients need sample_interval ≥ 100ms, 5,000 ≥ 500ms)." default:"1"`
 	Overrides  []ClientOverride `yaml:"client_overrides,omitempty" doc:"A different read pattern for some clients (one slow client among fast ones)."`
 	CloseAt    *units.Duration  `yaml:"close_at,omitempty" doc:"The client closes its connection itself (FIN) at this time; with reconnect it then connects again."`
 	CloseEvery *units.Duration  `yaml:"close_every,omitempty" doc:"Each client closes each of its connections (FIN) this long after it opened and connects again (needs reconnect): connection churn, like a client that opens a connection per request."`
@@ -364,6 +364,14 @@ var CongestionAlgorithms = []string{"cubic", "bbr", "reno", "dctcp", "htcp", "ve
 
 // MaxClients bounds receiver.clients.
 const MaxClients = 5000
+
+// MaxSocketSamplesPerSecond bounds receiver.clients / sample_interval: the
+// sockets each end's sampler reads a second. Up to it the samplers kept 99%
+// of their ticks on a 2-core host with the peers saturating it (5,000
+// clients at 500ms, 2,000 at 250ms, 1,000 at 100ms: 100%); at 20,000 a
+// second they kept 96%, at 40,000 92%, at 200,000 56%, and the samples
+// alone were 300 MB a second.
+const MaxSocketSamplesPerSecond = 10000
 
 // Defaults of the format, in one place.
 const (

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -266,6 +267,12 @@ func (c *checker) checkClients() {
 	rc := &s.Receiver
 	if rc.Clients < 1 || rc.Clients > MaxClients {
 		bad("receiver.clients", "%d is outside 1..%d", rc.Clients, MaxClients)
+	}
+	if rate := float64(rc.Clients) / time.Duration(s.SampleInterval).Seconds(); rc.Clients > 1 && s.SampleInterval > 0 && rate > MaxSocketSamplesPerSecond {
+		least := time.Duration(math.Ceil(float64(rc.Clients)/MaxSocketSamplesPerSecond*1000)) * time.Millisecond
+		most := int(MaxSocketSamplesPerSecond * time.Duration(s.SampleInterval).Seconds())
+		bad("receiver.clients", "%d clients sampled every %v are %.0f socket samples a second at each end; tcplab keeps 99%% of its sampling ticks up to %d a second (docs/scenario.md, \"Peers: one feed, many clients\"): set sample_interval: %v or more (and window at least twice that), or use at most %d clients",
+			rc.Clients, time.Duration(s.SampleInterval), rate, MaxSocketSamplesPerSecond, least, most)
 	}
 	needsListen := func(field string) {
 		if !listens {

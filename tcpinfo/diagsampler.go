@@ -2,6 +2,7 @@ package tcpinfo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -51,6 +52,8 @@ type DiagSampler struct {
 	lines lineBuffer
 	s     Sample
 	Count int
+	// Clock is the account of Run's ticker once Run returned.
+	Clock ClockStat
 	// local/remote text per cookie, made once per connection.
 	addrs map[uint64][2]string
 }
@@ -147,17 +150,24 @@ func (c *ConnIDs) id(side string, a, b netip.AddrPort) int {
 // Flush writes what is buffered.
 func (p *DiagSampler) Flush() error { return p.lines.flush(p.W) }
 
-// Run samples until ctx ends, then flushes.
+// Run samples until ctx ends, then flushes. Its clock is a Ticker (a
+// timerfd on a real-time thread); Clock holds its account after Run.
 func (p *DiagSampler) Run(ctx context.Context) error {
-	t := time.NewTicker(p.Interval)
-	defer t.Stop()
+	t, err := NewTicker(ctx, int64(p.Interval))
+	if err != nil {
+		return fmt.Errorf("sample %s namespace: %w", p.Side, err)
+	}
+	defer func() { p.Clock = t.Close() }()
 	for {
 		if err := p.Once(); err != nil {
 			p.Flush()
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		if _, err := t.Wait(); err != nil {
+			if !errors.Is(err, ErrTickerStopped) {
+				p.Flush()
+				return fmt.Errorf("sample %s namespace: %w", p.Side, err)
+			}
 			if p.Destroyed != nil {
 				// The sockets closed at the run's end: their last samples.
 				if err := p.Once(); err != nil {
@@ -166,7 +176,6 @@ func (p *DiagSampler) Run(ctx context.Context) error {
 				}
 			}
 			return p.Flush()
-		case <-t.C:
 		}
 	}
 }
