@@ -52,7 +52,7 @@ func BenchmarkUserspaceLink(b *testing.B) {
 		b.ReportMetric(gv/1e9, "veth-Gbit/s")
 		b.ReportMetric(gu/1e9, "link-Gbit/s")
 		b.ReportMetric(100*gu/gv, "link-%-of-veth")
-		wan := run("userspace-2gbit-50ms", "userspace", "  both: { delay: 25ms, rate: 2gbit }\n")
+		wan := run("userspace-5gbit-50ms", "userspace", "  both: { delay: 25ms, rate: 5gbit }\n")
 		g := steady(wan)
 		for _, c := range wan.SelfCheck {
 			if strings.HasPrefix(c.What, "base RTT") && !c.OK {
@@ -60,7 +60,7 @@ func BenchmarkUserspaceLink(b *testing.B) {
 			}
 		}
 		lc := wan.Meta.Link.Down.Counters
-		b.ReportMetric(100*g/2e9, "wan-%-of-2Gbit/s")
+		b.ReportMetric(100*g/5e9, "wan-%-of-5Gbit/s")
 		b.ReportMetric(lc.LatenessP50, "wan-lateness-p50-ms")
 		b.ReportMetric(lc.LatenessP99, "wan-lateness-p99-ms")
 		b.ReportMetric(lc.LatenessMax, "wan-lateness-max-ms")
