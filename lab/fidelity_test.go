@@ -99,7 +99,7 @@ matrix:
 
 // TestThroughputSweep: a sweep with no failure event reports each point's
 // goodput, base RTT and retransmits (it printed "detected never" before),
-// and its bulk points run one per two cores by default.
+// and its bulk points, bounded by small link rates, run as light ones.
 func TestThroughputSweep(t *testing.T) {
 	labtest.RequireRoot(t)
 	src := `name: throughput
@@ -117,8 +117,8 @@ matrix:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := max(1, runtime.NumCPU()/2); rep.Parallel != want {
-		t.Errorf("%d bulk points at once by default, want %d (one per two cores)", rep.Parallel, want)
+	if want := min(DefaultParallel, lightPerCore*runtime.NumCPU()); rep.Parallel != want {
+		t.Errorf("%d points of bulk behind 10 and 40 Mbit/s at once by default, want %d (a rate that small is a light load)", rep.Parallel, want)
 	}
 	if len(rep.Points) != 2 || rep.Points[0].Path == nil || rep.Points[1].Path == nil {
 		t.Fatalf("points %+v", rep.Points)

@@ -27,18 +27,44 @@ const (
 )
 
 // defaultParallel is how many of the points run at once when --parallel
-// is not given: one heavy point (bulk, HTTP back to back, a program of
-// unknown load) per two cores — 16 bulk points at once on 2 cores were
-// distorted (link lateness p99 29 ms, base RTTs off, bulk called
-// sender-limited) — else lightPerCore per core, at most DefaultParallel.
+// is not given: as many as the cores hold by the heaviest point's expected
+// load (pointLoad), at most DefaultParallel. Measured on 2 cores, a
+// 32-point bulk sweep (loss × delay × congestion control, no rate): 2 at
+// once took 86 s (1.02× the points' sum over the cores) with no point
+// distorted and 5 doubtful (link lateness p99 5–11 ms), 1 at once 170 s
+// with 6 doubtful; 16 at once distorted them (lateness p99 29 ms, base
+// RTTs off, bulk called sender-limited).
 func defaultParallel(points []*scenario.SweepPoint) int {
-	cores := runtime.NumCPU()
+	cores := float64(runtime.NumCPU())
+	load := 1.0 / lightPerCore
 	for _, p := range points {
-		if heavy(p.Scenario) {
-			return max(1, cores/2)
-		}
+		load = max(load, pointLoad(p.Scenario))
 	}
-	return min(DefaultParallel, lightPerCore*cores)
+	return max(1, min(DefaultParallel, int(cores/load+1e-9)))
+}
+
+// bulkBitsPerCore is the bulk rate one core carries through a userspace
+// link with both peers' stacks (4–5 Gbit/s kept both cores of this host
+// busy).
+const bulkBitsPerCore = 2e9
+
+// pointLoad is the share of a core a point is expected to keep busy for its
+// whole run: a bulk sender (or a program, or HTTP back to back) a whole core
+// unless a link rate bounds it — then its rate's share of bulkBitsPerCore —
+// and a point that mostly waits for timers 1/lightPerCore.
+func pointLoad(s *scenario.Scenario) float64 {
+	light := 1.0 / lightPerCore
+	if !heavy(s) {
+		return light
+	}
+	if s.Sender.Exec != nil || s.Receiver.Exec != nil || s.Sender.HTTP != nil {
+		return 1 // a program's load is unknown; HTTP back to back is per request
+	}
+	down, _ := s.Link.Impairments() // the feed flows sender → receiver
+	if down.RateBits == 0 {
+		return 1
+	}
+	return max(light, min(1, float64(down.RateBits)/bulkBitsPerCore))
 }
 
 // heavy says whether a point keeps CPUs busy for its whole run.

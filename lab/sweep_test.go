@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -481,4 +482,30 @@ func runSweepSrc(t *testing.T, name, src string) *report.SweepReport {
 	report.WriteSweepText(&txt, rep)
 	t.Logf("\n%s", txt.String())
 	return rep
+}
+
+// TestDefaultParallel: the points at once by default follow the heaviest
+// point's expected load: unbounded bulk one per core, bulk behind a link
+// rate by its share of a core, timer-bound points 8 per core (at most 16).
+func TestDefaultParallel(t *testing.T) {
+	cores := runtime.NumCPU()
+	cases := []struct {
+		name, src string
+		want      int
+	}{
+		{"unbounded bulk", "name: a\nduration: 2s\nmatrix:\n  link.both.delay: [1ms, 2ms]\n", max(1, cores)},
+		{"bulk behind 1gbit", "name: a\nduration: 2s\nlink: { down: { rate: 1gbit } }\nmatrix:\n  link.both.delay: [1ms, 2ms]\n", max(1, min(DefaultParallel, 2*cores))},
+		{"bulk behind 10mbit", "name: a\nduration: 2s\nlink: { down: { rate: 10mbit } }\nmatrix:\n  link.both.delay: [1ms, 2ms]\n", min(DefaultParallel, lightPerCore*cores)},
+		{"paced", "name: a\nduration: 2s\nsender: { rate: 1mbit }\nmatrix:\n  link.both.delay: [1ms, 2ms]\n", min(DefaultParallel, lightPerCore*cores)},
+		{"one unbounded point among paced", "name: a\nduration: 2s\nsender: { rate: 1mbit }\nmatrix:\n  sender.rate: [1mbit, max]\n", max(1, cores)},
+	}
+	for _, c := range cases {
+		sw, err := scenario.ParseSweep("p.yaml", []byte(c.src))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := defaultParallel(sw.Points); got != c.want {
+			t.Errorf("%s: %d at once, want %d", c.name, got, c.want)
+		}
+	}
 }

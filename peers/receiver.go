@@ -56,7 +56,7 @@ func (l *lagSeries) flushLocked() {
 	}
 	l.log.emit(Event{T: l.sec * 1e9, Kind: EventLag, Conn: -1, Lag: &LagPoint{Second: l.sec,
 		Messages: l.h.Count(), P50Ms: float64(l.h.Quantile(0.5)) / 1000, P99Ms: float64(l.h.Quantile(0.99)) / 1000, MaxMs: float64(l.h.Max()) / 1000}})
-	l.h = hist.Histogram{}
+	l.h.Reset()
 }
 
 // clientState is what a client remembers across its connections.

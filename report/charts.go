@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 
@@ -38,10 +39,12 @@ type ChartSpan struct {
 	Change   record.ChangeKind
 }
 
-// ChartMark is a vertical line at a time: a disconnect.
+// ChartMark is a vertical line at a time: a disconnect, or where the lab's
+// trust in the run was hurt (Trust: the samplers' largest gap).
 type ChartMark struct {
 	T     float64
 	Label string
+	Trust bool
 }
 
 // buildCharts computes the charts of a run from its records: the samples by
@@ -53,7 +56,13 @@ func buildCharts(s *Summary, sndBy, rcvBy map[int][]tcpinfo.Sample, events []rec
 	}
 	c := &Charts{DurationS: dur, Spans: timelineSpans(events, dur)}
 	for _, d := range s.Disconnects {
-		c.Marks = append(c.Marks, ChartMark{d.T, fmt.Sprintf("%.3fs conn %d: %s noticed %s", d.T, d.Conn, d.Side, d.Error)})
+		c.Marks = append(c.Marks, ChartMark{T: d.T, Label: fmt.Sprintf("%.3fs conn %d: %s noticed %s", d.T, d.Conn, d.Side, d.Error)})
+	}
+	// The samplers' largest gap is marked when ticks were missed around it
+	// (more than three intervals without a sample).
+	if t := s.Trust; t != nil && t.LargestGapAtS > 0 && t.LargestGapMs > 3000*s.Meta.SampleIntervalS {
+		c.Marks = append(c.Marks, ChartMark{T: t.LargestGapAtS, Trust: true,
+			Label: fmt.Sprintf("%.3fs: the samplers' largest gap, %.0f ms without a sample (trust %s)", t.LargestGapAtS, t.LargestGapMs, t.Level)})
 	}
 	snd, rcv := sndBy[s.VerdictConn], rcvBy[s.VerdictConn]
 	// A bin holds at least two sampling intervals, so no bin is empty by chance.
@@ -63,7 +72,14 @@ func buildCharts(s *Summary, sndBy, rcvBy map[int][]tcpinfo.Sample, events []rec
 		bins = max(10, min(200, int(dur/(2*every))))
 	}
 	binW := dur / float64(bins)
-	c.Throughput = throughputSeries(sndBy, rcvBy, bins, binW)
+	// Throughput is a rate per classification window: per sampling bin,
+	// the acked bytes of a bulk sender come in bursts of whole GSO chunks
+	// and drew spikes from zero to twice the rate.
+	tbins := bins
+	if w := s.Meta.WindowS; w > 0 {
+		tbins = max(1, min(bins, int(math.Round(dur/w))))
+	}
+	c.Throughput = throughputSeries(sndBy, rcvBy, tbins, dur/float64(tbins))
 	c.Lag = lagSeries(s.LagOverTime)
 	c.Windows, c.RTT, c.Retransmits = connectionSeries(snd, rcv, bins, binW)
 	return c

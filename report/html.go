@@ -70,9 +70,9 @@ func WriteHTML(w io.Writer, s *Summary) error {
 		Verdict: s.Verdict.Text(" — "),
 		Band:    verdictBand(s.Windows, ch),
 		Charts: []chartView{
-			chartOf("throughput", "Throughput", "Mbit/s", ch.Throughput, ch),
+			chartOf("throughput", "Throughput (rate per window)", "Mbit/s", ch.Throughput, ch),
 			chartOf("lag", "Lag (production → read) and disconnects", "ms", ch.Lag, ch),
-			chartOf("windows", fmt.Sprintf("Windows (connection %d)", s.VerdictConn), "KiB", ch.Windows, ch),
+			chartScaled("windows", fmt.Sprintf("Windows (connection %d)", s.VerdictConn), "KiB", ch.Windows, ch, true),
 			chartOf("rtt", fmt.Sprintf("Round-trip time (connection %d)", s.VerdictConn), "ms", ch.RTT, ch),
 			chartOf("retransmits", fmt.Sprintf("Retransmits (connection %d)", s.VerdictConn), "segments", ch.Retransmits, ch),
 		},
@@ -98,6 +98,7 @@ type bandView struct {
 	W, H    int
 	Spans   []rectView
 	Windows []bandWindow
+	Marks   []markView
 	Legend  []legendView
 }
 
@@ -130,8 +131,8 @@ type tickView struct {
 }
 
 type markView struct {
-	X   float64
-	Tip string
+	X           float64
+	Tip, Stroke string
 }
 
 type pathView struct {
@@ -159,6 +160,7 @@ func verdictBand(wins []Window, ch *Charts) bandView {
 		v.Windows = append(v.Windows, bandWindow{D: fmt.Sprintf("M%.1f 8H%.1fV30H%.1fZ", x0, x1, x0), Fill: classColour[w.Class],
 			Tip: fmt.Sprintf("%.2f–%.2fs %s %s", w.Start, w.End, w.Class, w.SubCause)})
 	}
+	v.Marks = marksOf(ch)
 	x := float64(chartLeft)
 	for _, c := range []Class{SenderLimited, ReceiverLimited, NetworkLimited, Mixed} {
 		v.Legend = append(v.Legend, legendView{X: x, Y: 34, Fill: classColour[c], Text: string(c)})
@@ -167,38 +169,77 @@ func verdictBand(wins []Window, ch *Charts) bandView {
 	return v
 }
 
-// chartOf lays out lines over time with the shaded spans and markers. An
-// empty series draws nothing but its legend entry says "no data".
+// marksOf places the disconnects (red) and the trust marks (amber) on the
+// time axis.
+func marksOf(ch *Charts) []markView {
+	var out []markView
+	for _, mk := range ch.Marks {
+		stroke := "#cf222e"
+		if mk.Trust {
+			stroke = "#bf8700"
+		}
+		out = append(out, markView{X: round1(xOf(mk.T, ch.DurationS)), Tip: mk.Label, Stroke: stroke})
+	}
+	return out
+}
+
+// chartOf lays out lines over time with the shaded spans and markers on a
+// linear y axis. An empty series draws nothing but its legend entry says
+// "no data".
 func chartOf(id, title, unit string, lines []Series, ch *Charts) chartView {
+	return chartScaled(id, title, unit, lines, ch, false)
+}
+
+// chartScaled is chartOf with a logarithmic y axis when logY: series that
+// differ by orders of magnitude (a congestion window of 40 KiB beside a
+// receive window of 6 MiB) both stay readable.
+func chartScaled(id, title, unit string, lines []Series, ch *Charts, logY bool) chartView {
 	dur := ch.DurationS
 	v := chartView{ID: id, Title: title, Unit: unit, W: chartW, H: chartH + 16, Left: chartLeft, Right: chartW - chartRight,
 		Top: chartTop, Bottom: chartH - chartBottom}
 	top, bottom := v.Top, v.Bottom
-	ymax := 0.0
+	ymax, ymin := 0.0, math.Inf(1)
 	for _, l := range lines {
 		for _, y := range l.Y {
 			if !math.IsNaN(y) && !math.IsInf(y, 0) {
 				ymax = max(ymax, y)
+				if y > 0 {
+					ymin = min(ymin, y)
+				}
 			}
 		}
 	}
 	ymax = niceCeil(ymax)
 	yOf := func(y float64) float64 { return bottom - y/ymax*(bottom-top) }
+	if logY && !math.IsInf(ymin, 1) && ymax/ymin > 20 {
+		lo := math.Pow(10, math.Floor(math.Log10(ymin)))
+		hi := math.Pow(10, math.Ceil(math.Log10(ymax)))
+		span := math.Log10(hi / lo)
+		yOf = func(y float64) float64 {
+			if y < lo {
+				y = lo // zero and below sit on the axis
+			}
+			return bottom - math.Log10(y/lo)/span*(bottom-top)
+		}
+		v.Unit += " (log)"
+		for t := lo; t <= hi*1.0001; t *= 10 {
+			v.YTicks = append(v.YTicks, tickView{X: chartLeft - 6, Y: round1(yOf(t)), Label: fmtTick(t)})
+		}
+	} else {
+		for i := 0; i <= 4; i++ {
+			y := ymax * float64(i) / 4
+			v.YTicks = append(v.YTicks, tickView{X: chartLeft - 6, Y: round1(yOf(y)), Label: fmtTick(y)})
+		}
+	}
 	for _, sp := range ch.Spans {
 		v.Spans = append(v.Spans, rectView{X: round1(xOf(sp.From, dur)), Y: top, W: round1(math.Max(xOf(sp.To, dur)-xOf(sp.From, dur), 1)), H: bottom - top,
 			Fill: spanColour(sp.Change), Tip: sp.Label})
-	}
-	for i := 0; i <= 4; i++ {
-		y := ymax * float64(i) / 4
-		v.YTicks = append(v.YTicks, tickView{X: chartLeft - 6, Y: round1(yOf(y)), Label: fmtTick(y)})
 	}
 	step := niceCeil(dur / 10)
 	for t := 0.0; t <= dur+1e-9; t += step {
 		v.XTicks = append(v.XTicks, tickView{X: round1(xOf(t, dur)), Y: bottom + 16, Label: fmtTick(t) + "s"})
 	}
-	for _, mk := range ch.Marks {
-		v.Marks = append(v.Marks, markView{X: round1(xOf(mk.T, dur)), Tip: mk.Label})
-	}
+	v.Marks = marksOf(ch)
 	lx := float64(chartLeft)
 	for _, l := range lines {
 		d := pathOf(l, dur, yOf)

@@ -80,6 +80,8 @@ type Trust struct {
 	// largest gap between two samples of one socket.
 	Coverage     float64 `json:"sample_coverage"`
 	LargestGapMs float64 `json:"largest_sample_gap_ms"`
+	// LargestGapAtS is when that gap began (s since the run's start).
+	LargestGapAtS float64 `json:"largest_sample_gap_at_s,omitempty"`
 }
 
 // TrustReason is one figure that made the run less than ok.
@@ -169,7 +171,7 @@ func (sum *Summary) judgeTrust(samples []tcpinfo.Sample) {
 		}
 	}
 	{
-		t.Coverage, t.LargestGapMs = coverage(samples, int64(m.SampleIntervalS*1e9))
+		t.Coverage, t.LargestGapMs, t.LargestGapAtS = coverage(samples, int64(m.SampleIntervalS*1e9))
 		advice := "sample less often (a longer sample_interval) or sample fewer connections"
 		switch {
 		case t.Coverage >= 0 && t.Coverage < coverageDistorted:
@@ -205,9 +207,9 @@ func (sum *Summary) judgeTrust(samples []tcpinfo.Sample) {
 }
 
 // coverage is the share of ticks that gave a sample, over the sockets
-// (side and connection) sampled for at least coverageMinTicks ticks, and
-// the largest gap between two samples of one of them (ms).
-func coverage(samples []tcpinfo.Sample, interval int64) (float64, float64) {
+// (side and connection) sampled for at least coverageMinTicks ticks, the
+// largest gap between two samples of one of them (ms), and when it began (s).
+func coverage(samples []tcpinfo.Sample, interval int64) (float64, float64, float64) {
 	type key struct {
 		side string
 		conn int
@@ -218,7 +220,7 @@ func coverage(samples []tcpinfo.Sample, interval int64) (float64, float64) {
 		times[k] = append(times[k], samples[i].T)
 	}
 	var got, want float64
-	var gap int64
+	var gap, gapAt int64
 	for _, ts := range times {
 		sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
 		span := ts[len(ts)-1] - ts[0]
@@ -228,13 +230,15 @@ func coverage(samples []tcpinfo.Sample, interval int64) (float64, float64) {
 		got += float64(len(ts))
 		want += float64(span/interval + 1)
 		for i := 1; i < len(ts); i++ {
-			gap = max(gap, ts[i]-ts[i-1])
+			if d := ts[i] - ts[i-1]; d > gap {
+				gap, gapAt = d, ts[i-1]
+			}
 		}
 	}
 	if want == 0 {
-		return -1, 0
+		return -1, 0, 0
 	}
-	return math.Min(1, got/want), float64(gap) / 1e6
+	return math.Min(1, got/want), float64(gap) / 1e6, float64(gapAt) / 1e9
 }
 
 // trustText is the trust line of the text and Markdown reports.
