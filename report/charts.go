@@ -108,6 +108,9 @@ func throughputSeries(sndBy, rcvBy map[int][]tcpinfo.Sample, bins int, binW floa
 		thr.X, thr.Y = append(thr.X, float64(k)*binW), append(thr.Y, acked[k]*8/binW/1e6)
 		rth.X, rth.Y = append(rth.X, float64(k)*binW), append(rth.Y, received[k]*8/binW/1e6)
 	}
+	// The last step runs to the axis' end.
+	thr.X, thr.Y = append(thr.X, float64(bins)*binW), append(thr.Y, thr.Y[bins-1])
+	rth.X, rth.Y = append(rth.X, float64(bins)*binW), append(rth.Y, rth.Y[bins-1])
 	return []Series{thr, rth}
 }
 

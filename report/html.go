@@ -309,5 +309,8 @@ func niceCeil(v float64) float64 {
 }
 
 func fmtTick(v float64) string {
+	if v >= 1e4 && v < 1e15 {
+		return strconv.FormatFloat(v, 'f', 0, 64) // 10000, not 1e+04
+	}
 	return strconv.FormatFloat(v, 'g', 4, 64)
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,5 +58,43 @@ func TestFormatsTable(t *testing.T) {
 		if f.File != want[i] || len(f.Data) == 0 || !bytes.Contains(f.Data, []byte("network-limited")) {
 			t.Errorf("%s: %d bytes, want %s naming the verdict", f.File, len(f.Data), want[i])
 		}
+	}
+}
+
+// TestThroughputSweepHTML: sweep.html of a sweep without a failure event
+// charts goodput across the first matrix key, one line per setting of the
+// others, on a log scale when the goodputs span orders of magnitude, with
+// each point's trust drawn; the table carries verdict, goodput, base RTT
+// and trust (it showed "never" bars before).
+func TestThroughputSweepHTML(t *testing.T) {
+	r := &SweepReport{Scenario: "tp <x>", Keys: []string{"link.both.loss", "sender.socket.congestion"}, Parallel: 2}
+	trust := map[int]TrustLevel{1: TrustDoubtful, 2: TrustDistorted}
+	for i, loss := range []string{"0%", "1%", "2%"} {
+		for k, cc := range []string{"cubic", "bbr"} {
+			n := len(r.Points)
+			good := 2000e6 / float64(1+100*i*(1-k)) // cubic falls with loss, bbr does not
+			r.Points = append(r.Points, SweepRow{ID: fmt.Sprintf("p%02d", n), Values: []string{loss, cc}, Verdict: NetworkLimited,
+				Path: &PathMeasured{GoodputBits: good, MinRTTMs: 10}, Trust: trust[n], Passed: trust[n] != TrustDistorted})
+		}
+	}
+	var b strings.Builder
+	if err := WriteSweepHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{`data-chart="goodput"`, "Goodput across link.both.loss", "Mbit/s (log)", "congestion=cubic", "congestion=bbr",
+		"tp &lt;x&gt;", "<td>1%</td>", "2000.00 Mbit/s", "stroke=\"#cf222e\"", "stroke=\"#bf8700\""} {
+		if !strings.Contains(page, want) {
+			t.Errorf("sweep.html lacks %q", want)
+		}
+	}
+	if n := strings.Count(page, `<path class="series"`); n != 2 {
+		t.Errorf("%d lines, want 2 (cubic, bbr)", n)
+	}
+	if n := strings.Count(page, "<circle"); n != 5 { // the distorted point is a cross
+		t.Errorf("%d dots, want 5", n)
+	}
+	if strings.Contains(page, "never") {
+		t.Error("a throughput sweep's page speaks of detection")
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math"
+	"slices"
 	"strings"
 
 	"github.com/tcplab/tcplab/record"
@@ -273,12 +275,18 @@ func WriteSweepHTML(w io.Writer, r *SweepReport) error {
 	var b strings.Builder
 	b.WriteString("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n")
 	fmt.Fprintf(&b, "<title>tcplab sweep %s</title>\n", html.EscapeString(r.Scenario))
-	b.WriteString(`<style>body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
+	b.WriteString(`<style>body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1800px}
 h1{font-size:20px} table{border-collapse:collapse;margin:8px 0} td,th{border:1px solid #ddd;padding:3px 8px}
-.tick{font-size:11px;fill:#555} .label{font-size:12px} .fail{color:#cf222e}</style></head><body>
+svg.chart{display:block;width:100%;height:auto;border:1px solid #eee}
+.tick{font-size:11px;fill:#555} .label{font-size:12px} .fail{color:#cf222e} .doubtful{color:#9a6700}</style></head><body>
 `)
 	fmt.Fprintf(&b, "<h1>tcplab sweep %s</h1>\n<p>%d points, %d at a time, %.1f s wall (longest point %.1f s)</p>\n",
 		html.EscapeString(r.Scenario), len(r.Points), r.Parallel, r.WallS, r.LongestPointS)
+	if throughputSweep(r) {
+		writeThroughputHTML(&b, r)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	// Chart: one row per point and side.
 	rows := 0
 	maxT := 1.0
@@ -358,4 +366,162 @@ h1{font-size:20px} table{border-collapse:collapse;margin:8px 0} td,th{border:1px
 	b.WriteString("</table>\n</body></html>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// seriesPalette colours a throughput sweep's lines.
+var seriesPalette = []string{"#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac", "#eeca3b"}
+
+// writeThroughputHTML is sweep.html for a throughput sweep: goodput across
+// the first matrix key, one line per setting of the other keys (log scale
+// when the goodputs span more than 20×), each point a dot — hollow amber
+// when its trust is doubtful, a red cross when distorted — and the table.
+func writeThroughputHTML(b *strings.Builder, r *SweepReport) {
+	// x: the first key's values in order; lines: the other keys' settings.
+	var xs, lines []string
+	xIdx, lineIdx := map[string]int{}, map[string]int{}
+	lineOf := func(p *SweepRow) string {
+		var parts []string
+		for k := 1; k < len(r.Keys) && k < len(p.Values); k++ {
+			key := r.Keys[k] // its last name says enough beside the value
+			key = key[strings.LastIndexByte(key, '.')+1:]
+			parts = append(parts, key+"="+p.Values[k])
+		}
+		return strings.Join(parts, " ")
+	}
+	lo, hi := math.Inf(1), 0.0
+	for i := range r.Points {
+		p := &r.Points[i]
+		x := ""
+		if len(p.Values) > 0 {
+			x = p.Values[0]
+		}
+		if _, ok := xIdx[x]; !ok {
+			xIdx[x] = len(xs)
+			xs = append(xs, x)
+		}
+		if l := lineOf(p); !slices.Contains(lines, l) {
+			lineIdx[l] = len(lines)
+			lines = append(lines, l)
+		}
+		if g := p.Path.GoodputBits / 1e6; g > 0 {
+			lo, hi = min(lo, g), max(hi, g)
+		}
+	}
+	const width, height, left, right, top, bottom = 960, 360, 70, 20, 20, 300
+	logY := !math.IsInf(lo, 1) && hi/lo > 20
+	ymax := niceCeil(max(hi, 1e-3))
+	var ylo float64
+	yOf := func(g float64) float64 { return bottom - g/ymax*(bottom-top) }
+	if logY {
+		ylo = math.Pow(10, math.Floor(math.Log10(lo)))
+		yhi := math.Pow(10, math.Ceil(math.Log10(hi)))
+		span := math.Log10(yhi / ylo)
+		yOf = func(g float64) float64 {
+			return bottom - math.Log10(max(g, ylo)/ylo)/span*(bottom-top)
+		}
+		ymax = yhi
+	}
+	xOf := func(i int) float64 {
+		if len(xs) == 1 {
+			return (left + width - right) / 2
+		}
+		return left + 20 + float64(i)*float64(width-left-right-40)/float64(len(xs)-1)
+	}
+	key0 := ""
+	if len(r.Keys) > 0 {
+		key0 = r.Keys[0]
+	}
+	fmt.Fprintf(b, "<h2>Goodput across %s</h2>\n", html.EscapeString(key0))
+	legendRows := (len(lines) + 1) / 2
+	h := height + 18*legendRows
+	fmt.Fprintf(b, "<svg class=\"chart\" data-chart=\"goodput\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n", width, h, width, h)
+	ticks := []float64{}
+	if logY {
+		for t := ylo; t <= ymax*1.0001; t *= 10 {
+			ticks = append(ticks, t)
+		}
+	} else {
+		for i := 0; i <= 4; i++ {
+			ticks = append(ticks, ymax*float64(i)/4)
+		}
+	}
+	for _, t := range ticks {
+		fmt.Fprintf(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text class=\"tick\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
+			left, width-right, yOf(t), yOf(t), left-6, yOf(t)+4, fmtTick(t))
+	}
+	unit := "Mbit/s"
+	if logY {
+		unit += " (log)"
+	}
+	fmt.Fprintf(b, "<text class=\"tick\" x=\"4\" y=\"12\">%s</text>\n", unit)
+	for i, x := range xs {
+		fmt.Fprintf(b, "<text class=\"tick\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", xOf(i), bottom+18, html.EscapeString(x))
+	}
+	fmt.Fprintf(b, "<text class=\"label\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", (left+width-right)/2, bottom+36, html.EscapeString(key0))
+	for li, l := range lines {
+		colour := seriesPalette[li%len(seriesPalette)]
+		var d strings.Builder
+		for i := range r.Points {
+			p := &r.Points[i]
+			if lineOf(p) != l || len(p.Values) == 0 {
+				continue
+			}
+			cmd := "L"
+			if d.Len() == 0 {
+				cmd = "M"
+			}
+			fmt.Fprintf(&d, "%s%.1f %.1f", cmd, xOf(xIdx[p.Values[0]]), yOf(p.Path.GoodputBits/1e6))
+		}
+		name := l
+		if name == "" {
+			name = "goodput"
+		}
+		fmt.Fprintf(b, "<path class=\"series\" fill=\"none\" stroke-width=\"1.6\" stroke=\"%s\" d=\"%s\"><title>%s</title></path>\n", colour, d.String(), html.EscapeString(name))
+		lx, ly := left+(li%2)*440, height+(li/2)*18
+		fmt.Fprintf(b, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"3\" fill=\"%s\"/><text class=\"label\" x=\"%d\" y=\"%d\">%s</text>\n", lx, ly, colour, lx+14, ly+4, html.EscapeString(name))
+	}
+	for i := range r.Points {
+		p := &r.Points[i]
+		if len(p.Values) == 0 {
+			continue
+		}
+		x, y := xOf(xIdx[p.Values[0]]), yOf(p.Path.GoodputBits/1e6)
+		colour := seriesPalette[lineIdx[lineOf(p)]%len(seriesPalette)]
+		tip := fmt.Sprintf("%s %s: %s, %.2f Mbit/s, base RTT %.2f ms, trust %s", p.ID, strings.Join(p.Values, " "), p.Verdict, p.Path.GoodputBits/1e6, p.Path.MinRTTMs, orDash(string(p.Trust)))
+		switch p.Trust {
+		case TrustDistorted:
+			fmt.Fprintf(b, "<path d=\"M%.1f %.1fl8 8m0 -8l-8 8\" stroke=\"#cf222e\" stroke-width=\"2\"><title>%s</title></path>\n", x-4, y-4, html.EscapeString(tip))
+		case TrustDoubtful:
+			fmt.Fprintf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"#fff\" stroke=\"#bf8700\" stroke-width=\"2\"><title>%s</title></circle>\n", x, y, html.EscapeString(tip))
+		default:
+			fmt.Fprintf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"><title>%s</title></circle>\n", x, y, colour, html.EscapeString(tip))
+		}
+	}
+	b.WriteString("</svg>\n<p>Dots: points (hover for figures); hollow amber: trust doubtful; red cross: distorted (run again alone, still distorted).</p>\n")
+	b.WriteString("<table><tr><th>point</th>")
+	for _, k := range r.Keys {
+		fmt.Fprintf(b, "<th>%s</th>", html.EscapeString(k))
+	}
+	b.WriteString("<th>verdict</th><th>goodput</th><th>base RTT</th><th>srtt</th><th>retransmits</th><th>trust</th></tr>\n")
+	for _, p := range r.Points {
+		cls := ""
+		switch {
+		case !p.Passed || p.Trust == TrustDistorted:
+			cls = " class=\"fail\""
+		case p.Trust == TrustDoubtful:
+			cls = " class=\"doubtful\""
+		}
+		fmt.Fprintf(b, "<tr><td%s>%s</td>", cls, html.EscapeString(p.ID))
+		for _, v := range p.Values {
+			fmt.Fprintf(b, "<td>%s</td>", html.EscapeString(v))
+		}
+		trust := string(p.Trust)
+		if p.Rerun {
+			trust += " (run again alone)"
+		}
+		pm := p.Path
+		fmt.Fprintf(b, "<td>%s</td><td>%.2f Mbit/s</td><td>%.2f ms</td><td>%.2f ms</td><td>%.2f%%</td><td%s>%s</td></tr>\n",
+			p.Verdict, pm.GoodputBits/1e6, pm.MinRTTMs, pm.SRTTMs, 100*pm.RetransRate, cls, html.EscapeString(orDash(trust)))
+	}
+	b.WriteString("</table>\n</body></html>\n")
 }
