@@ -107,6 +107,11 @@ type Evidence struct {
 	// a path that answers nothing. A zero-window probe backs off too but
 	// leaves ca_state alone.
 	RTOBackoff float64 `json:"rto_backoff,omitempty"`
+	// LossRecovery is the share of samples repairing a loss (ca_state
+	// Recovery or Loss, or SACKed segments out): the receiver then holds
+	// the out-of-order data behind the hole, which closes its window
+	// while its application has nothing to read.
+	LossRecovery float64 `json:"loss_recovery,omitempty"`
 }
 
 // Window is one classification window.
@@ -256,6 +261,9 @@ func (s series) evidence(ws, we int64) Evidence {
 		if in.CAState == caLoss && in.Backoff > 0 {
 			e.RTOBackoff++
 		}
+		if in.CAState >= caRecovery || in.Sacked > 0 {
+			e.LossRecovery++
+		}
 	}
 	if e.Samples > 0 {
 		n := float64(e.Samples)
@@ -265,6 +273,7 @@ func (s series) evidence(ws, we int64) Evidence {
 		e.ZeroWindow /= n
 		e.PacingCapped /= n
 		e.RTOBackoff /= n
+		e.LossRecovery /= n
 		e.DeliveryRateBits /= n
 	}
 	if nRTT > 0 {
@@ -325,6 +334,10 @@ func label(sh Shares, e Evidence) (Class, SubCause) {
 			return ReceiverLimited, SubRcvWindow
 		case e.ReceiverUnread >= 0.25:
 			return ReceiverLimited, SubAppNotRead
+		case e.ReceiverUnread < 0.05 && e.LossRecovery >= lossRecoveryShare && e.Retransmits > 0:
+			// The window closed while a loss was repaired: the buffer
+			// held out-of-order data behind the hole, not unread data.
+			return NetworkLimited, SubLoss
 		case e.ReceiverUnread < 0.05:
 			return ReceiverLimited, SubRcvBufSmall
 		}
@@ -417,8 +430,17 @@ const maxWindows = 1_000_000
 // network-limited verdict is said to be retransmission timeouts.
 const rtoShare = 0.25
 
-// caLoss is TCP_CA_Loss: the sender is in RTO recovery.
-const caLoss = 4
+// caLoss is TCP_CA_Loss: the sender is in RTO recovery; caRecovery is
+// TCP_CA_Recovery: fast recovery.
+const (
+	caRecovery = 3
+	caLoss     = 4
+)
+
+// lossRecoveryShare is the share of a span's samples repairing a loss from
+// which a window the receiver closed with nothing unread is said to be the
+// loss's (out-of-order data held behind the hole), not a small buffer.
+const lossRecoveryShare = 0.3
 
 // lossyRetrans is the retransmitted share of sent bytes above which a
 // network-limited run is said to be limited by loss.

@@ -77,6 +77,8 @@ func TestLabelRules(t *testing.T) {
 		{"rwnd dominant, unread high", Shares{Rwnd: 0.9, Network: 0.1}, Evidence{Samples: 10, ReceiverSamples: 10, ReceiverUnread: 0.6}, ReceiverLimited, SubAppNotRead},
 		{"rwnd under bbr, window bound", Shares{Rwnd: 0.32, Network: 0.68}, Evidence{Samples: 10, ReceiverSamples: 10, WindowBound: 0.8, NotsentAboveMSS: 1, ReceiverUnread: 0.63}, ReceiverLimited, SubAppNotRead},
 		{"rwnd, receiver empty: buffer too small", Shares{Rwnd: 0.5, Network: 0.5}, Evidence{Samples: 10, ReceiverSamples: 10, ReceiverUnread: 0.01}, ReceiverLimited, SubRcvBufSmall},
+		{"rwnd, receiver empty, loss being repaired: the loss holds the window", Shares{Rwnd: 0.5, Network: 0.5}, Evidence{Samples: 10, ReceiverSamples: 10, ReceiverUnread: 0.01, LossRecovery: 0.6, Retransmits: 40}, NetworkLimited, SubLoss},
+		{"rwnd, receiver empty, a little recovery: buffer too small", Shares{Rwnd: 0.5, Network: 0.5}, Evidence{Samples: 10, ReceiverSamples: 10, ReceiverUnread: 0.01, LossRecovery: 0.1, Retransmits: 2}, ReceiverLimited, SubRcvBufSmall},
 		{"cwnd cut after a loss while the reader has a backlog", Shares{Network: 1}, Evidence{Samples: 10, ReceiverSamples: 10, NotsentAboveMSS: 1, ReceiverUnread: 0.5, ReceiverUnreadMin: 0.4, Retransmits: 2}, ReceiverLimited, SubAppNotRead},
 		{"pacing cap looks network to the chronos", Shares{Network: 1}, Evidence{Samples: 10, PacingCapped: 1, NotsentAboveMSS: 1}, SenderLimited, SubPacingCap},
 		{"sndbuf chrono", Shares{Sndbuf: 0.67, Network: 0.33}, Evidence{Samples: 10, AppLimited: 1}, SenderLimited, SubSendBuffer},
