@@ -208,3 +208,51 @@ receiver:
 	}
 	t.Logf("coverage %.4f, largest gap %.0f ms, trust %s", sum.Trust.Coverage, sum.Trust.LargestGapMs, sum.Trust.Level)
 }
+
+// TestBulkSweepAtDefaultParallel (TCPLAB_LONG=1, .ci/run's long step, about
+// 90 s on 2 cores) is the issue's 32-point bulk sweep — loss × delay ×
+// congestion control, no rate — at the default --parallel: no point comes
+// out distorted (16 at once distorted them; a distorted point runs again
+// alone). Its time against the points' sum over the cores is a figure for
+// the notes (goal 1.5×; measured 1.02× at 2 at once), logged, not asserted.
+func TestBulkSweepAtDefaultParallel(t *testing.T) {
+	labtest.RequireRoot(t)
+	if os.Getenv("TCPLAB_LONG") != "1" {
+		t.Skip("about 90 s of a saturated host: set TCPLAB_LONG=1 (.ci/run's long step runs it)")
+	}
+	src := `name: bulk-sweep-32
+duration: 5s
+link:
+  both: { delay: 5ms, loss: 0% }
+sender:
+  rate: max
+  message: { size: 64KiB }
+  socket: { congestion: cubic }
+receiver:
+  read: { rate: max, size: 1MiB }
+matrix:
+  link.both.loss: [0%, 0.1%, 1%, 2%]
+  link.both.delay: [2ms, 5ms, 10ms, 25ms]
+  sender.socket.congestion: [cubic, bbr]
+`
+	sw, err := scenario.ParseSweep("bulk-sweep-32.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunSweep(context.Background(), sw, SweepOptions{OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	levels := map[report.TrustLevel]int{}
+	for _, p := range rep.Points {
+		sum += p.WallS
+		levels[p.Trust]++
+		if p.Trust == report.TrustDistorted {
+			t.Errorf("%s %v: distorted (rerun %v)", p.ID, p.Values, p.Rerun)
+		}
+	}
+	ideal := sum / float64(runtime.NumCPU())
+	t.Logf("32 points, %d at once: %.1f s wall, the points' sum over the cores %.1f s: %.2fx (goal 1.5x); trust %v",
+		rep.Parallel, rep.WallS, ideal, rep.WallS/ideal, levels)
+}

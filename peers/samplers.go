@@ -220,4 +220,5 @@ func (s *sampleSet) account(st *Stats) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st.SampleTicks, st.SampleTicksMissed, st.SampleRealtime = s.clock.Ticks, s.clock.Missed, s.clock.Realtime
+	st.SampleCPUS = float64(s.clock.CPU) / 1e9
 }

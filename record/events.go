@@ -223,6 +223,8 @@ type Stats struct {
 	SampleTicks       uint64 `json:"sample_ticks,omitempty"`
 	SampleTicksMissed uint64 `json:"sample_ticks_missed,omitempty"`
 	SampleRealtime    bool   `json:"sample_realtime,omitempty"`
+	// SampleCPUS is the sampler thread's own CPU time (s).
+	SampleCPUS float64 `json:"sample_cpu_s,omitempty"`
 	// Connections is the number of connections a total covers.
 	Connections int `json:"connections,omitempty"`
 	// Lifecycle of the connection, ns since the run's start: connected,

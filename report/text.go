@@ -217,6 +217,12 @@ func labHealth(s *Summary) string {
 		parts = append(parts, fmt.Sprintf("steal %.1f%%", 100*h.Steal))
 	}
 	var missed []string
+	samplerCPU := 0.0
+	for _, p := range s.Peers {
+		if p.Stats != nil {
+			samplerCPU += p.Stats.SampleCPUS
+		}
+	}
 	for _, p := range s.Peers {
 		st := p.Stats
 		if st == nil {
@@ -234,6 +240,9 @@ func labHealth(s *Summary) string {
 	}
 	if len(missed) > 0 {
 		parts = append(parts, "sampler ticks missed "+strings.Join(missed, ", "))
+	}
+	if samplerCPU > 0 && s.Meta.DurationS > 0 {
+		parts = append(parts, fmt.Sprintf("the peers' sampler threads %.1f%% of a core", 100*samplerCPU/s.Meta.DurationS))
 	}
 	return strings.Join(parts, "; ")
 }

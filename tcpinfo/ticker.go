@@ -26,6 +26,7 @@ type Ticker struct {
 	st          ClockStat
 	pfd         [2]unix.PollFd
 	buf         [8]byte
+	cpu0        int64         // the thread's CPU time at NewTicker
 	watching    chan struct{} // closed when the context watcher is gone
 	unwatch     context.CancelFunc
 }
@@ -38,6 +39,15 @@ type ClockStat struct {
 	// Realtime says the thread got SCHED_FIFO (false without
 	// CAP_SYS_NICE: it then ran at its normal priority).
 	Realtime bool
+	// CPU is the sampler thread's own CPU time from NewTicker to Close
+	// (CLOCK_THREAD_CPUTIME_ID, ns): its waking, sampling and writing.
+	CPU int64
+}
+
+func threadCPU() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return ts.Nano()
 }
 
 // ErrTickerStopped is Wait's answer once the ticker's context ended.
@@ -51,7 +61,7 @@ func NewTicker(ctx context.Context, every int64) (*Ticker, error) {
 		return nil, fmt.Errorf("ticker period %dns: must be positive", every)
 	}
 	runtime.LockOSThread()
-	t := &Ticker{timer: -1, stop: -1}
+	t := &Ticker{timer: -1, stop: -1, cpu0: threadCPU()}
 	var err error
 	if t.timer, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC); err != nil {
 		t.Close()
@@ -121,6 +131,7 @@ func (t *Ticker) Close() ClockStat {
 		t.unwatch()
 		<-t.watching
 	}
+	t.st.CPU = threadCPU() - t.cpu0
 	if t.st.Realtime {
 		unix.SchedSetAttr(0, &unix.SchedAttr{Policy: 0}, 0) // back to SCHED_OTHER
 	}
