@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -421,7 +422,7 @@ func (s *sender) write(ctx context.Context, c *net.TCPConn, fd int, cur *clientC
 			}
 		}
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			return err
+			return writeEnd(err, rerr)
 		}
 		if err := s.policy(fd, cur, len(pending), &over, &q, &rd, st); err != nil {
 			return err
@@ -433,6 +434,25 @@ func (s *sender) write(ctx context.Context, c *net.TCPConn, fd int, cur *clientC
 		}
 	}
 	return nil
+}
+
+// writeEnd is the error a failed write reports. The socket's error (a user
+// timeout's ETIMEDOUT, an RST's ECONNRESET) goes to whichever of the read
+// and the write asks first, and the other finds the socket closed: a write
+// that gets EPIPE takes the read's error when the read got one (it got
+// ETIMEDOUT at the same instant in a run where the write said EPIPE).
+func writeEnd(err error, rerr <-chan error) error {
+	if !errors.Is(err, syscall.EPIPE) {
+		return err
+	}
+	select {
+	case r := <-rerr:
+		if r != nil && !errors.Is(r, io.EOF) && !errors.Is(r, os.ErrDeadlineExceeded) {
+			return r
+		}
+	case <-time.After(100 * time.Millisecond):
+	}
+	return err
 }
 
 // readEnd is what the server's read of its client says about the
