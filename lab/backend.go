@@ -48,6 +48,12 @@ func chooseBackend(s *scenario.Scenario) (backend netem.Backend, why string, err
 	case "userspace":
 		return netem.Userspace, "link.backend: userspace", nil
 	}
+	if hasTrace(s) {
+		if s.Link.Backend == "netem" {
+			return "", "", fmt.Errorf("link.backend: netem asked, but a delivery trace (link.*.trace) is made by the userspace link only: netem has no per-opportunity delivery; use backend userspace or auto")
+		}
+		return netem.Userspace, "auto: a delivery trace is made by the userspace link only", nil
+	}
 	if s.Link.NAT != nil {
 		return netem.Userspace, "auto: a scenario.NAT that forgets idle connections is made by the userspace link only", nil
 	}
@@ -109,4 +115,22 @@ func linkMechanism(s *scenario.Scenario, backend netem.Backend) string {
 		}
 	}
 	return MechNone
+}
+
+// hasTrace says whether the link, or a timeline change of it, delivers by
+// a trace.
+func hasTrace(s *scenario.Scenario) bool {
+	check := func(l scenario.Link) bool {
+		down, up := l.Impairments()
+		return down.Trace != nil || up.Trace != nil
+	}
+	if check(s.Link) {
+		return true
+	}
+	for _, e := range s.EffectiveTimeline() {
+		if e.Link != nil && check(s.Link.Apply(e.Link)) {
+			return true
+		}
+	}
+	return false
 }

@@ -29,6 +29,20 @@ type timelineStep struct {
 // runTimeline applies the scenario's timeline to topo at its times, from
 // start (monotonic ns) until ctx ends, recording each change in events.
 func runTimeline(s *scenario.Scenario, ctx context.Context, topo *netem.Topology, start int64, events io.Writer, mu *sync.Mutex, signal func(role string, sig syscall.Signal) error) error {
+	// A trace's time 0 is the run's: the link, built before the peers were
+	// ready, starts its traces again at start.
+	down, up := s.Link.Impairments()
+	for _, x := range []struct {
+		dir impair.Dir
+		im  impair.Impairment
+	}{{impair.Down, down}, {impair.Up, up}} {
+		if x.im.Trace != nil {
+			x.im.TraceStart = start
+			if err := topo.SetImpairment(x.dir, x.im); err != nil {
+				return fmt.Errorf("start the %s trace: %w", x.dir, err)
+			}
+		}
+	}
 	var steps []timelineStep
 	tl := s.EffectiveTimeline()
 	for i, e := range tl {

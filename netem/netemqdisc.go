@@ -308,6 +308,9 @@ func NetemFor(im impair.Impairment) (NetemOptions, error) {
 	if im.ResetReply {
 		return o, errors.New("answering packets with RSTs (reboot) needs the userspace link: set link.backend: userspace or auto")
 	}
+	if im.Trace != nil {
+		return o, errors.New("a delivery trace (link.*.trace) needs the userspace link: netem has no per-opportunity delivery; set link.backend: userspace or auto")
+	}
 	return o, nil
 }
 

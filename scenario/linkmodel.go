@@ -82,6 +82,7 @@ func (d Direction) Impairment(seed uint64) impair.Impairment {
 	if d.Rate != nil {
 		im.RateBits = uint64(*d.Rate)
 	}
+	im.Trace = d.TraceData
 	if d.Overhead != nil {
 		im.Overhead = int32(*d.Overhead)
 	}
@@ -169,6 +170,9 @@ func (d Direction) String() string {
 	add := func(k string, v fmt.Stringer) { p = append(p, k+" "+v.String()) }
 	if d.Rate != nil {
 		add("rate", *d.Rate)
+	}
+	if t := d.TraceData; t != nil {
+		p = append(p, fmt.Sprintf("trace %s (mean %.3g Mbit/s over %.3g s, looping)", t.Name, t.MeanBits()/1e6, float64(t.Period)/1e9))
 	}
 	if d.Delay != nil {
 		add("delay", *d.Delay)

@@ -301,6 +301,9 @@ func parseNode(file string, root *yaml.Node) (*Scenario, error) {
 	if errs := s.validate(d.pos, file); len(errs) > 0 {
 		return nil, capErrors(errs)
 	}
+	if errs := s.loadTraces(d.pos, file); len(errs) > 0 {
+		return nil, capErrors(errs)
+	}
 	return &s, nil
 }
 

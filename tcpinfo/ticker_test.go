@@ -48,7 +48,7 @@ func TestTickerCountsMissedTicks(t *testing.T) {
 		t.Fatalf("account %+v after %d missed", st, missed)
 	}
 	if unix.Geteuid() == 0 && !st.Realtime {
-		t.Errorf("root, yet the sampler thread did not get SCHED_FIFO")
+		t.Errorf("root, ticks missed, yet the sampler thread did not go to SCHED_FIFO")
 	}
 	// A long period still stops at once: the context, not the next tick.
 	ctx2, cancel2 := context.WithCancel(context.Background())

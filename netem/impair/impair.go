@@ -99,6 +99,12 @@ type Impairment struct {
 	// (netem `rate R overhead O`; counted per segment in userspace).
 	RateBits uint64
 	Overhead int32
+	// Trace, when set, delivers the direction at a mahimahi trace's
+	// opportunities instead of a fixed rate (userspace link only).
+	Trace *Trace
+	// TraceStart is when the trace's time 0 is (CLOCK_MONOTONIC ns; 0:
+	// when the impairment is set). The lab sets it to the run's start.
+	TraceStart int64
 	// Limit bounds the queue in packets (netem's limit; 0 means the default
 	// 1000, never sent to the kernel as 0, which would drop everything).
 	Limit uint32
@@ -126,7 +132,7 @@ func (im *Impairment) QueueLimit() uint32 {
 // IsZero reports whether the impairment does nothing.
 func (im *Impairment) IsZero() bool {
 	return im.Delay == 0 && im.Jitter == 0 && im.Loss == 0 && im.GE == nil && im.Duplicate == 0 &&
-		im.Reorder == nil && im.Corrupt == 0 && im.RateBits == 0 && !im.Blackhole && !im.ResetReply
+		im.Reorder == nil && im.Corrupt == 0 && im.RateBits == 0 && im.Trace == nil && !im.Blackhole && !im.ResetReply
 }
 
 // Validate checks ranges and combinations.
@@ -159,6 +165,14 @@ func (im *Impairment) Validate() error {
 	case "", Uniform, Normal, Pareto, ParetoNormal:
 	default:
 		return fmt.Errorf("unknown distribution %q (accepted: %v)", im.Distribution, Distributions)
+	}
+	if t := im.Trace; t != nil {
+		if im.RateBits != 0 {
+			return fmt.Errorf("a rate and a trace at once (the trace is the rate)")
+		}
+		if len(t.At) == 0 || t.Period <= 0 {
+			return fmt.Errorf("trace %s: no delivery opportunity or no length", t.Name)
+		}
 	}
 	if im.GE != nil {
 		if im.Loss != 0 {

@@ -76,6 +76,13 @@ type direction struct {
 	}
 	reorderCount uint32
 	rateBps      float64
+	// The trace that delivers this direction, when set: its start on the
+	// monotonic clock, the next unused opportunity, the bytes left in the
+	// last one used and that one's time (from the trace's start).
+	trace              *impair.Trace
+	traceEpoch, traceK int64
+	traceLeft          int
+	tracePrev          int64
 
 	queue  slotHeap
 	free   []*slot
@@ -119,6 +126,15 @@ func (d *direction) set(im impair.Impairment) {
 		d.ge.a1, d.ge.a2, d.ge.a3, d.ge.a4 = impair.Prob32(g.P), impair.Prob32(g.R), impair.Prob32(1-g.OneMinusH), impair.Prob32(g.OneMinusK)
 	}
 	d.rateBps = float64(im.RateBits) / 8
+	// A new trace starts from its first line: at TraceStart, or now. The
+	// same trace set again keeps its place unless a start is given.
+	if im.Trace != d.trace || im.Trace != nil && im.TraceStart != 0 && im.TraceStart != d.traceEpoch {
+		epoch := im.TraceStart
+		if epoch == 0 {
+			epoch = monotonic()
+		}
+		d.trace, d.traceEpoch, d.traceK, d.traceLeft, d.tracePrev = im.Trace, epoch, 0, 0, -1
+	}
 }
 
 // getSlot returns a free buffer, or nil when the direction holds its maximum.
@@ -343,7 +359,16 @@ func (d *direction) enqueue(s *slot, l *layout, a, b int, now int64) {
 			d.c.Reordered += uint64(s.segs)
 		}
 	}
-	if d.rateBps > 0 && !reordered {
+	if d.trace != nil && !reordered {
+		// Delivered at the trace's opportunities, then delayed.
+		wire := s.n - vnetHdrLen + int(im.Overhead)
+		if l.ok {
+			wire = l.wireBytes(a, b, im.Overhead)
+		}
+		at, k, left := d.trace.Departure(d.traceK, d.traceLeft, d.tracePrev, now-d.traceEpoch, wire)
+		d.traceK, d.traceLeft, d.tracePrev = k, left, at
+		delay += d.traceEpoch + at - now
+	} else if d.rateBps > 0 && !reordered {
 		if last := d.queue.last; last != nil && d.queue.Len() > 0 {
 			// The last packet's departure is the reference point.
 			delay -= last.due - now
