@@ -257,7 +257,7 @@ receiver:
 // step.
 func TestShippedExpectations(t *testing.T) {
 	labtest.RequireRoot(t)
-	for _, name := range []string{"slow-consumer-reset", "fanout-one-slow-client", "high-rtt-lossy-path", "vendor-maintenance-replay"} {
+	for _, name := range []string{"slow-consumer-reset", "fanout-one-slow-client", "high-rtt-lossy-path", "mobile-rate-swings", "vendor-maintenance-replay"} {
 		t.Run(name, func(t *testing.T) {
 			if name == "vendor-maintenance-replay" && os.Getenv("TCPLAB_LONG") != "1" {
 				t.Skip("42 s: set TCPLAB_LONG=1 (.ci/run's long step runs it)")

@@ -438,6 +438,7 @@ var shippedRunBy = map[string]string{
 	"http-churn":                "TestShippedHTTPScenarios",
 	"http-keepalive-not-reused": "TestShippedHTTPScenarios",
 	"http-keepalive-reused":     "TestShippedHTTPScenarios",
+	"mobile-rate-swings":        "TestShippedExpectations",
 }
 
 // TestEveryShippedScenarioRuns: every shipped scenario is run by some test

@@ -52,7 +52,7 @@ var NATExpired = []string{"drop", "rst"}
 // Direction is the impairment of one direction, with netem's meaning.
 type Direction struct {
 	Rate  *units.Rate `yaml:"rate,omitempty" doc:"Rate limit: a bit rate like 20mbit or a byte rate like 2MB/s, or max for none." default:"max"`
-	Trace *string     `yaml:"trace,omitempty" doc:"Deliver at a trace's opportunities instead of a fixed rate: a file in mahimahi's format (one line per delivery opportunity of 1500 bytes, its time in whole ms; the trace loops over its last line's time), relative to the scenario file, or the lines themselves (a YAML block). Not with rate. The userspace link only (auto picks it)."`
+	Trace *string     `yaml:"trace,omitempty" doc:"A trace the direction follows, a file relative to the scenario file or the lines themselves (a YAML block): mahimahi's format (one line per delivery opportunity of 1500 bytes, its time in whole ms; the trace loops over its last line's time; not with rate; the userspace link only, auto picks it), or a CSV of timed changes (a header time,rate,delay,jitter,loss — time first, any of the others — then a row per change; each row becomes a timeline entry of this direction, which either backend makes)."`
 	// TraceData is the trace read from Trace when the file was loaded.
 	TraceData            *impair.Trace       `yaml:"-" json:"-"`
 	Overhead             *int                `yaml:"overhead,omitempty" doc:"Bytes added to each packet when computing its time on the wire at rate (netem overhead). -1500..1500." default:"0"`
