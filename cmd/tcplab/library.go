@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tcplab/tcplab/lab"
 	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/scenarios"
 )
@@ -111,10 +112,15 @@ func newInitCmd() *cobra.Command {
 		Short: "Write a commented starter scenario (scenario.yaml by default)",
 		Long: `Write a starter scenario file that runs as it is and shows the main knobs,
 commented: the link, the sender, the receiver, the timeline and the checks.
-With --from NAME, start from an embedded scenario instead. An existing file is
-not overwritten unless --force.`,
+With --from NAME, start from an embedded scenario instead. With --from RUN_DIR
+(a run directory), write a scenario whose link and peers reproduce what that
+run measured — the delay from min_rtt, loss from retransmissions, the
+bottleneck rate, the reader's or the sender's rate, the message size — each
+value commented with its source, and the verdict as its expectation. An
+existing file is not overwritten unless --force.`,
 		Example: `  tcplab init
-  tcplab init lab/vendor.yaml --from vendor-maintenance-replay`,
+  tcplab init lab/vendor.yaml --from vendor-maintenance-replay
+  tcplab init again.yaml --from runs/slow-consumer-20261126-101500.000`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := "scenario.yaml"
@@ -122,7 +128,19 @@ not overwritten unless --force.`,
 				file = args[0]
 			}
 			content := []byte(starter)
-			if from != "" {
+			base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+			if fi, err := os.Stat(from); from != "" && err == nil && fi.IsDir() {
+				// A run directory: a scenario that reproduces what it measured.
+				name := base
+				if !scenario.ValidName(name) {
+					name = "inferred"
+				}
+				b, err := lab.InferScenario(from, name)
+				if err != nil {
+					return withCode(ExitSetup, err)
+				}
+				content = b
+			} else if from != "" {
 				b, err := scenarios.Read(from)
 				if err != nil {
 					return withCode(ExitSetup, fmt.Errorf("--from %q: no such embedded scenario; embedded: %s", from, strings.Join(scenarios.Names(), ", ")))
@@ -130,7 +148,7 @@ not overwritten unless --force.`,
 				content = []byte(strings.Replace(string(b), "$schema=../docs/scenario.schema.json", "$schema="+scenario.SchemaURL, 1))
 			}
 			// The scenario is named after its file (my-first.yaml: my-first).
-			if base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)); scenario.ValidName(base) {
+			if scenario.ValidName(base) {
 				content = nameLine.ReplaceAll(content, []byte("${1}"+base))
 			}
 			// Never write through a link (tcplab may run as root).
@@ -160,7 +178,7 @@ not overwritten unless --force.`,
 		},
 	}
 	c.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
-	c.Flags().StringVar(&from, "from", "", "start from this embedded scenario (see tcplab scenarios)")
+	c.Flags().StringVar(&from, "from", "", "start from this embedded scenario (see tcplab scenarios), or infer one from this run directory")
 	return c
 }
 

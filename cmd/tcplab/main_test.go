@@ -683,6 +683,15 @@ func TestLibraryCommands(t *testing.T) {
 	if sw, err := scenario.LoadSweep(f); err != nil || len(sw.Points) != 4 {
 		t.Errorf("init --from nat-idle-timeout: %v", err)
 	}
+	// A directory that is not a run's: refused, nothing written.
+	notRun := t.TempDir()
+	out := filepath.Join(dir, "inferred.yaml")
+	if r = runTcplab(t, "init", out, "--from", notRun); r.code != 2 || !strings.Contains(r.stderr, "not a run directory") {
+		t.Errorf("init --from a directory with no run: exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("init --from a directory with no run wrote a file")
+	}
 	r = runTcplab(t, "schema")
 	if docs, _ := os.ReadFile("../../docs/scenario.schema.json"); r.code != 0 || r.stdout != string(docs) {
 		t.Errorf("tcplab schema differs from docs/scenario.schema.json (exit %d)", r.code)
