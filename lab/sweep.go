@@ -101,6 +101,9 @@ type SweepOptions struct {
 
 // ParseShard reads "i/n" (1 ≤ i ≤ n).
 func ParseShard(s string) (i, n int, err error) {
+	if s == "auto" {
+		return ShardFromEnv(os.Getenv)
+	}
 	a, b, ok := strings.Cut(s, "/")
 	i, e1 := strconv.Atoi(a)
 	n, e2 := strconv.Atoi(b)
@@ -108,6 +111,54 @@ func ParseShard(s string) (i, n int, err error) {
 		return 0, 0, fmt.Errorf("shard %q: write i/n with 1 ≤ i ≤ n, like 2/4", s)
 	}
 	return i, n, nil
+}
+
+// The environment --shard auto reads.
+const (
+	// EnvK8sIndex is a Kubernetes Indexed Job's completion index (0-based),
+	// set in every pod of the Job.
+	EnvK8sIndex = "JOB_COMPLETION_INDEX"
+	// EnvShardIndex is a shard's index (0-based) set by hand, e.g. from
+	// GitHub Actions' strategy.job-index.
+	EnvShardIndex = "TCPLAB_SHARD_INDEX"
+	// EnvShards is the number of shards (the Job's completions, GitHub
+	// Actions' strategy.job-total).
+	EnvShards = "TCPLAB_SHARDS"
+)
+
+// ShardFromEnv is --shard auto: the shard index from a Kubernetes Indexed
+// Job's JOB_COMPLETION_INDEX, or TCPLAB_SHARD_INDEX (both 0-based), of
+// TCPLAB_SHARDS shards; it returns i/n with i 1-based, as --shard i/n.
+func ShardFromEnv(getenv func(string) string) (i, n int, err error) {
+	idx, from := getenv(EnvK8sIndex), EnvK8sIndex
+	if idx == "" {
+		idx, from = getenv(EnvShardIndex), EnvShardIndex
+	}
+	if idx == "" {
+		return 0, 0, fmt.Errorf("--shard auto: no shard index in the environment: %s (set in a Kubernetes Indexed Job's pods) or %s (0-based, like GitHub Actions' strategy.job-index), with %s (the number of shards)", EnvK8sIndex, EnvShardIndex, EnvShards)
+	}
+	count := getenv(EnvShards)
+	if count == "" {
+		return 0, 0, fmt.Errorf("--shard auto: %s=%s, but %s (the number of shards: the Job's completions, or strategy.job-total) is not set", from, idx, EnvShards)
+	}
+	k, e1 := strconv.Atoi(idx)
+	n, e2 := strconv.Atoi(count)
+	if e1 != nil || e2 != nil || n < 1 || k < 0 || k >= n {
+		return 0, 0, fmt.Errorf("--shard auto: %s=%q of %s=%q: want a whole index 0..n-1 of n ≥ 1 shards", from, idx, EnvShards, count)
+	}
+	return k + 1, n, nil
+}
+
+// ShardPoints are the indexes of the points shard i of n runs (1 ≤ i ≤ n):
+// every n-th, from i-1.
+func ShardPoints(total, i, n int) []int {
+	var out []int
+	for k := 0; k < total; k++ {
+		if k%n == i-1 {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // RunSweep runs the sweep's points (or one shard of them) in parallel, each
@@ -141,10 +192,8 @@ func RunSweep(ctx context.Context, sw *scenario.Sweep, opts SweepOptions) (*repo
 		rep.Shard = fmt.Sprintf("%d/%d", opts.Shard, opts.Shards)
 	}
 	var points []*scenario.SweepPoint
-	for _, p := range sw.Points {
-		if p.Index%opts.Shards == opts.Shard-1 {
-			points = append(points, p)
-		}
+	for _, k := range ShardPoints(len(sw.Points), opts.Shard, opts.Shards) {
+		points = append(points, sw.Points[k])
 	}
 	rows := make([]report.SweepRow, len(points))
 	done := make([]bool, len(points))

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -507,6 +508,52 @@ func TestDefaultParallel(t *testing.T) {
 		}
 		if got := defaultParallel(sw.Points); got != c.want {
 			t.Errorf("%s: %d at once, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// TestShardAuto: --shard auto reads a Kubernetes Indexed Job's completion
+// index (or TCPLAB_SHARD_INDEX, as a GitHub Actions matrix sets it) and
+// TCPLAB_SHARDS; the shards of a simulated 4-pod Job cover every point of a
+// 10-point sweep once; a missing count or index is refused with what to set.
+func TestShardAuto(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	sw, err := scenario.ParseSweep("s.yaml", []byte("name: s\nduration: 2s\nsender: { rate: 1mbit }\nmatrix:\n  link.both.delay: [1ms, 2ms, 3ms, 4ms, 5ms, 6ms, 7ms, 8ms, 9ms, 10ms]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]int{}
+	for pod := 0; pod < 4; pod++ {
+		i, n, err := ShardFromEnv(env(map[string]string{EnvK8sIndex: fmt.Sprint(pod), EnvShards: "4"}))
+		if err != nil || i != pod+1 || n != 4 {
+			t.Fatalf("pod %d: %d/%d, %v", pod, i, n, err)
+		}
+		for _, k := range ShardPoints(len(sw.Points), i, n) {
+			seen[k]++
+			if sw.Points[k].Index != k || k%4 != pod {
+				t.Errorf("pod %d runs point %d", pod, k)
+			}
+		}
+	}
+	for k := range sw.Points {
+		if seen[k] != 1 {
+			t.Errorf("point %d runs in %d shards", k, seen[k])
+		}
+	}
+	if i, n, err := ShardFromEnv(env(map[string]string{EnvShardIndex: "2", EnvShards: "3"})); err != nil || i != 3 || n != 3 {
+		t.Errorf("GitHub Actions' 0-based index 2 of 3: %d/%d, %v", i, n, err)
+	}
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, "no shard index in the environment"},
+		{map[string]string{EnvK8sIndex: "1"}, "TCPLAB_SHARDS (the number of shards"},
+		{map[string]string{EnvK8sIndex: "4", EnvShards: "4"}, "want a whole index 0..n-1"},
+		{map[string]string{EnvShardIndex: "x", EnvShards: "2"}, "TCPLAB_SHARD_INDEX=\"x\""},
+	} {
+		if _, _, err := ShardFromEnv(env(c.env)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.env, err, c.want)
 		}
 	}
 }

@@ -148,7 +148,7 @@ point (for a CI matrix); tcplab report merge combines the shards.`,
 	c.Flags().StringVar(&metrics, "metrics", "", "serve per-connection TCP metrics for Prometheus at http://ADDR/metrics during the run, without authentication (127.0.0.1:9464: this host only; :9464 means every interface, and tcplab warns)")
 	c.Flags().StringVarP(&output, "output", "o", "text", "what to print at the end: text or json (report.json, for scripts)")
 	c.Flags().IntVar(&parallel, "parallel", 0, "sweep points running at once (default: from the cores and the points' load — one unbounded bulk point per core, bulk behind a link rate by its share of a core (2 Gbit/s a core), else 8 per core up to 16); a point the lab distorted runs again alone")
-	c.Flags().StringVar(&shard, "shard", "", "run only shard i of n of a sweep's points (i/n, like 2/4)")
+	c.Flags().StringVar(&shard, "shard", "", "run only shard i of n of a sweep's points (i/n, like 2/4), or auto: from a Kubernetes Indexed Job's JOB_COMPLETION_INDEX or TCPLAB_SHARD_INDEX (0-based), of TCPLAB_SHARDS")
 	c.Flags().BoolVar(&pcap, "pcap", false, "write link.pcap: headers of every packet that crossed the link (userspace backend)")
 	return c
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	k8syaml "sigs.k8s.io/yaml"
 
 	"github.com/tcplab/tcplab/internal/labtest"
 )
@@ -139,3 +143,102 @@ func TestDocumentedCommands(t *testing.T) {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// yamlBlocks returns the ```yaml blocks of a Markdown file.
+func yamlBlocks(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// TestKubernetesRecipes holds docs/kubernetes.md's Indexed Job against the
+// Kubernetes API types (strict: an unknown or misspelt field fails) and
+// against --shard auto's contract — Indexed, completions equal to
+// TCPLAB_SHARDS, each pod's --out its own directory, the capabilities a lab
+// needs — and its GitHub Actions workflow against the same contract.
+func TestKubernetesRecipes(t *testing.T) {
+	blocks := yamlBlocks(t, "../../docs/kubernetes.md")
+	var job *batchv1.Job
+	var workflow map[string]any
+	for _, b := range blocks {
+		switch {
+		case strings.Contains(b, "kind: Job"):
+			job = &batchv1.Job{}
+			if err := k8syaml.UnmarshalStrict([]byte(b), job); err != nil {
+				t.Fatalf("the Job does not decode into batch/v1 Job: %v", err)
+			}
+		case strings.Contains(b, "jobs:"):
+			if err := yaml.Unmarshal([]byte(b), &workflow); err != nil {
+				t.Fatalf("the workflow: %v", err)
+			}
+		}
+	}
+	if job == nil || workflow == nil {
+		t.Fatalf("docs/kubernetes.md lacks the Job or the workflow (%d yaml blocks)", len(blocks))
+	}
+	if job.APIVersion != "batch/v1" || job.Kind != "Job" {
+		t.Errorf("apiVersion %q kind %q", job.APIVersion, job.Kind)
+	}
+	sp := job.Spec
+	if sp.CompletionMode == nil || *sp.CompletionMode != batchv1.IndexedCompletion || sp.Completions == nil {
+		t.Fatalf("not an Indexed Job with completions: %+v", sp)
+	}
+	if sp.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("restartPolicy %q: a failed shard must not rerun into the same directory", sp.Template.Spec.RestartPolicy)
+	}
+	if len(sp.Template.Spec.Containers) != 1 {
+		t.Fatalf("%d containers", len(sp.Template.Spec.Containers))
+	}
+	c := sp.Template.Spec.Containers[0]
+	shards := ""
+	for _, e := range c.Env {
+		if e.Name == "TCPLAB_SHARDS" {
+			shards = e.Value
+		}
+	}
+	if shards != fmt.Sprint(*sp.Completions) {
+		t.Errorf("TCPLAB_SHARDS %q, completions %d: they must be equal", shards, *sp.Completions)
+	}
+	args := strings.Join(c.Args, " ")
+	if !strings.Contains(args, "--shard auto") || !strings.Contains(args, "--out /results/shard-$(JOB_COMPLETION_INDEX)") {
+		t.Errorf("args %q: want --shard auto and an --out per index", args)
+	}
+	caps := map[corev1.Capability]bool{}
+	if sc := c.SecurityContext; sc != nil && sc.Capabilities != nil {
+		for _, k := range sc.Capabilities.Add {
+			caps[k] = true
+		}
+	}
+	if !caps["NET_ADMIN"] || !caps["SYS_ADMIN"] {
+		t.Errorf("capabilities %v: a lab needs NET_ADMIN and SYS_ADMIN", caps)
+	}
+	mounted := map[string]bool{}
+	for _, m := range c.VolumeMounts {
+		mounted[m.MountPath] = true
+	}
+	if !mounted["/results"] || !mounted["/sweep"] || !mounted["/dev/net/tun"] {
+		t.Errorf("mounts %v: want /sweep, /results and /dev/net/tun", mounted)
+	}
+	// The workflow: each matrix job runs its shard from the index and total.
+	sweep, _ := workflow["jobs"].(map[string]any)["sweep"].(map[string]any)
+	env, _ := sweep["env"].(map[string]any)
+	if env["TCPLAB_SHARD_INDEX"] != "${{ strategy.job-index }}" || env["TCPLAB_SHARDS"] != "${{ strategy.job-total }}" {
+		t.Errorf("workflow env %v", env)
+	}
+	var runs []string
+	for _, st := range sweep["steps"].([]any) {
+		if r, ok := st.(map[string]any)["run"].(string); ok {
+			runs = append(runs, r)
+		}
+	}
+	if !strings.Contains(strings.Join(runs, "\n"), "--shard auto") {
+		t.Errorf("workflow steps %q: no --shard auto", runs)
+	}
+}
