@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/report"
 	"github.com/tcplab/tcplab/scenario"
+	"github.com/tcplab/tcplab/scenario/units"
 )
 
 // Inference bounds: a base RTT below minDelayRTTMs is the lab's own stack,
@@ -78,12 +80,12 @@ func InferScenario(dir, name string) ([]byte, error) {
 	w("# Each value says what it was inferred from. Run it, and compare its report with the\n# original's: the verdict, the base RTT and the goodput should come out alike.\n")
 	w("name: %s\n", name)
 	w("description: Inferred from run %s (%s).\n", sum.Meta.RunID, sum.Meta.Scenario)
-	w("duration: %s\n", fmtSeconds(sum.Meta.DurationS))
+	w("duration: %s\n", seconds(sum.Meta.DurationS))
 	if sum.Meta.SampleIntervalS > 0 {
-		w("sample_interval: %s\n", fmtSeconds(sum.Meta.SampleIntervalS))
+		w("sample_interval: %s\n", seconds(sum.Meta.SampleIntervalS))
 	}
 	if sum.Meta.WindowS > 0 {
-		w("window: %s\n", fmtSeconds(sum.Meta.WindowS))
+		w("window: %s\n", seconds(sum.Meta.WindowS))
 	}
 	// The link.
 	var down, both []string
@@ -109,8 +111,8 @@ func InferScenario(dir, name string) ([]byte, error) {
 			from = fmt.Sprintf("half the sender's smallest min_rtt, %.2f ms, less %.2f ms for one and a half 1500-byte packets on the wire at the bottleneck rate", base, wire)
 			base -= wire
 		}
-		oneWay := math.Round((base-ownRTTMs)/2*100) / 100
-		both = append(both, fmt.Sprintf("delay: %sms", trimFloat(oneWay)))
+		oneWay := units.Duration(time.Duration(math.Round((base-ownRTTMs)/2*100)) * 10 * time.Microsecond)
+		both = append(both, "delay: "+oneWay.String())
 		w("# delay: %s, less %.1f ms the hosts' stacks add on their own\n", from, ownRTTMs)
 	} else {
 		w("# no delay: the sender's min_rtt was %.3f ms, the lab's own stack\n", p.MinRTTMs)
@@ -121,7 +123,7 @@ func InferScenario(dir, name string) ([]byte, error) {
 		w("# down loss: the sender's retransmitted share of bytes, %.3f%% (%d retransmits) — an upper bound: some retransmissions are spurious\n", 100*p.RetransRate, p.Retransmits)
 	}
 	if rateBits > 0 {
-		down = append(down, "rate: "+fmtRate(rateBits))
+		down = append(down, "rate: "+bitRate(rateBits).String())
 		w("# down rate: the goodput, %.2f Mbit/s, on the wire (× 1500/1448): the run was network-limited (%s)\n", p.GoodputBits/1e6, v.SubCause)
 	}
 	w("link:\n")
@@ -139,7 +141,7 @@ func InferScenario(dir, name string) ([]byte, error) {
 	w("sender:\n")
 	if v.Class == report.SenderLimited && (v.SubCause == report.SubAppIdle || v.SubCause == report.SubPacingCap) {
 		w("  # rate: what the application sent, %.2f Mbit/s of goodput: the run was sender-limited (%s)\n", p.GoodputBits/1e6, v.SubCause)
-		w("  rate: %s\n", fmtRate(p.GoodputBits))
+		w("  rate: %s\n", bitRate(p.GoodputBits))
 	} else {
 		w("  # rate: max (bulk): the application always had data (%s)\n", v.Text(", "))
 		w("  rate: max\n")
@@ -156,7 +158,7 @@ func InferScenario(dir, name string) ([]byte, error) {
 		// goodput also counts what filled its buffer unread.
 		rate := float64(rcv.Bytes) / sum.Meta.DurationS
 		w("  # read rate: what the receiving application read, %d bytes over %.1f s: it did not keep up (receiver-limited)\n", rcv.Bytes, sum.Meta.DurationS)
-		w("  read: { rate: %s, size: 16KiB }\n", fmtByteRate(rate))
+		w("  read: { rate: %s, size: 16KiB }\n", bitRate(8*rate))
 	} else {
 		w("  read: { rate: max }\n")
 	}
@@ -172,28 +174,12 @@ func trimFloat(f float64) string {
 	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".")
 }
 
-func fmtSeconds(s float64) string {
-	if s < 1 {
-		return trimFloat(s*1000) + "ms"
-	}
-	return trimFloat(s) + "s"
+// seconds is s as the scenario writes a duration, to the millisecond.
+func seconds(s float64) units.Duration {
+	return units.Duration(time.Duration(math.Round(s*1000)) * time.Millisecond)
 }
 
-// fmtRate writes bits/s as the scenario's bit rate (kbit, mbit, gbit).
-func fmtRate(bits float64) string {
-	switch {
-	case bits >= 1e9:
-		return trimFloat(math.Round(bits/1e7)/100) + "gbit"
-	case bits >= 1e6:
-		return trimFloat(math.Round(bits/1e4)/100) + "mbit"
-	}
-	return trimFloat(math.Max(8, math.Round(bits/10)/100)) + "kbit"
-}
-
-// fmtByteRate writes bytes/s as the scenario's byte rate (KB/s, MB/s).
-func fmtByteRate(bytes float64) string {
-	if bytes >= 1e6 {
-		return trimFloat(math.Round(bytes/1e4)/100) + "MB/s"
-	}
-	return trimFloat(math.Max(1, math.Round(bytes/10)/100)) + "KB/s"
+// bitRate is bits/s as the scenario writes a rate, to the kbit/s.
+func bitRate(bits float64) units.Rate {
+	return units.Rate(max(8, math.Round(bits/1e3)) * 1e3)
 }

@@ -219,15 +219,11 @@ func labHealth(s *Summary) string {
 	var missed []string
 	samplerCPU := 0.0
 	for _, p := range s.Peers {
-		if p.Stats != nil {
-			samplerCPU += p.Stats.SampleCPUS
-		}
-	}
-	for _, p := range s.Peers {
 		st := p.Stats
 		if st == nil {
 			continue
 		}
+		samplerCPU += st.SampleCPUS
 		if cpu := st.CPUUserS + st.CPUSysS; cpu > 0 && s.Meta.DurationS > 0 {
 			parts = append(parts, fmt.Sprintf("%s process %.0f%% of a core", p.Side, 100*cpu/s.Meta.DurationS))
 		}

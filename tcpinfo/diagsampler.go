@@ -52,8 +52,6 @@ type DiagSampler struct {
 	lines lineBuffer
 	s     Sample
 	Count int
-	// Clock is the account of Run's ticker once Run returned.
-	Clock ClockStat
 	// local/remote text per cookie, made once per connection.
 	addrs map[uint64][2]string
 }
@@ -151,13 +149,13 @@ func (c *ConnIDs) id(side string, a, b netip.AddrPort) int {
 func (p *DiagSampler) Flush() error { return p.lines.flush(p.W) }
 
 // Run samples until ctx ends, then flushes. Its clock is a Ticker (a
-// timerfd on a real-time thread); Clock holds its account after Run.
+// timerfd on a thread that turns real-time at its first missed tick).
 func (p *DiagSampler) Run(ctx context.Context) error {
 	t, err := NewTicker(ctx, int64(p.Interval))
 	if err != nil {
 		return fmt.Errorf("sample %s namespace: %w", p.Side, err)
 	}
-	defer func() { p.Clock = t.Close() }()
+	defer t.Close()
 	for {
 		if err := p.Once(); err != nil {
 			p.Flush()

@@ -20,14 +20,17 @@ import (
 )
 
 // shBlocks returns the ```sh blocks of a Markdown file.
-func shBlocks(t *testing.T, path string) []string {
+func shBlocks(t *testing.T, path string) []string { return fencedBlocks(t, path, "sh") }
+
+// fencedBlocks returns the bodies of a Markdown file's ```lang blocks.
+func fencedBlocks(t *testing.T, path, lang string) []string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+	for _, m := range regexp.MustCompile("(?s)```"+regexp.QuoteMeta(lang)+"\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
 		out = append(out, m[1])
 	}
 	return out
@@ -144,27 +147,13 @@ func TestDocumentedCommands(t *testing.T) {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// yamlBlocks returns the ```yaml blocks of a Markdown file.
-func yamlBlocks(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
-		out = append(out, m[1])
-	}
-	return out
-}
-
 // TestKubernetesRecipes holds docs/kubernetes.md's Indexed Job against the
 // Kubernetes API types (strict: an unknown or misspelt field fails) and
 // against --shard auto's contract — Indexed, completions equal to
 // TCPLAB_SHARDS, each pod's --out its own directory, the capabilities a lab
 // needs — and its GitHub Actions workflow against the same contract.
 func TestKubernetesRecipes(t *testing.T) {
-	blocks := yamlBlocks(t, "../../docs/kubernetes.md")
+	blocks := fencedBlocks(t, "../../docs/kubernetes.md", "yaml")
 	var job *batchv1.Job
 	var workflow map[string]any
 	for _, b := range blocks {
