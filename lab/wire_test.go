@@ -60,6 +60,13 @@ receiver:
 	if w == nil || w.Connections < 4 || w.Connections != sum.Messages.Connections {
 		t.Fatalf("wire %+v, peers %d connections; want the same count, at least 4", w, sum.Messages.Connections)
 	}
+	// A handshake is one round trip, plus what the link itself measured
+	// releasing a packet late (a descheduled link: a CI-like run here
+	// once saw 37.30 ms on the wire and 37.59 ms at the client alike).
+	slowest := 30.0
+	if l := sum.Meta.Link; l != nil && l.Down.Counters != nil && l.Up.Counters != nil {
+		slowest = max(slowest, 22+l.Down.Counters.LatenessMax+l.Up.Counters.LatenessMax)
+	}
 	// Connection i on the wire is the peers' connection i (both in the
 	// order opened); each end's own connect time and the wire's handshake
 	// see the same link, lateness included, so they agree closely, and
@@ -79,9 +86,15 @@ receiver:
 		// The client's own connect also holds its process's wait for a CPU
 		// (a CI run on the loaded host: 23.22 ms against the wire's 20.55):
 		// it may come later than the wire's by up to 5 ms, never earlier
-		// by more than 10%.
-		if hs := *c.HandshakeMs; peers-hs < -max(1, 0.1*peers) || peers-hs > max(5, 0.1*peers) || hs < 19 || hs > 30 {
-			t.Errorf("conn %d: the wire's handshake %.2f ms, the client's own connect %.2f ms; want the client's no earlier than 10%% before the wire's, no later than 5 ms after, and the wire's near 20 ms", c.Conn, hs, peers)
+		// by more than 10%. When the run itself measured the host short of
+		// CPU (tasks waiting most of the run, a CI run: 26.18 ms against
+		// 20.38 for the process's first connect), up to 15 ms later.
+		late := max(5, 0.1*peers)
+		if h := sum.Meta.Host; h != nil && h.CPUPressure > 0.5 {
+			late = 15
+		}
+		if hs := *c.HandshakeMs; peers-hs < -max(1, 0.1*peers) || peers-hs > late || hs < 19 || hs > slowest {
+			t.Errorf("conn %d: the wire's handshake %.2f ms, the client's own connect %.2f ms; want the client's no earlier than 10%% before the wire's, no later than %.0f ms after, and the wire's between 19 and %.1f ms", c.Conn, hs, peers, late, slowest)
 		}
 		if c.Close != nil && c.Close.AtS < 2.3 && c.Close.By != record.EndClient {
 			t.Errorf("conn %d closed by the %s at %.2f s, want the client (close_every)", c.Conn, c.Close.By, c.Close.AtS)
