@@ -177,13 +177,7 @@ func (r *receiver) runClient(ctx context.Context, cl *clientState) {
 			r.log.emit(Event{Kind: EventConnecting, Client: cl.index, Addr: cfg.Addr})
 			c, hs, err = dial(ctx, cfg)
 		} else {
-			d := net.Dialer{Control: control(cfg.Socket), KeepAlive: -1, Timeout: rc.Timeout}
-			t0 := time.Now()
-			var nc net.Conn
-			nc, err = d.DialContext(ctx, "tcp", cfg.Addr)
-			if err == nil {
-				c, hs = nc.(*net.TCPConn), time.Since(t0)
-			}
+			c, hs, err = dialTimed(ctx, net.Dialer{KeepAlive: -1, Timeout: rc.Timeout}, cfg.Socket, cfg.Addr)
 		}
 		if err != nil {
 			if ctx.Err() != nil && !first {

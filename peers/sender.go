@@ -498,12 +498,11 @@ func (s *sender) policy(fd int, cur *clientCursor, pending int, over *int64, q *
 // first connection): it retries while the listener is not up yet, bounded
 // by the run.
 func dial(ctx context.Context, cfg *Config) (*net.TCPConn, time.Duration, error) {
-	d := net.Dialer{Control: control(cfg.Socket), KeepAlive: -1}
+	d := net.Dialer{KeepAlive: -1}
 	for {
-		t0 := time.Now()
-		c, err := d.DialContext(ctx, "tcp", cfg.Addr)
+		c, hs, err := dialTimed(ctx, d, cfg.Socket, cfg.Addr)
 		if err == nil {
-			return c.(*net.TCPConn), time.Since(t0), nil
+			return c, hs, nil
 		}
 		if !errors.Is(err, syscall.ECONNREFUSED) || ctx.Err() != nil {
 			return nil, 0, fmt.Errorf("connect to %s: %w", cfg.Addr, err)

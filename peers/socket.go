@@ -1,12 +1,15 @@
 package peers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/tcplab/tcplab/tcpinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,13 +17,36 @@ import (
 // options that must be in place before the handshake (buffers, because the
 // window scale is negotiated in the SYN; congestion control).
 func control(o SocketOptions) func(network, address string, c syscall.RawConn) error {
+	return controlStamped(o, nil)
+}
+
+// controlStamped is control that also stamps *connecting with the
+// monotonic clock as the socket is handed to connect(2) (nil: no stamp):
+// a handshake timed from there leaves out the socket's creation and
+// options, which the process's first connection pays most for.
+func controlStamped(o SocketOptions, connecting *int64) func(network, address string, c syscall.RawConn) error {
 	return func(network, address string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
 			serr = applyPre(int(fd), o)
 		})
+		if connecting != nil {
+			*connecting = tcpinfo.Monotonic()
+		}
 		return errors.Join(err, serr)
 	}
+}
+
+// dialTimed connects with d (its Control replaced by the socket options'
+// and a stamp) and returns the handshake's time from connect(2) on.
+func dialTimed(ctx context.Context, d net.Dialer, o SocketOptions, addr string) (*net.TCPConn, time.Duration, error) {
+	var connecting int64
+	d.Control = controlStamped(o, &connecting)
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	return c.(*net.TCPConn), time.Duration(tcpinfo.Monotonic() - connecting), nil
 }
 
 func applyPre(fd int, o SocketOptions) error {

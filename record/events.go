@@ -9,13 +9,17 @@ const (
 	// SideLink is the side of the link's own events (timeline changes,
 	// the middlebox).
 	SideLink = "link"
+	// SideWatched is the side of a socket tcplab watch sampled on a live
+	// host: one end of a connection whose other end is elsewhere. Whether
+	// it sent or received is read from its data when it is judged.
+	SideWatched = "watched"
 )
 
 // Side is who recorded an event: one of the two ends or the link.
 type Side string
 
 // Sides is the one table of sides.
-var Sides = []Side{RoleSender, RoleReceiver, SideLink}
+var Sides = []Side{RoleSender, RoleReceiver, SideLink, SideWatched}
 
 // MarshalText writes the side's name.
 func (s Side) MarshalText() ([]byte, error) { return []byte(s), nil }

@@ -38,21 +38,24 @@ type SubCause string
 
 // The sub-causes.
 const (
-	SubAppIdle      SubCause = "application not sending"
-	SubSendBuffer   SubCause = "send buffer too small"
-	SubPacingCap    SubCause = "pacing cap (SO_MAX_PACING_RATE)"
-	SubAppNotRead   SubCause = "application not reading"
-	SubRcvBufSmall  SubCause = "receive buffer too small"
-	SubRcvWindow    SubCause = "receive window"
-	SubLoss         SubCause = "loss (retransmits)"
-	SubQueueing     SubCause = "queueing (RTT above min_rtt)"
-	SubRate         SubCause = "bottleneck rate (cwnd or pacing bound)"
-	SubRTO          SubCause = "retransmission timeouts (no ACKs: a dead path)"
+	SubAppIdle     SubCause = "application not sending"
+	SubSendBuffer  SubCause = "send buffer too small"
+	SubPacingCap   SubCause = "pacing cap (SO_MAX_PACING_RATE)"
+	SubAppNotRead  SubCause = "application not reading"
+	SubRcvBufSmall SubCause = "receive buffer too small"
+	SubRcvWindow   SubCause = "receive window"
+	SubLoss        SubCause = "loss (retransmits)"
+	SubQueueing    SubCause = "queueing (RTT above min_rtt)"
+	SubRate        SubCause = "bottleneck rate (cwnd or pacing bound)"
+	SubRTO         SubCause = "retransmission timeouts (no ACKs: a dead path)"
+	// SubNotReceiver is a receiving end's reading when it kept up: the
+	// sender or the path held the transfer, and that end cannot tell which.
+	SubNotReceiver  SubCause = "not the receiver: the sender or the path (one end watched)"
 	subUnclassified SubCause = ""
 )
 
 // SubCauses is the one table of sub-causes.
-var SubCauses = []SubCause{SubAppIdle, SubSendBuffer, SubPacingCap, SubAppNotRead, SubRcvBufSmall, SubRcvWindow, SubLoss, SubQueueing, SubRate, SubRTO, subUnclassified}
+var SubCauses = []SubCause{SubAppIdle, SubSendBuffer, SubPacingCap, SubAppNotRead, SubRcvBufSmall, SubRcvWindow, SubLoss, SubQueueing, SubRate, SubRTO, SubNotReceiver, subUnclassified}
 
 // MarshalText writes the sub-cause's text.
 func (c SubCause) MarshalText() ([]byte, error) { return []byte(c), nil }
@@ -91,7 +94,7 @@ type Evidence struct {
 	AppLimited        float64 `json:"app_limited"`       // share of samples with delivery_rate_app_limited
 	NotsentAboveMSS   float64 `json:"notsent_above_mss"` // share of samples with notsent_bytes >= mss
 	WindowBound       float64 `json:"window_bound"`      // share with snd_wnd < cwnd*mss and notsent >= mss
-	ZeroWindow        float64 `json:"zero_window"`       // share with snd_wnd == 0
+	ZeroWindow        float64 `json:"zero_window"`       // share with snd_wnd == 0 (a receiving end's: rcv_wnd == 0)
 	PacingCapped      float64 `json:"pacing_capped"`     // share at a SO_MAX_PACING_RATE cap
 	SndbufFill        float64 `json:"sndbuf_fill"`       // median wmem_queued / sndbuf
 	ReceiverUnread    float64 `json:"receiver_unread"`   // mean unread / rcvbuf on the receiver
@@ -112,6 +115,13 @@ type Evidence struct {
 	// the out-of-order data behind the hole, which closes its window
 	// while its application has nothing to read.
 	LossRecovery float64 `json:"loss_recovery,omitempty"`
+	// A receiving end judged alone (ClassifyReceiving): what arrived
+	// (bytes_received × 8 / span), the median share of the advertised
+	// window that crossed per base RTT, and the segments that arrived out
+	// of order (rcv_ooopack).
+	ReceivedBits float64 `json:"received_bits,omitempty"`
+	WindowFill   float64 `json:"window_fill,omitempty"`
+	OutOfOrder   uint64  `json:"out_of_order,omitempty"`
 }
 
 // Window is one classification window.

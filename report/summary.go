@@ -165,7 +165,11 @@ type Summary struct {
 	Messages  Accounting `json:"messages"`
 	// VerdictConn is the connection the verdict and windows describe: the
 	// one that carried the most data.
-	VerdictConn int          `json:"verdict_conn"`
+	VerdictConn int `json:"verdict_conn"`
+	// Ends is which ends of the verdict's connection were sampled: a run
+	// samples both; a watch usually has one (empty: a report from before
+	// it was kept, or nothing sampled).
+	Ends        Ends         `json:"ends,omitempty"`
 	Connections []Connection `json:"connections"`
 	// Wire is every connection as the link saw it (nil: a run recorded
 	// before connections.jsonl).
@@ -292,7 +296,32 @@ func samplesByConn(samples []tcpinfo.Sample) (sndBy, rcvBy map[int][]tcpinfo.Sam
 	for _, ss := range rcvBy {
 		byT(ss)
 	}
+	// A watched socket (tcplab watch: one end on the host) is the sending
+	// end if it had more acknowledged than it received, else the
+	// receiving end.
+	watched := map[int][]tcpinfo.Sample{}
+	for _, s := range samples {
+		if s.Side == record.SideWatched {
+			watched[s.Conn] = append(watched[s.Conn], s)
+		}
+	}
+	for id, ss := range watched {
+		byT(ss)
+		if last := &ss[len(ss)-1].Info; last.BytesReceived > last.BytesAcked {
+			rcvBy[id] = ss
+		} else {
+			sndBy[id] = ss
+		}
+	}
 	return sndBy, rcvBy
+}
+
+// receivedBytes is what a socket's last sample says it has received.
+func receivedBytes(ss []tcpinfo.Sample) uint64 {
+	if len(ss) == 0 {
+		return 0
+	}
+	return ss[len(ss)-1].Info.BytesReceived - ss[0].Info.BytesReceived
 }
 
 // verdictAndPath is the Summary's verdict (of the connection that carried
@@ -300,23 +329,56 @@ func samplesByConn(samples []tcpinfo.Sample) (sndBy, rcvBy map[int][]tcpinfo.Sam
 // link's self-check.
 func verdictAndPath(meta record.Meta, sndBy, rcvBy map[int][]tcpinfo.Sample, window int64) Summary {
 	// The verdict describes the connection that carried the most data.
-	busiest, most := 0, uint64(0)
+	// A connection of which only the receiving end was sampled (a watch)
+	// counts what it received.
+	busiest, most, first := 0, uint64(0), true
+	conns := len(sndBy)
+	consider := func(id int, n uint64) {
+		if first || n > most || (n == most && id < busiest) {
+			busiest, most, first = id, n, false
+		}
+	}
 	for id, ss := range sndBy {
-		if n := ss[len(ss)-1].Info.BytesAcked - ss[0].Info.BytesAcked; n > most || (n == most && id < busiest) {
-			busiest, most = id, n
+		consider(id, ss[len(ss)-1].Info.BytesAcked-ss[0].Info.BytesAcked)
+	}
+	for id, ss := range rcvBy {
+		if len(sndBy[id]) == 0 {
+			conns++
+			consider(id, receivedBytes(ss))
 		}
 	}
 	snd, rcv := sndBy[busiest], rcvBy[busiest]
 	sum := Summary{Schema: SchemaVersion, Meta: meta, Expectations: []ExpectResult{}, VerdictConn: busiest}
+	switch {
+	case len(snd) > 0 && len(rcv) > 0:
+		sum.Ends = EndsBoth
+	case len(snd) > 0:
+		sum.Ends = EndsSending
+	case len(rcv) > 0:
+		sum.Ends = EndsReceiving
+	}
 	if len(snd) > 0 {
 		sum.TCPInfoLen = snd[0].Info.Len
+	} else if len(rcv) > 0 {
+		sum.TCPInfoLen = rcv[0].Info.Len
 	}
-	sum.Shares, sum.Windows, sum.Verdict = Classify(snd, rcv, window)
+	sum.Shares, sum.Windows, sum.Verdict = classifyEnds(snd, rcv, window)
 	if sum.Windows == nil {
 		sum.Windows = []Window{}
 	}
-	if len(sndBy) > 1 {
-		sum.Verdict.Evidence = append(sum.Verdict.Evidence, fmt.Sprintf("of %d connections, connection %d carried the most data; each connection's verdict is in connections", len(sndBy), busiest))
+	if conns > 1 {
+		sum.Verdict.Evidence = append(sum.Verdict.Evidence, fmt.Sprintf("of %d connections, connection %d carried the most data; each connection's verdict is in connections", conns, busiest))
+	}
+	if len(snd) == 0 && len(rcv) > 1 {
+		// The path as the receiving end saw it: its min_rtt (the
+		// handshake's, and any data it sent) and what arrived.
+		a, b := &rcv[0], &rcv[len(rcv)-1]
+		if span := float64(b.T-a.T) / 1e9; span > 0 {
+			sum.Path.GoodputBits = float64(receivedBytes(rcv)) * 8 / span
+		}
+		if b.Info.HasNotsent() {
+			sum.Path.MinRTTMs = float64(b.Info.MinRTT) / 1e3
+		}
 	}
 	if len(snd) > 1 {
 		ev := series{snd, rcv}.evidence(snd[0].T, snd[len(snd)-1].T)
@@ -423,9 +485,9 @@ func (sum *Summary) addConnections(events []record.Event, sndBy, rcvBy map[int][
 	for _, id := range ids {
 		c := conns[id]
 		clients[c.Client] = true
-		if ss := sndBy[id]; len(ss) > 0 {
+		if len(sndBy[id]) > 0 || len(rcvBy[id]) > 0 {
 			var v Verdict
-			c.Shares, _, v = Classify(ss, rcvBy[id], window)
+			c.Shares, _, v = classifyEnds(sndBy[id], rcvBy[id], window)
 			c.Verdict, c.SubCause = v.Class, v.SubCause
 		} else {
 			c.Verdict = Unknown
