@@ -56,12 +56,14 @@ func serveMetrics(addr string, topo *netem.Topology, port uint16) (string, func(
 	}, nil
 }
 
-// ServeCollector serves col at /metrics on addr (host:port; port 0 picks
+// ServeCollector serves cols at /metrics on addr (host:port; port 0 picks
 // one) and returns the server and the address it listens on.
-func ServeCollector(addr string, col prometheus.Collector) (*http.Server, string, error) {
+func ServeCollector(addr string, cols ...prometheus.Collector) (*http.Server, string, error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(col); err != nil {
-		return nil, "", err
+	for _, col := range cols {
+		if err := reg.Register(col); err != nil {
+			return nil, "", err
+		}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

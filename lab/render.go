@@ -76,8 +76,8 @@ func Rerender(dir string) (*Result, error) {
 // expectationsFromScenario fills in the expectations of a meta.json
 // written before it kept them, from the run's scenario.yaml.
 func expectationsFromScenario(rd *record.Dir, m *record.MetaFile) error {
-	if m.Expect != nil {
-		return nil
+	if m.Expect != nil || m.Watch != nil {
+		return nil // a watch has no scenario and no expectations
 	}
 	sb, err := rd.ReadFile(record.FileScenario, scenario.MaxFileSize)
 	if err != nil {

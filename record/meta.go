@@ -193,6 +193,32 @@ type Meta struct {
 	End EndKind `json:"end,omitempty"`
 	// PeerFailures are the peers or programs that failed the run.
 	PeerFailures []PeerFailure `json:"peer_failures,omitempty"`
+	// Watch is what a tcplab watch picked (nil: a lab's run).
+	Watch *WatchRecord `json:"watch,omitempty"`
+}
+
+// Title is what a report calls the run: "tcplab run SCENARIO", or
+// "tcplab watch of TARGET".
+func (m *Meta) Title() string {
+	if m.Watch != nil {
+		return "tcplab watch of " + m.Watch.Target
+	}
+	return "tcplab run " + m.Scenario
+}
+
+// WatchRecord is what a watch of a live host picked and how its clock fared.
+type WatchRecord struct {
+	// Target is the filters in the command line's words.
+	Target string `json:"target"`
+	// NetNS is the namespace's path ("" : tcplab's own).
+	NetNS string `json:"netns,omitempty"`
+	PID   int    `json:"pid,omitempty"`
+	// Connections were followed; Untracked were over the watch's bound.
+	Connections int `json:"connections"`
+	Untracked   int `json:"untracked,omitempty"`
+	// Ticks of the sampling clock, and those it was late for.
+	Ticks       uint64 `json:"ticks"`
+	TicksMissed uint64 `json:"ticks_missed"`
 }
 
 // LinkCounters are the userspace link's counters of one direction

@@ -120,8 +120,11 @@ type Evidence struct {
 	// window that crossed per base RTT, and the segments that arrived out
 	// of order (rcv_ooopack).
 	ReceivedBits float64 `json:"received_bits,omitempty"`
-	WindowFill   float64 `json:"window_fill,omitempty"`
-	OutOfOrder   uint64  `json:"out_of_order,omitempty"`
+	// PeerWindowUse is the share of the peer's mean window (snd_wnd)
+	// acknowledged per base RTT (only without the receiver's samples).
+	PeerWindowUse float64 `json:"peer_window_use,omitempty"`
+	WindowFill    float64 `json:"window_fill,omitempty"`
+	OutOfOrder    uint64  `json:"out_of_order,omitempty"`
 }
 
 // Window is one classification window.
@@ -149,6 +152,8 @@ type series struct {
 	rcv []tcpinfo.Sample
 }
 
+func newSeries(snd, rcv []tcpinfo.Sample) series { return series{snd: snd, rcv: rcv} }
+
 // Classify splits the run into windows of length window (ns) and classifies
 // each and the whole run. snd are the sending socket's samples and rcv the
 // receiving socket's, each in time order.
@@ -168,7 +173,7 @@ func Classify(snd, rcv []tcpinfo.Sample, window int64) (Shares, []Window, Verdic
 	if !snd[0].Info.HasChronos() {
 		return Shares{}, nil, Verdict{Class: Unknown, Evidence: []string{fmt.Sprintf("the kernel returned %d bytes of tcp_info: no busy/rwnd/sndbuf chronos (kernel 4.10+)", snd[0].Info.Len)}}
 	}
-	s := series{snd, rcv}
+	s := newSeries(snd, rcv)
 	total := shares(&snd[0], &snd[len(snd)-1])
 	var wins []Window
 	t0 := snd[0].T
@@ -235,7 +240,7 @@ func (s series) evidence(ws, we int64) Evidence {
 	var e Evidence
 	a, b := at(s.snd, ws), at(s.snd, we)
 	var fills []float64
-	var rttRatio float64
+	var rttRatio, wnd float64
 	var nRTT int
 	for i := a + 1; i <= b; i++ {
 		in := &s.snd[i].Info
@@ -249,6 +254,7 @@ func (s series) evidence(ws, we int64) Evidence {
 			e.NotsentAboveMSS++
 		}
 		if in.HasSndWnd() {
+			wnd += float64(in.SndWnd)
 			if notsent && uint64(in.SndWnd) < uint64(in.SndCwnd)*mss {
 				e.WindowBound++
 			}
@@ -288,6 +294,16 @@ func (s series) evidence(ws, we int64) Evidence {
 	}
 	if nRTT > 0 {
 		e.SRTTOverMinRTT = rttRatio / float64(nRTT)
+	}
+	if len(s.rcv) == 0 && e.Samples > 0 && wnd > 0 && b > a {
+		// Only the sending end: how much of the peer's window crossed per
+		// base RTT. The window's right edge moves as the receiving
+		// application reads: read at once (a small buffer), a window
+		// crosses every RTT; read slowly, far less does.
+		if span, mr := float64(s.snd[b].T-s.snd[a].T)/1e9, s.snd[b].Info.MinRTT; span > 0 && mr > 0 {
+			rate := float64(s.snd[b].Info.BytesAcked-s.snd[a].Info.BytesAcked) / span
+			e.PeerWindowUse = rate * float64(mr) / 1e6 / (wnd / float64(e.Samples))
+		}
 	}
 	if len(fills) > 0 {
 		sort.Float64s(fills)
@@ -340,6 +356,13 @@ func label(sh Shares, e Evidence) (Class, SubCause) {
 		return NetworkLimited, SubRTO
 	case sh.Rwnd >= 0.5 || (sh.Rwnd >= 0.1 && e.WindowBound >= 0.5):
 		switch {
+		case e.ReceiverSamples == 0 && e.PeerWindowUse > 0 && e.PeerWindowUse <= peerWindowSlowRead:
+			// Only the sending end: the window's edge moved far slower
+			// than a window per RTT — the application read slowly.
+			return ReceiverLimited, SubAppNotRead
+		case e.ReceiverSamples == 0 && e.PeerWindowUse >= peerWindowFilled:
+			// …or a whole window crossed each RTT: the buffer is too small.
+			return ReceiverLimited, SubRcvBufSmall
 		case e.ReceiverSamples == 0:
 			return ReceiverLimited, SubRcvWindow
 		case e.ReceiverUnread >= 0.25:
@@ -447,6 +470,15 @@ const (
 	caLoss     = 4
 )
 
+// With only the sending end sampled, a receiver-limited span in which
+// less than peerWindowSlowRead of the peer's window crossed per base RTT
+// was an application reading slowly; one in which peerWindowFilled or more
+// did, a buffer too small for the path.
+const (
+	peerWindowSlowRead = 0.5
+	peerWindowFilled   = 0.7
+)
+
 // lossRecoveryShare is the share of a span's samples repairing a loss from
 // which a window the receiver closed with nothing unread is said to be the
 // loss's (out-of-order data held behind the hole), not a small buffer.
@@ -491,7 +523,7 @@ func LiveClass(snd, rcv []tcpinfo.Sample, window int64) Class {
 		return "…"
 	}
 	end := snd[len(snd)-1].T
-	w, ok := series{snd, rcv}.window(end-window, end)
+	w, ok := newSeries(snd, rcv).window(end-window, end)
 	if !ok {
 		return "…"
 	}

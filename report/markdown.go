@@ -27,7 +27,7 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 	if t := s.Trust; t != nil && t.Level == TrustDistorted {
 		status = "❌ distorted by the lab"
 	}
-	fmt.Fprintf(&b, "## tcplab: %s — %s\n\n", mdEscape(m.Scenario), status)
+	fmt.Fprintf(&b, "## %s — %s\n\n", mdEscape(m.Title()), status)
 	if t := s.Trust; t != nil && t.Level != TrustOK {
 		fmt.Fprintf(&b, "> ⚠️ **trust: %s**", t.Level)
 		for _, r := range t.Reasons {
@@ -187,7 +187,7 @@ func WriteJUnit(w io.Writer, s *Summary) error {
 			add("run completes", s.Meta.EndKind() == record.EndCompleted, "run stopped: "+s.Meta.StoppedText())
 		}
 		if t := s.Trust; t != nil && t.Level == TrustDistorted {
-			add("the lab kept the path (trust)", false, trustText(t))
+			add("the lab kept the path (trust)", false, trustText(t, &s.Meta))
 		}
 		for _, e := range s.Expectations {
 			msg := fmt.Sprintf("expected %s, actual %s", e.Expect, e.Actual)

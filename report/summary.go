@@ -269,6 +269,9 @@ func sentBytes(ss []tcpinfo.Sample) uint64 {
 func orientByData(sndBy, rcvBy map[int][]tcpinfo.Sample) map[int]bool {
 	turned := map[int]bool{}
 	for id, rs := range rcvBy {
+		if len(sndBy[id]) == 0 {
+			continue // one end sampled: it is where its data says (a watch)
+		}
 		if sentBytes(rs) > sentBytes(sndBy[id]) {
 			sndBy[id], rcvBy[id] = rs, sndBy[id]
 			turned[id] = true
@@ -381,7 +384,7 @@ func verdictAndPath(meta record.Meta, sndBy, rcvBy map[int][]tcpinfo.Sample, win
 		}
 	}
 	if len(snd) > 1 {
-		ev := series{snd, rcv}.evidence(snd[0].T, snd[len(snd)-1].T)
+		ev := newSeries(snd, rcv).evidence(snd[0].T, snd[len(snd)-1].T)
 		last := &snd[len(snd)-1].Info
 		sum.Path = PathMeasured{Retransmits: ev.Retransmits, RetransRate: ev.RetransRate, GoodputBits: ev.GoodputBits}
 		if last.HasNotsent() {

@@ -58,11 +58,31 @@ func writeText(out io.Writer, s *Summary, colour bool) error {
 	return w.err
 }
 
+// endsText says which ends of a connection were sampled.
+var endsText = map[Ends]string{
+	EndsBoth:      "both ends sampled",
+	EndsSending:   "its sending end sampled (the whole case: chronos, queue, the peer's window)",
+	EndsReceiving: "its receiving end sampled (receiver-limited or not; the sender and the path look alike from there)",
+	"":            "no samples",
+}
+
 // writeHeader writes the run, the link, the verdict with its evidence and the shares.
 func writeHeader(w io.Writer, s *Summary, paint func(code, text string) string) {
 	m := &s.Meta
-	fmt.Fprintf(w, "tcplab run %s (%s): %s\n", m.Scenario, m.RunID, m.StoppedText())
-	fmt.Fprintf(w, "  link: down %s, up %s; kernel %s, tcp_info %d bytes\n", m.LinkDown, m.LinkUp, m.Kernel, s.TCPInfoLen)
+	fmt.Fprintf(w, "%s (%s): %s\n", m.Title(), m.RunID, m.StoppedText())
+	if wr := m.Watch; wr != nil {
+		ns := wr.NetNS
+		if ns == "" {
+			ns = "tcplab's own"
+		}
+		fmt.Fprintf(w, "  namespace %s; kernel %s, tcp_info %d bytes; %d connection(s) followed", ns, m.Kernel, s.TCPInfoLen, wr.Connections)
+		if wr.Untracked > 0 {
+			fmt.Fprintf(w, ", %d more not followed (the watch's bound)", wr.Untracked)
+		}
+		fmt.Fprintf(w, "; the verdict's connection: %s\n", endsText[s.Ends])
+	} else {
+		fmt.Fprintf(w, "  link: down %s, up %s; kernel %s, tcp_info %d bytes\n", m.LinkDown, m.LinkUp, m.Kernel, s.TCPInfoLen)
+	}
 	if l := m.Link; l != nil {
 		fmt.Fprintf(w, "  made by: %s; %s\n", l.Made(), l.Why)
 	}
@@ -72,7 +92,7 @@ func writeHeader(w io.Writer, s *Summary, paint func(code, text string) string) 
 		if t.Level == TrustDistorted {
 			colour = ansiRed + ansiBold
 		}
-		fmt.Fprintf(w, "\n%s\n", paint(colour, trustText(t)))
+		fmt.Fprintf(w, "\n%s\n", paint(colour, trustText(t, &s.Meta)))
 		if t.Level != TrustOK {
 			fmt.Fprintf(w, "  advice: %s\n", t.Reasons[len(t.Reasons)-1].Advice)
 		}
@@ -83,6 +103,15 @@ func writeHeader(w io.Writer, s *Summary, paint func(code, text string) string) 
 		fmt.Fprintf(w, "  - %s\n", e)
 	}
 	sh := &s.Shares
+	if s.Ends == EndsReceiving {
+		fmt.Fprintf(w, "\nshares of the sending socket's time: none — only the receiving end was sampled (the chronos are the sender's)\n")
+		if len(s.Windows) > 0 {
+			fmt.Fprintf(w, "windows (%d × %.0f ms): %s\n", len(s.Windows), m.WindowS*1000, classVector(v.ClassShares))
+			fmt.Fprintf(w, "  %s\n", strip(s.Windows))
+		}
+		fmt.Fprintln(w)
+		return
+	}
 	fmt.Fprintf(w, "\nshares of the sending socket's time:\n")
 	fmt.Fprintf(w, "  sender-limited (application idle) %5.1f%%\n", 100*sh.Idle)
 	fmt.Fprintf(w, "  sender-limited (send buffer)      %5.1f%%\n", 100*sh.Sndbuf)
@@ -97,6 +126,9 @@ func writeHeader(w io.Writer, s *Summary, paint func(code, text string) string) 
 
 // writePeers writes each end's account.
 func writePeers(w io.Writer, s *Summary, paint func(code, text string) string) {
+	if s.Meta.Watch != nil {
+		return // no peers of tcplab's: the watched sockets are in connections
+	}
 	for _, p := range s.Peers {
 		fmt.Fprintf(w, "%-8s", p.Side)
 		if st := p.Stats; st != nil {

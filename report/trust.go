@@ -242,9 +242,12 @@ func coverage(samples []tcpinfo.Sample, interval int64) (float64, float64, float
 }
 
 // trustText is the trust line of the text and Markdown reports.
-func trustText(t *Trust) string {
+func trustText(t *Trust, m *record.Meta) string {
 	if t == nil {
 		return ""
+	}
+	if len(t.Reasons) == 0 && m.Watch != nil {
+		return "TRUST: ok — the samples covered the watch"
 	}
 	if len(t.Reasons) == 0 {
 		return "TRUST: ok — the lab kept the path it was asked for"

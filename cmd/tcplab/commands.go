@@ -46,7 +46,7 @@ Exit codes: 0 every expectation held, 1 an expectation failed,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newReportCmd(), newScenariosCmd(), newInitCmd(), newSchemaCmd(), newDoctorCmd(), newCleanupCmd(), newVersionCmd(), newExporterCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newReportCmd(), newScenariosCmd(), newInitCmd(), newSchemaCmd(), newDoctorCmd(), newCleanupCmd(), newVersionCmd(), newExporterCmd(), newWatchCmd())
 	return root
 }
 

@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"netem":             {"netem/impair", "netem/userspace", "internal/vocab"},
 	"netem/userspace":   {"netem/impair", "internal/hist"},
 	"wire":              {"record"},
+	"watch":             {"netem", "record", "report", "tcpinfo"},
 	"netem/impair":      {"internal/vocab"},
 	"tcpinfo":           {},
 	"scenarios":         {},
