@@ -29,6 +29,8 @@ const (
 	// wireOverTCP is a 1500-byte packet's bytes over its TCP payload: a
 	// link rate is counted on the wire, goodput in payload.
 	wireOverTCP = 1500.0 / 1448
+	// minWatchedDurationS is the shortest run inferred from a watch.
+	minWatchedDurationS = 10
 )
 
 // InferScenario writes a commented scenario whose link and peers
@@ -68,7 +70,11 @@ func InferScenario(dir, name string) ([]byte, error) {
 			}
 		}
 	}
-	if snd == nil || snd.Messages == 0 {
+	watched := sum.Meta.Watch != nil
+	if watched && v.SubCause == report.SubNotReceiver {
+		return nil, fmt.Errorf("%s: the watch had the receiving end only, and it kept up: the sender or the path held the transfer, which that end cannot tell apart — watch the sending end to infer a path", dir)
+	}
+	if !watched && (snd == nil || snd.Messages == 0) {
 		return nil, fmt.Errorf("%s: the sender wrote no messages of tcplab's feed (a program's or HTTP run): init --from infers a feed's path only", dir)
 	}
 	p := sum.Path
@@ -76,11 +82,22 @@ func InferScenario(dir, name string) ([]byte, error) {
 	w := func(format string, a ...any) { fmt.Fprintf(&out, format, a...) }
 	w("# yaml-language-server: $schema=%s\n", scenario.SchemaURL)
 	w("# Inferred by tcplab init --from %s\n", dir)
-	w("# from run %s (%s, %.1f s): %s\n", sum.Meta.RunID, sum.Meta.Scenario, sum.Meta.DurationS, v.Text(" — "))
+	if watched {
+		w("# from a watch %s (%s, %.1f s; the verdict's connection: its %s end sampled): %s\n", sum.Meta.RunID, sum.Meta.Watch.Target, sum.Meta.DurationS, sum.Ends, v.Text(" — "))
+	} else {
+		w("# from run %s (%s, %.1f s): %s\n", sum.Meta.RunID, sum.Meta.Scenario, sum.Meta.DurationS, v.Text(" — "))
+	}
 	w("# Each value says what it was inferred from. Run it, and compare its report with the\n# original's: the verdict, the base RTT and the goodput should come out alike.\n")
 	w("name: %s\n", name)
-	w("description: Inferred from run %s (%s).\n", sum.Meta.RunID, sum.Meta.Scenario)
-	w("duration: %s\n", seconds(sum.Meta.DurationS))
+	w("description: Inferred from %s %s (%s).\n", map[bool]string{false: "run", true: "watch"}[watched], sum.Meta.RunID, sum.Meta.Title())
+	if watched && sum.Meta.DurationS < minWatchedDurationS {
+		// A watch starts mid-connection; the run starts with a handshake,
+		// slow start and an empty buffer, which weigh on a short run.
+		w("# duration: %.0f s, not the watch's %.1f s: a run's start (slow start, a buffer filling) weighs little over it\n", float64(minWatchedDurationS), sum.Meta.DurationS)
+		w("duration: %s\n", seconds(minWatchedDurationS))
+	} else {
+		w("duration: %s\n", seconds(sum.Meta.DurationS))
+	}
 	if sum.Meta.SampleIntervalS > 0 {
 		w("sample_interval: %s\n", seconds(sum.Meta.SampleIntervalS))
 	}
@@ -98,7 +115,7 @@ func InferScenario(dir, name string) ([]byte, error) {
 		// its serialisation time, which every data segment's RTT carries:
 		// the smaller is the path's delay (a lost SYN would make the
 		// handshake far longer, a loaded host a little; then min_rtt).
-		from := fmt.Sprintf("half the sender's smallest min_rtt, %.2f ms (the path's base RTT)", base)
+		from := fmt.Sprintf("half the %s smallest min_rtt, %.2f ms (the path's base RTT)", map[report.Ends]string{report.EndsReceiving: "receiving end's (its handshake's)"}[sum.Ends]+map[bool]string{true: "sender's"}[sum.Ends != report.EndsReceiving], base)
 		if handshake > 0.5*base && handshake < base {
 			from = fmt.Sprintf("half the handshake's round trip, %.2f ms (min_rtt %.2f ms adds the data's time on the wire at the bottleneck)", handshake, base)
 			base = handshake
@@ -137,7 +154,6 @@ func InferScenario(dir, name string) ([]byte, error) {
 		w("  both: {}\n")
 	}
 	// The sender.
-	size := int(math.Round(float64(snd.Bytes) / float64(snd.Messages)))
 	w("sender:\n")
 	if v.Class == report.SenderLimited && (v.SubCause == report.SubAppIdle || v.SubCause == report.SubPacingCap) {
 		w("  # rate: what the application sent, %.2f Mbit/s of goodput: the run was sender-limited (%s)\n", p.GoodputBits/1e6, v.SubCause)
@@ -146,14 +162,26 @@ func InferScenario(dir, name string) ([]byte, error) {
 		w("  # rate: max (bulk): the application always had data (%s)\n", v.Text(", "))
 		w("  rate: max\n")
 	}
-	w("  # message size: the sender's bytes over its messages (%d over %d)\n", snd.Bytes, snd.Messages)
-	w("  message: { size: %dB }\n", max(size, 24))
+	if snd != nil && snd.Messages > 0 {
+		size := int(math.Round(float64(snd.Bytes) / float64(snd.Messages)))
+		w("  # message size: the sender's bytes over its messages (%d over %d)\n", snd.Bytes, snd.Messages)
+		w("  message: { size: %dB }\n", max(size, 24))
+	} else {
+		w("  # message size: tcplab's default (%s): a watch sees the socket, not the application's writes\n", scenario.DefaultMessageSize)
+	}
 	if sock != nil && sock.Congestion != "" {
 		w("  socket: { congestion: %s }\n", sock.Congestion)
 	}
 	// The receiver.
 	w("receiver:\n")
-	if v.Class == report.ReceiverLimited && v.SubCause == report.SubAppNotRead && rcv != nil && sum.Meta.DurationS > 0 {
+	if v.Class == report.ReceiverLimited && watched {
+		// The window opens as the application reads: in the steady state
+		// what was acknowledged (or received) is what it read. (A buffer
+		// too small gives the same rate by another cause: the watch's
+		// one end cannot size the peer's buffer.)
+		w("  # read rate: the watched %s end's goodput, %.2f Mbit/s: the window opened only as fast as that (receiver-limited, %s)\n", sum.Ends, p.GoodputBits/1e6, v.SubCause)
+		w("  read: { rate: %s, size: 16KiB }\n", bitRate(p.GoodputBits))
+	} else if v.Class == report.ReceiverLimited && v.SubCause == report.SubAppNotRead && rcv != nil && sum.Meta.DurationS > 0 {
 		// What the application read over the run, not the goodput: the
 		// goodput also counts what filled its buffer unread.
 		rate := float64(rcv.Bytes) / sum.Meta.DurationS
