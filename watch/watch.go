@@ -133,6 +133,8 @@ type Watcher struct {
 	ticks uint64
 	missd uint64
 	drawn int // lines of the live table on the terminal
+	// createdDir: Out did not exist before the watch made it.
+	createdDir bool
 }
 
 // skip is a socket the target does not pick: when it was last seen, and
@@ -210,6 +212,8 @@ func Open(opts Options) (*Watcher, error) {
 		return nil, err
 	}
 	if opts.Out != "" {
+		_, statErr := os.Lstat(opts.Out)
+		w.createdDir = errors.Is(statErr, os.ErrNotExist)
 		rd, err := record.Create(opts.Out)
 		if err != nil {
 			w.Close()
@@ -221,7 +225,9 @@ func Open(opts Options) (*Watcher, error) {
 		}
 		if err != nil {
 			w.Close()
-			os.RemoveAll(opts.Out)
+			if w.createdDir {
+				os.RemoveAll(opts.Out)
+			}
 			return nil, err
 		}
 	}
@@ -339,7 +345,14 @@ func (w *Watcher) Run(ctx context.Context) (*Result, error) {
 	w.file.Close()
 	w.file = nil
 	if w.next == 0 {
-		return res, errors.Join(runErr, fmt.Errorf("no connection matched %s in %v: %s holds no samples to report", o.Target, time.Duration(res.Seconds*1e9).Round(time.Millisecond), dir))
+		// Nothing to report: leave nothing behind either.
+		for _, f := range []string{record.FileSamples, record.FileEvents, record.FileMeta} {
+			os.Remove(filepath.Join(dir, f))
+		}
+		if w.createdDir {
+			os.Remove(dir)
+		}
+		return res, errors.Join(runErr, fmt.Errorf("no connection matched %s in %v: nothing recorded (%s is not kept)", o.Target, time.Duration(res.Seconds*1e9).Round(time.Millisecond), dir))
 	}
 	sum, err := report.Rerender(dir, nil)
 	res.Summary = sum

@@ -25,6 +25,7 @@ import (
 	"github.com/tcplab/tcplab/scenario"
 	"github.com/tcplab/tcplab/scenarios"
 	"github.com/tcplab/tcplab/tcpinfo"
+	"github.com/tcplab/tcplab/watch"
 )
 
 func newRootCmd() *cobra.Command {
@@ -396,13 +397,17 @@ func newVersionCmd() *cobra.Command {
 func newExporterCmd() *cobra.Command {
 	var ns, listen string
 	var port uint16
+	var interval, window time.Duration
 	c := &cobra.Command{
 		Use:   "exporter --netns NAME",
 		Short: "Serve per-connection TCP metrics of a network namespace for Prometheus",
 		Long: `Serve, at http://LISTEN/metrics, the tcp_info of every established TCP
 socket in the named network namespace (/run/netns/NAME), read through sock_diag
 at each scrape: RTT, cwnd, windows, bytes acked, retransmits and the busy,
-rwnd-limited and sndbuf-limited times. Localhost by default. Needs root.`,
+rwnd-limited and sndbuf-limited times; and the verdict: each connection's
+seconds limited by each class (tcplab_tcp_limited_seconds_total{class=...}),
+judged window by window from the end in the namespace as tcplab watch judges
+it. Localhost by default. Needs root.`,
 		Example: "  sudo tcplab exporter --netns tcplab-1a2b3c4d-rcv --listen 127.0.0.1:9464",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -422,20 +427,32 @@ rwnd-limited and sndbuf-limited times. Localhost by default. Needs root.`,
 			defer dc.Close()
 			col := tcpinfo.NewCollector()
 			col.Add(ns, dc, port)
-			srv, addr, err := lab.ServeCollector(listen, col)
+			// The verdict: a watch of the same sockets judges each window.
+			target := watch.Target{NetNS: ns}
+			if port != 0 {
+				target.Ports = []uint16{port}
+			}
+			wt, err := watch.Open(watch.Options{Target: target, Interval: interval, Window: window})
+			if err != nil {
+				return withCode(ExitSetup, err)
+			}
+			defer wt.Close()
+			srv, addr, err := lab.ServeCollector(listen, col, watch.ClassCollector{W: wt, NetNS: ns})
 			if err != nil {
 				return withCode(ExitSetup, err)
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "serving http://%s/metrics for namespace %s\n", addr, ns)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			<-ctx.Done()
-			return srv.Close()
+			_, werr := wt.Run(ctx)
+			return errors.Join(werr, srv.Close())
 		},
 	}
 	c.Flags().StringVar(&ns, "netns", "", "network namespace name (required)")
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:9464", "address to serve /metrics on")
 	c.Flags().Uint16Var(&port, "port", 0, "only sockets using this port (0: all)")
+	c.Flags().DurationVar(&interval, "interval", 100*time.Millisecond, "sampling interval of the verdict (tcplab_tcp_limited_seconds_total)")
+	c.Flags().DurationVar(&window, "window", time.Second, "classification window of the verdict")
 	c.MarkFlagRequired("netns")
 	return c
 }

@@ -572,18 +572,42 @@ func TestExporter(t *testing.T) {
 	if m == nil {
 		t.Fatalf("exporter said %q", line)
 	}
-	resp, err := http.Get("http://" + m[1] + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// The verdict: the receiver (reading 2 MB/s of a bulk feed) is
+	// receiver-limited, judged from its own end, window after window.
+	limited := regexp.MustCompile(`tcplab_tcp_limited_seconds_total\{class="receiver-limited",local="[^"]+",netns="` + regexp.QuoteMeta(ns) + `",remote="[^"]+"\} (\S+)`)
+	var body []byte
+	seconds := 0.0
+	for deadline := time.Now().Add(8 * time.Second); time.Now().Before(deadline) && seconds < 2; time.Sleep(500 * time.Millisecond) {
+		resp, err := http.Get("http://" + m[1] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if v := limited.FindSubmatch(body); v != nil {
+			seconds, _ = strconv.ParseFloat(string(v[1]), 64)
+		}
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	if !strings.Contains(string(body), `tcplab_tcp_unread_bytes{cong=`) || !strings.Contains(string(body), `netns="`+ns+`"`) {
 		t.Errorf("exporter output lacks the receiver's socket:\n%.2000s", body)
+	}
+	if seconds < 2 || !strings.Contains(string(body), `class="network-limited"`) {
+		t.Errorf("receiver-limited seconds %.1f, want 2 or more after 8 s (and every class exported):\n%s", seconds, grepLines(body, "limited_seconds"))
 	}
 	if r := runTcplab(t, "exporter", "--netns", "tcplab-nosuch-rcv"); r.code != 2 || !strings.Contains(r.stderr, "tcplab-nosuch-rcv") {
 		t.Errorf("unknown namespace: exit %d %s", r.code, r.stderr)
 	}
+}
+
+// grepLines is the lines of b that hold s.
+func grepLines(b []byte, s string) string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // TestSweepCLI: a file with a matrix runs as a sweep, in shards, and the
