@@ -91,6 +91,8 @@ const (
 	MaxConns = 10000
 	// recentWindows is how many windows of classes the live view keeps.
 	recentWindows = 10
+	// maxKeep bounds the samples kept of one connection (a window's).
+	maxKeep = 10000
 )
 
 // Validate checks the settings, naming the flag at fault.
@@ -100,6 +102,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--interval %v: at least %v", o.Interval, MinInterval)
 	case o.Window < 2*o.Interval:
 		return fmt.Errorf("--window %v: at least two sampling intervals (%v)", o.Window, 2*o.Interval)
+	case int64(o.Window)/int64(o.Interval) > maxKeep-3:
+		return fmt.Errorf("--window %v: at most %d sampling intervals (%v)", o.Window, maxKeep-3, time.Duration(maxKeep-3)*o.Interval)
 	case o.For < 0:
 		return fmt.Errorf("--for %v: a duration of 0 (until interrupted) or more", o.For)
 	case o.PID < 0:
@@ -135,6 +139,7 @@ type Watcher struct {
 	drawn int // lines of the live table on the terminal
 	// createdDir: Out did not exist before the watch made it.
 	createdDir bool
+	scratch    tcpinfo.Sample // the sample being made (kept off the heap)
 }
 
 // skip is a socket the target does not pick: when it was last seen, and
@@ -146,8 +151,9 @@ type skip struct{ seen, retry uint32 }
 type conn struct {
 	id            int
 	local, remote string
-	recent        []tcpinfo.Sample // the last windows, oldest first
-	keep          int
+	ring          []tcpinfo.Sample // the last window's samples, from head on
+	head, n       int
+	inOrder       []tcpinfo.Sample // ring, oldest first (made at each window)
 	nextWindow    int64
 	classes       [recentWindows]report.Class
 	subs          [recentWindows]report.SubCause
@@ -493,25 +499,28 @@ func (w *Watcher) sample(now int64, d *tcpinfo.DiagSocket, closing bool) {
 			w.skipped[d.Cookie] = skip{seen: w.gen}
 			return
 		}
-		keep := int(int64(recentWindows/2)*int64(w.opts.Window)/int64(w.opts.Interval)) + 2
-		c = &conn{id: w.next, local: d.Src.String(), remote: d.Dst.String(), keep: min(keep, 1000),
+		// A window of samples, and a little more: what a window's class needs.
+		keep := min(int(int64(w.opts.Window)/int64(w.opts.Interval))+3, maxKeep)
+		c = &conn{id: w.next, local: d.Src.String(), remote: d.Dst.String(),
 			nextWindow: now + int64(w.opts.Window), seconds: map[report.Class]float64{}}
-		c.recent = make([]tcpinfo.Sample, 0, c.keep)
+		c.ring = make([]tcpinfo.Sample, keep)
 		w.next++
 		w.conns[d.Cookie] = c
 	}
-	var s tcpinfo.Sample
+	s := &w.scratch
+	*s = tcpinfo.Sample{}
 	s.FromDiag(d)
 	s.T, s.Side, s.Conn, s.Local, s.Remote = now, record.SideWatched, c.id, c.local, c.remote
 	c.state = d.State
 	if w.out != nil {
 		w.lines = s.AppendJSON(w.lines)
 	}
-	if len(c.recent) == c.keep {
-		copy(c.recent, c.recent[1:])
-		c.recent = c.recent[:c.keep-1]
+	c.ring[(c.head+c.n)%len(c.ring)] = *s
+	if c.n < len(c.ring) {
+		c.n++
+	} else {
+		c.head = (c.head + 1) % len(c.ring)
 	}
-	c.recent = append(c.recent, s)
 	if now >= c.nextWindow {
 		w.judge(c)
 		c.nextWindow += int64(w.opts.Window)
@@ -526,9 +535,21 @@ func (w *Watcher) sample(now int64, d *tcpinfo.DiagSocket, closing bool) {
 	}
 }
 
+// ordered is the ring's samples, oldest first.
+func (c *conn) ordered() []tcpinfo.Sample {
+	if c.inOrder == nil {
+		c.inOrder = make([]tcpinfo.Sample, 0, len(c.ring))
+	}
+	c.inOrder = c.inOrder[:0]
+	for i := 0; i < c.n; i++ {
+		c.inOrder = append(c.inOrder, c.ring[(c.head+i)%len(c.ring)])
+	}
+	return c.inOrder
+}
+
 // judge classifies the window that just ended and keeps its rate and RTT.
 func (w *Watcher) judge(c *conn) {
-	ss := c.recent
+	ss := c.ordered()
 	last := &ss[len(ss)-1]
 	c.sending = last.Info.BytesReceived <= last.Info.BytesAcked
 	win := int64(w.opts.Window)
