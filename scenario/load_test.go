@@ -39,7 +39,7 @@ func TestMalformed(t *testing.T) {
 		{"unknown congestion", "sender:\n  socket: { congestion: cubik }\n", "2:25", []string{"sender.socket.congestion", "cubik", "accepted: cubic, bbr, reno"}},
 		{"clients without listen", "receiver:\n  clients: 3\n", "2:12", []string{"receiver.clients", "sender.listen: true"}},
 		{"clients beyond the sampling budget", "sender: { listen: true }\nreceiver:\n  clients: 2000\n", "3:12", []string{"receiver.clients", "2000 clients sampled every 10ms", "200000 socket samples a second", "up to 10000", "sample_interval: 200ms or more", "at most 100 clients"}},
-		{"trace and rate", "link:\n  down: { rate: 5mbit, trace: x.down }\n", "2:31", []string{"link.down.trace", "a trace and a rate at once", "remove link.down.rate"}},
+		{"trace and rate", "link:\n  down: { rate: 5mbit, trace: x.down }\n", "2:31", []string{"link.down.trace", "a mahimahi trace and a rate at once", "remove link.down.rate"}},
 		{"trace file missing", "link:\n  down: { trace: nope.down }\n", "2:18", []string{"link.down.trace", "nope.down", "no such file", "mahimahi"}},
 		{"inline trace with a bad line", "link:\n  up:\n    trace: |\n      1\n      soon\n", "3:12", []string{"link.up.trace", "inline trace:2:", "whole milliseconds"}},
 		{"override out of range", "sender: { listen: true }\nreceiver:\n  clients: 2\n  client_overrides: [ { clients: [2] } ]\n", "4:34", []string{"client_overrides[0].clients", "outside 0..1"}},

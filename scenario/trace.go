@@ -34,19 +34,20 @@ func (s *Scenario) loadTraces(pos map[string]Pos, file string) Errors {
 		if d == nil || d.Trace == nil {
 			return
 		}
-		if d.Rate != nil {
-			errs = append(errs, &FieldError{Pos: at(path + ".trace"), Path: path + ".trace", Msg: "a trace and a rate at once: the trace is the rate; remove " + path + ".rate"})
-			return
-		}
 		text, name, err := traceText(file, *d.Trace)
 		if err == nil && isChangesCSV(text) {
 			// Timed changes: timeline entries of this direction, which
-			// either backend makes (the kernel's at each change).
+			// either backend makes (the kernel's at each change), laid
+			// over its base settings (a base rate holds until a row
+			// changes it).
 			var entries []TimelineEntry
 			if entries, err = parseChangesCSV(name, text, path, s.Duration); err == nil {
 				added = append(added, entries...)
 				return
 			}
+		} else if d.Rate != nil {
+			errs = append(errs, &FieldError{Pos: at(path + ".trace"), Path: path + ".trace", Msg: "a mahimahi trace and a rate at once: the trace is the rate; remove " + path + ".rate (a CSV of timed changes may have a base rate)"})
+			return
 		}
 		if err == nil {
 			d.TraceData, err = impair.ParseMahimahi(name, strings.NewReader(text))

@@ -39,6 +39,14 @@ link:
 	if last := s.Timeline[2]; last.For != nil || *last.Link.Down.Loss != 100 {
 		t.Errorf("last entry: %+v", last)
 	}
+	// A base rate beside a CSV of changes holds until a row changes it.
+	based, err := Parse("based.yaml", []byte("name: based\nduration: 5s\nlink:\n  down:\n    rate: 20mbit\n    trace: |\n      time,rate\n      2s,2mbit\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r0, r1 := based.LinkAt(nil).Link.Down.Rate, based.LinkAt([]int{0}).Link.Down.Rate; len(based.Timeline) != 1 || r0 == nil || *r0 != 20e6 || r1 == nil || *r1 != 2e6 {
+		t.Errorf("a base rate and a CSV of changes: %d entries, rate %v then %v", len(based.Timeline), r0, r1)
+	}
 	mm, err := Parse("mm.yaml", []byte("name: mm\nlink:\n  up:\n    trace: |\n      1\n      1\n      5\n"))
 	if err != nil {
 		t.Fatal(err)
