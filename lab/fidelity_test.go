@@ -168,7 +168,15 @@ receiver:
 		if st.SampleTicksMissed > 0 && !st.SampleRealtime {
 			t.Errorf("%s: ticks missed, yet the sampler thread did not go to real-time priority (root)", p.Side)
 		}
-		t.Logf("%s: %d ticks, %d missed; coverage %.3f, largest gap %.1f ms", p.Side, st.SampleTicks, st.SampleTicksMissed, sum.Trust.Coverage, sum.Trust.LargestGapMs)
+		// The sampler thread's own CPU: some (3,000 dumps), and well under
+		// the run's 3 s of a core.
+		if st.SampleCPUS <= 0 || st.SampleCPUS > 1.5 {
+			t.Errorf("%s: the sampler thread's CPU %.3f s over a 3 s run at 1 ms", p.Side, st.SampleCPUS)
+		}
+		t.Logf("%s: %d ticks, %d missed, sampler CPU %.3f s; coverage %.3f, largest gap %.1f ms", p.Side, st.SampleTicks, st.SampleTicksMissed, st.SampleCPUS, sum.Trust.Coverage, sum.Trust.LargestGapMs)
+	}
+	if txt, _ := os.ReadFile(filepath.Join(res.Dir, record.FileText)); !strings.Contains(string(txt), "the peers' sampler threads ") {
+		t.Errorf("report.txt's lab health does not say the samplers' CPU:\n%s", txt)
 	}
 	txt, err := os.ReadFile(filepath.Join(res.Dir, record.FileText))
 	if err != nil {
