@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -266,28 +265,6 @@ matrix:
 		rep.Parallel, rep.WallS, ideal, rep.WallS/ideal, levels)
 }
 
-// squareTrace is a mahimahi trace of highMbit for the first half of each
-// period and lowMbit for the second, one line per opportunity of 1500
-// bytes; its last line is at the period's end.
-func squareTrace(highMbit, lowMbit float64, half time.Duration) string {
-	var b strings.Builder
-	halfMs := int(half / time.Millisecond)
-	carry := 0.0
-	for ms := 1; ms <= 2*halfMs; ms++ {
-		rate := highMbit
-		if ms > halfMs {
-			rate = lowMbit
-		}
-		carry += rate * 1e6 / 8 / 1500 / 1000
-		if ms == 2*halfMs && carry < 1 {
-			carry = 1
-		}
-		for ; carry >= 1; carry-- {
-			fmt.Fprintln(&b, ms)
-		}
-	}
-	return b.String()
-}
 
 // TestTraceDrivenLink: a bulk sender over a link whose down direction
 // follows a square-wave trace (20 ↔ 2 Mbit/s every 2 s, mahimahi's format,
@@ -297,7 +274,7 @@ func squareTrace(highMbit, lowMbit float64, half time.Duration) string {
 func TestTraceDrivenLink(t *testing.T) {
 	labtest.RequireRoot(t)
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "square.down"), []byte(squareTrace(20, 2, 2*time.Second)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "square.down"), []byte(labtest.SquareTrace(20, 2, 2*time.Second)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	src := `name: trace-square

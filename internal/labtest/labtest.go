@@ -7,10 +7,12 @@ package labtest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -151,4 +153,28 @@ func CompileSchema(tb testing.TB, name string, b []byte) *jsonschema.Schema {
 		tb.Fatalf("the schema does not compile: %v", err)
 	}
 	return sch
+}
+
+// SquareTrace is a mahimahi trace (one line per delivery opportunity of a
+// 1500-byte packet, its time in whole ms) of highMbit for the first half of
+// each period and lowMbit for the second; its last line is at the period's
+// end, so that it loops every 2 × half.
+func SquareTrace(highMbit, lowMbit float64, half time.Duration) string {
+	var b strings.Builder
+	halfMs := int(half / time.Millisecond)
+	carry := 0.0
+	for ms := 1; ms <= 2*halfMs; ms++ {
+		rate := highMbit
+		if ms > halfMs {
+			rate = lowMbit
+		}
+		carry += rate * 1e6 / 8 / 1500 / 1000 // opportunities this ms
+		if ms == 2*halfMs && carry < 1 {
+			carry = 1 // the last ms has a line: the trace's length is its last line's time
+		}
+		for ; carry >= 1; carry-- {
+			fmt.Fprintln(&b, ms)
+		}
+	}
+	return b.String()
 }

@@ -1,40 +1,19 @@
 package impair
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tcplab/tcplab/internal/labtest"
 )
 
-// squareTrace writes a mahimahi trace of highMbit for every ms of the
-// first half of each period and lowMbit for the second (ms lines, one per
-// opportunity of TraceMTU bytes).
-func squareTrace(highMbit, lowMbit float64, half time.Duration) string {
-	var b strings.Builder
-	halfMs := int(half / time.Millisecond)
-	carry := 0.0
-	for ms := 1; ms <= 2*halfMs; ms++ {
-		rate := highMbit
-		if ms > halfMs {
-			rate = lowMbit
-		}
-		carry += rate * 1e6 / 8 / TraceMTU / 1000 // opportunities this ms
-		if ms == 2*halfMs && carry < 1 {
-			carry = 1 // the last ms has a line: the trace's length is its last line's time
-		}
-		for ; carry >= 1; carry-- {
-			fmt.Fprintln(&b, ms)
-		}
-	}
-	return b.String()
-}
 
 // TestTraceDelivers: packets offered back to back to a square-wave trace
 // (20 ↔ 2 Mbit/s, 2 s each) leave at the trace's rate, second by second,
 // within 3%; the trace loops.
 func TestTraceDelivers(t *testing.T) {
-	tr, err := ParseMahimahi("square.trace", strings.NewReader(squareTrace(20, 2, 2*time.Second)))
+	tr, err := ParseMahimahi("square.trace", strings.NewReader(labtest.SquareTrace(20, 2, 2*time.Second)))
 	if err != nil {
 		t.Fatal(err)
 	}
