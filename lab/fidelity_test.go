@@ -265,7 +265,6 @@ matrix:
 		rep.Parallel, rep.WallS, ideal, rep.WallS/ideal, levels)
 }
 
-
 // TestTraceDrivenLink: a bulk sender over a link whose down direction
 // follows a square-wave trace (20 ↔ 2 Mbit/s every 2 s, mahimahi's format,
 // a file beside the scenario) gets, second by second, the trace's rate

@@ -8,7 +8,6 @@ import (
 	"github.com/tcplab/tcplab/internal/labtest"
 )
 
-
 // TestTraceDelivers: packets offered back to back to a square-wave trace
 // (20 ↔ 2 Mbit/s, 2 s each) leave at the trace's rate, second by second,
 // within 3%; the trace loops.
