@@ -9,6 +9,7 @@ import (
 
 	"github.com/tcplab/tcplab/netem"
 	"github.com/tcplab/tcplab/peers"
+	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/tcpinfo"
 	"golang.org/x/sys/unix"
 )
@@ -18,13 +19,14 @@ import (
 // each connection the same at both ends, and samples each socket once more
 // as the kernel destroys it (a connection shorter than the interval still
 // gets its samples).
-func startDiagSamplers(topo *netem.Topology, port uint16, start int64, interval time.Duration, out io.Writer) (stop func() error, err error) {
+func startDiagSamplers(topo *netem.Topology, port uint16, start int64, interval time.Duration, out io.Writer) (stop func() ([]record.SamplerClock, error), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
 	var conns []*tcpinfo.DiagConn
 	var watches []*tcpinfo.DestroyWatch
+	var samplers []*tcpinfo.DiagSampler
 	ids := &tcpinfo.ConnIDs{}
 	for _, x := range []struct {
 		role string
@@ -53,6 +55,7 @@ func startDiagSamplers(topo *netem.Topology, port uint16, start int64, interval 
 		dc := tcpinfo.NewDiagConn(fd)
 		conns, watches = append(conns, dc), append(watches, dw)
 		smp := &tcpinfo.DiagSampler{Conn: dc, Side: x.role, Port: port, Start: start, Interval: interval, W: out, IDs: ids, Destroyed: dw}
+		samplers = append(samplers, smp)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -63,7 +66,7 @@ func startDiagSamplers(topo *netem.Topology, port uint16, start int64, interval 
 			}
 		}()
 	}
-	return func() error {
+	return func() ([]record.SamplerClock, error) {
 		cancel()
 		wg.Wait()
 		for _, c := range conns {
@@ -72,6 +75,10 @@ func startDiagSamplers(topo *netem.Topology, port uint16, start int64, interval 
 		for _, w := range watches {
 			w.Close()
 		}
-		return errors.Join(errs...)
+		clocks := make([]record.SamplerClock, 0, len(samplers))
+		for _, smp := range samplers {
+			clocks = append(clocks, record.SamplerClock{Side: smp.Side, Ticks: smp.Clock.Ticks, Missed: smp.Clock.Missed, CPUS: float64(smp.Clock.CPU) / 1e9})
+		}
+		return clocks, errors.Join(errs...)
 	}, nil
 }

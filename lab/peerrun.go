@@ -43,6 +43,9 @@ type peersRan struct {
 	forgot time.Duration
 	// start is the run's t = 0 on the monotonic clock (0: never started).
 	start int64
+	// samplers are tcplab's own sock_diag samplers' clocks (programs,
+	// HTTP peers).
+	samplers []record.SamplerClock
 }
 
 // runPeers starts the listening peer, then the connecting one, waits for both
@@ -148,7 +151,9 @@ func runPeersWatched(ctx context.Context, s *scenario.Scenario, topo *netem.Topo
 			return abort(err)
 		}
 		defer func() {
-			if err := stopSampling(); err != nil {
+			clocks, err := stopSampling()
+			ran.samplers = clocks
+			if err != nil {
 				lateErrs = append(lateErrs, err)
 			}
 		}()

@@ -170,6 +170,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts RunOptions) (res *Resul
 	before := readHostClock()
 	end, ran, runErr := runPeers(ctx, s, topo, rd, exe, note, opts.Live)
 	meta.Host = hostHealth(before, readHostClock())
+	meta.Host.Samplers = ran.samplers
 	if ran.start != 0 {
 		// The wall clock at t = 0, not when the lab began to be built.
 		meta.StartedAt = time.Now().Add(-time.Duration(tcpinfo.Monotonic() - ran.start)).UTC().Format(time.RFC3339Nano)

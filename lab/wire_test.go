@@ -35,6 +35,11 @@ func TestShippedHTTPScenarios(t *testing.T) {
 			if !strings.Contains(string(txt), "connections on the wire:") {
 				t.Errorf("report.txt has no lifecycle table")
 			}
+			// The HTTP peers do not sample themselves: tcplab's sock_diag
+			// samplers did, and account for their clocks.
+			if h := res.Summary.Meta.Host; h == nil || len(h.Samplers) != 2 || h.Samplers[0].Ticks < 10 || !strings.Contains(string(txt), "(tcplab's sock_diag) ") {
+				t.Errorf("tcplab's samplers' clocks: %+v", h)
+			}
 			assertLabGone(t, res.Summary.Meta.RunID)
 		})
 	}

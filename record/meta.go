@@ -291,6 +291,18 @@ type HostHealth struct {
 	LabCPU float64 `json:"lab_cpu"`
 	// Cores is the number of CPUs the host has.
 	Cores int `json:"cores"`
+	// Samplers are tcplab's own sock_diag samplers' clocks (a run of
+	// programs or HTTP peers, which do not sample themselves).
+	Samplers []SamplerClock `json:"sock_diag_samplers,omitempty"`
+}
+
+// SamplerClock is one sampler's clock over a run: the ticks it sampled
+// at, those it was late for, and its thread's CPU.
+type SamplerClock struct {
+	Side   string  `json:"side"`
+	Ticks  uint64  `json:"ticks"`
+	Missed uint64  `json:"missed"`
+	CPUS   float64 `json:"cpu_s"`
 }
 
 // WireRecord is how complete the wire's view of the connections is.

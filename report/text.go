@@ -263,6 +263,15 @@ func labHealth(s *Summary) string {
 			missed = append(missed, fmt.Sprintf("%s %d of %d", p.Side, st.SampleTicksMissed, st.SampleTicks+st.SampleTicksMissed))
 		}
 	}
+	if h := s.Meta.Host; h != nil {
+		for _, c := range h.Samplers {
+			missed = append(missed, fmt.Sprintf("%s (tcplab's sock_diag) %d of %d", c.Side, c.Missed, c.Ticks+c.Missed))
+			samplerCPU += c.CPUS
+		}
+	}
+	if wr := s.Meta.Watch; wr != nil && wr.Ticks > 0 {
+		missed = append(missed, fmt.Sprintf("the watch %d of %d", wr.TicksMissed, wr.Ticks))
+	}
 	if t := s.Trust; t != nil && t.Coverage >= 0 {
 		parts = append(parts, fmt.Sprintf("samples %.1f%% of the ticks (largest gap %.0f ms)", 100*t.Coverage, t.LargestGapMs))
 	}
@@ -270,7 +279,7 @@ func labHealth(s *Summary) string {
 		parts = append(parts, "sampler ticks missed "+strings.Join(missed, ", "))
 	}
 	if samplerCPU > 0 && s.Meta.DurationS > 0 {
-		parts = append(parts, fmt.Sprintf("the peers' sampler threads %.1f%% of a core", 100*samplerCPU/s.Meta.DurationS))
+		parts = append(parts, fmt.Sprintf("the sampler threads %.1f%% of a core", 100*samplerCPU/s.Meta.DurationS))
 	}
 	return strings.Join(parts, "; ")
 }

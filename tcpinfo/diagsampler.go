@@ -48,6 +48,9 @@ type DiagSampler struct {
 	// destroys it: a connection shorter than Interval is sampled too.
 	Destroyed *DestroyWatch
 
+	// Clock is the sampler's clock account once Run has returned.
+	Clock ClockStat
+
 	ids   map[uint64]int
 	lines lineBuffer
 	s     Sample
@@ -155,7 +158,7 @@ func (p *DiagSampler) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sample %s namespace: %w", p.Side, err)
 	}
-	defer t.Close()
+	defer func() { p.Clock = t.Close() }()
 	for {
 		if err := p.Once(); err != nil {
 			p.Flush()
