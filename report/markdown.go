@@ -96,6 +96,9 @@ func WriteMarkdown(w io.Writer, s *Summary) error {
 }
 
 func linkBackend(m *record.Meta) string {
+	if m.Watch != nil {
+		return "none (a live host, watched)"
+	}
 	if m.Link == nil {
 		return "unknown"
 	}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tcplab/tcplab/internal/labtest"
@@ -59,6 +60,24 @@ func TestOneEndOfRecordedRuns(t *testing.T) {
 			}
 			if rcv.Path.GoodputBits <= 0 || len(rcv.Connections) != 1 || rcv.Connections[0].Verdict != c.receiving {
 				t.Errorf("the receiving end's path %+v, connections %+v", rcv.Path, rcv.Connections)
+			}
+			// Every format says it was a watch, and of which end.
+			files, err := RenderAll(&rcv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			says := map[string]string{
+				record.FileText:     "its receiving end sampled",
+				record.FileMarkdown: "## tcplab watch of test",
+				record.FileHTML:     "<h1>tcplab watch of test</h1>",
+			}
+			for _, f := range files {
+				if w, ok := says[f.File]; ok && !strings.Contains(string(f.Data), w) {
+					t.Errorf("%s lacks %q:\n%.600s", f.File, w, f.Data)
+				}
+				if f.File == record.FileText && !strings.Contains(string(f.Data), "shares of the sending socket's time: none") {
+					t.Errorf("report.txt shows shares the receiving end does not have:\n%s", f.Data)
+				}
 			}
 		})
 	}
