@@ -35,6 +35,11 @@ type Ticker struct {
 	unwatch     context.CancelFunc
 }
 
+// KeepNormalPriority keeps the ticker's thread at normal priority even
+// after a missed tick: a watch of a live host must not take CPU from the
+// programs it watches (its missed ticks are still counted).
+func (t *Ticker) KeepNormalPriority() { t.noRT = true }
+
 // ClockStat is a Ticker's account.
 type ClockStat struct {
 	// Ticks counts the ticks Wait returned for, Missed the ticks that

@@ -295,6 +295,7 @@ func (w *Watcher) Run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	tk.KeepNormalPriority() // a live host's programs come first
 	stopped := ""
 	var runErr error
 	lastDraw := int64(0)
@@ -390,11 +391,10 @@ var errProcessGone = errors.New("the watched process exited")
 func (w *Watcher) once() error {
 	now := tcpinfo.Monotonic() - w.start
 	w.gen++
+	gone := false
 	if w.pid != nil {
 		w.pid.rescanned = false
-		if !w.pid.alive() {
-			return errProcessGone
-		}
+		gone = !w.pid.alive() // this round still takes its sockets' last samples
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -411,6 +411,9 @@ func (w *Watcher) once() error {
 	})
 	if err != nil {
 		return fmt.Errorf("sample %s: %w", w.opts.Target, err)
+	}
+	if gone {
+		return errProcessGone
 	}
 	if w.gen%128 == 0 {
 		for k, sk := range w.skipped {
