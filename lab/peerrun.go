@@ -31,6 +31,14 @@ const peerReady = 20 * time.Second
 // peerGrace is how long a peer may take past the deadline to flush and exit.
 const peerGrace = 2 * time.Second
 
+// stopGrace is how long the peers may take past the deadline to flush
+// and exit: peerGrace, and a millisecond more per client connection (a
+// fan-out peer writes each connection's account and samples; 5,000 on a
+// loaded 2-core host overran 2 s).
+func stopGrace(s *scenario.Scenario) time.Duration {
+	return peerGrace + time.Duration(max(s.Receiver.Clients, 1))*time.Millisecond
+}
+
 // programEndGrace is how long a user's program gets at the end of the run
 // to end by itself (it was told TCPLAB_DURATION) before its SIGTERM; a
 // loaded CI runner starts programs late. (Its failing status going unseen
@@ -175,7 +183,7 @@ func runPeersWatched(ctx context.Context, s *scenario.Scenario, topo *netem.Topo
 		defer func() { ran.forgot = stopWatch() }()
 	}
 
-	end, failures := procs.runToEnd(ctx, start, time.Duration(s.Duration), rd)
+	end, failures := procs.runToEnd(ctx, start, time.Duration(s.Duration), stopGrace(s), rd)
 	if err := stopTimeline(); err != nil {
 		lateErrs = append(lateErrs, err)
 	}
@@ -434,7 +442,7 @@ func (procs peerGroup) waitAll(grace time.Duration) []error {
 // runToEnd watches the started peers until the run's deadline (start +
 // duration), a peer's failure or ctx's end, stops them all, and judges
 // every exit: the run's end and the peers that failed it.
-func (procs peerGroup) runToEnd(ctx context.Context, start int64, duration time.Duration, rd *record.Dir) (runEnd, []record.PeerFailure) {
+func (procs peerGroup) runToEnd(ctx context.Context, start int64, duration, grace time.Duration, rd *record.Dir) (runEnd, []record.PeerFailure) {
 	deadline := time.Duration(start + int64(duration) - tcpinfo.Monotonic())
 	t := time.NewTimer(deadline)
 	defer t.Stop()
@@ -490,6 +498,10 @@ wait:
 		for _, w := range procs {
 			if w.program {
 				w.stop()
+			} else {
+				// The deadline was its stop: one that overruns the grace
+				// is killed for not stopping, not by "someone else".
+				w.deadlineIsStop()
 			}
 		}
 	} else {
@@ -501,7 +513,7 @@ wait:
 			w.proc.Signal(syscall.SIGCONT)
 		}
 	}
-	procs.waitAll(peerGrace)
+	procs.waitAll(grace)
 	// Every peer has exited now; each exit not yet judged (the other peer,
 	// or one that failed while stopping) is judged: its watcher reports it
 	// (the channel holds one place per peer), so none is missed.

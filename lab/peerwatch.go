@@ -57,6 +57,16 @@ func (w *watchedPeer) stop() {
 	w.proc.Stop()
 }
 
+// deadlineIsStop marks a built-in peer past its deadline as asked to stop
+// (it was told the deadline), without telling it again: it is flushing.
+func (w *watchedPeer) deadlineIsStop() {
+	select {
+	case <-w.proc.Exited():
+	default:
+		w.stopAsked.Store(true)
+	}
+}
+
 // watch stamps the exit and reports it on exits, which has room for every
 // peer's.
 func (w *watchedPeer) watch(exits chan<- *watchedPeer, done <-chan struct{}) {
