@@ -93,7 +93,7 @@ func InferScenario(dir, name string) ([]byte, error) {
 	}
 	w("# Each value says what it was inferred from. Run it, and compare its report with the\n# original's: the verdict, the base RTT and the goodput should come out alike.\n")
 	w("name: %s\n", name)
-	w("description: Inferred from %s %s (%s).\n", map[bool]string{false: "run", true: "watch"}[watched], sum.Meta.RunID, sum.Meta.Title())
+	w("description: Inferred from %s (%s).\n", sum.Meta.RunID, sum.Meta.Title())
 	if watched && sum.Meta.DurationS < minWatchedDurationS {
 		// A watch starts mid-connection; the run starts with a handshake,
 		// slow start and an empty buffer, which weigh on a short run.
@@ -119,7 +119,11 @@ func InferScenario(dir, name string) ([]byte, error) {
 		// its serialisation time, which every data segment's RTT carries:
 		// the smaller is the path's delay (a lost SYN would make the
 		// handshake far longer, a loaded host a little; then min_rtt).
-		from := fmt.Sprintf("half the %s smallest min_rtt, %.2f ms (the path's base RTT)", map[report.Ends]string{report.EndsReceiving: "receiving end's (its handshake's)"}[sum.Ends]+map[bool]string{true: "sender's"}[sum.Ends != report.EndsReceiving], base)
+		whose := "sender's"
+		if sum.Ends == report.EndsReceiving {
+			whose = "receiving end's (its handshake's)"
+		}
+		from := fmt.Sprintf("half the %s smallest min_rtt, %.2f ms (the path's base RTT)", whose, base)
 		if handshake > 0.5*base && handshake < base {
 			from = fmt.Sprintf("half the handshake's round trip, %.2f ms (min_rtt %.2f ms adds the data's time on the wire at the bottleneck)", handshake, base)
 			base = handshake

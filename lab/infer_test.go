@@ -26,14 +26,7 @@ func TestInferLoop(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			first, dir := runSrc(t, c.name, c.src, RunOptions{})
-			text, err := InferScenario(dir, c.name+"-again")
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := scenario.Parse(c.name+"-again.yaml", text)
-			if err != nil {
-				t.Fatalf("%v\n%s", err, text)
-			}
+			s, text := inferred(t, dir, c.name)
 			if !strings.Contains(string(text), "# delay: half the ") {
 				t.Errorf("the inferred delay does not say its source:\n%s", text)
 			}
@@ -41,23 +34,7 @@ func TestInferLoop(t *testing.T) {
 			a, b := &first.Summary, &again.Summary
 			t.Logf("%s: %s, base RTT %.2f ms, goodput %.2f Mbit/s → inferred and run again: %s, %.2f ms, %.2f Mbit/s\n%s",
 				c.name, a.Verdict.Class, a.Path.MinRTTMs, a.Path.GoodputBits/1e6, b.Verdict.Class, b.Path.MinRTTMs, b.Path.GoodputBits/1e6, text)
-			if a.Verdict.Class != b.Verdict.Class {
-				t.Errorf("verdict %s, then %s", a.Verdict.Class, b.Verdict.Class)
-			}
-			// Behind a rate, the same lab's min_rtt varies by ±0.45 ms run to
-			// run (the sender's smallest burst at the bottleneck is 1 to
-			// 2.4 segments: 0.6 to 1.45 ms at 20 Mbit/s), so two runs of
-			// one 20 ms path differ by up to 4%; without a rate, 2%.
-			tol := 0.02
-			if c.name == "link-20mbit" {
-				tol = 0.04
-			}
-			if d := math.Abs(b.Path.MinRTTMs-a.Path.MinRTTMs) / a.Path.MinRTTMs; d > tol {
-				t.Errorf("base RTT %.3f ms, then %.3f ms: %.1f%% apart (at most %.0f%%)", a.Path.MinRTTMs, b.Path.MinRTTMs, 100*d, 100*tol)
-			}
-			if d := math.Abs(b.Path.GoodputBits-a.Path.GoodputBits) / a.Path.GoodputBits; d > 0.10 {
-				t.Errorf("goodput %.2f Mbit/s, then %.2f: %.1f%% apart (at most 10%%)", a.Path.GoodputBits/1e6, b.Path.GoodputBits/1e6, 100*d)
-			}
+			assertReproduced(t, a, b, rttTolerance(c.name))
 			if !b.Passed() && b.Trust != nil && b.Trust.Level != report.TrustDistorted {
 				t.Errorf("the inferred scenario's own expectation failed: %+v", b.Expectations)
 			}
@@ -81,14 +58,7 @@ func TestInferBurstyLoss(t *testing.T) {
 			timerBound(t)
 			src := "name: " + c.name + "\nduration: 8s\nsample_interval: 50ms\nlink: { both: { delay: 10ms }, down: { rate: 20mbit, " + c.loss + " } }\n"
 			first, dir := runSrc(t, c.name, src, RunOptions{})
-			text, err := InferScenario(dir, c.name+"-again")
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := scenario.Parse(c.name+"-again.yaml", text)
-			if err != nil {
-				t.Fatalf("%v\n%s", err, text)
-			}
+			s, text := inferred(t, dir, c.name)
 			t.Logf("loss burst %.2f, retransmitted %.3f%%\n%s", first.Summary.Path.LossBurst, 100*first.Summary.Path.RetransRate, text)
 			ge := s.Link.Down.GilbertElliott
 			if c.name == "random" {
@@ -105,4 +75,47 @@ func TestInferBurstyLoss(t *testing.T) {
 			}
 		})
 	}
+}
+
+// inferred is the scenario InferScenario writes from dir (name-again),
+// parsed, and its text.
+func inferred(t *testing.T, dir, name string) (*scenario.Scenario, []byte) {
+	t.Helper()
+	text, err := InferScenario(dir, name+"-again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := scenario.Parse(name+"-again.yaml", text)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	return s, text
+}
+
+// assertReproduced holds a run again from an inferred scenario (b) to the
+// original (a): the verdict, the base RTT within tol and the goodput
+// within 10%.
+func assertReproduced(t *testing.T, a, b *report.Summary, tol float64) {
+	t.Helper()
+	if a.Verdict.Class != b.Verdict.Class {
+		t.Errorf("verdict %s, then %s", a.Verdict.Class, b.Verdict.Class)
+	}
+	if d := math.Abs(b.Path.MinRTTMs-a.Path.MinRTTMs) / a.Path.MinRTTMs; d > tol {
+		t.Errorf("base RTT %.3f ms, then %.3f ms: %.1f%% apart (at most %.0f%%)", a.Path.MinRTTMs, b.Path.MinRTTMs, 100*d, 100*tol)
+	}
+	if d := math.Abs(b.Path.GoodputBits-a.Path.GoodputBits) / a.Path.GoodputBits; d > 0.10 {
+		t.Errorf("goodput %.2f Mbit/s, then %.2f: %.1f%% apart (at most 10%%)", a.Path.GoodputBits/1e6, b.Path.GoodputBits/1e6, 100*d)
+	}
+}
+
+// rttTolerance is how far apart two runs of one path's base RTT may be:
+// behind a rate, the same lab's min_rtt varies by ±0.45 ms run to run (the
+// sender's smallest burst at the bottleneck is 1 to 2.4 segments: 0.6 to
+// 1.45 ms at 20 Mbit/s), so two runs of one 20 ms path differ by up to 4%;
+// without a rate, 2%.
+func rttTolerance(name string) float64 {
+	if name == "link-20mbit" {
+		return 0.04
+	}
+	return 0.02
 }

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -129,32 +128,13 @@ func TestWatchLoop(t *testing.T) {
 				t.Errorf("report.txt does not name the watch:\n%.500s", b)
 			}
 			// The loop: a scenario from the watch, run again.
-			text, err := InferScenario(sndDir, c.name+"-again")
-			if err != nil {
-				t.Fatal(err)
-			}
-			s2, err := scenario.Parse(c.name+"-again.yaml", text)
-			if err != nil {
-				t.Fatalf("%v\n%s", err, text)
-			}
+			s2, text := inferred(t, sndDir, c.name)
 			res2, _ := runScenario(t, s2, RunOptions{OutDir: filepath.Join(t.TempDir(), "again")})
 			b := &res2.Summary
 			t.Logf("%s: run %s, base RTT %.2f ms, goodput %.2f Mbit/s; watched: %s, %.2f ms, %.2f Mbit/s; inferred and run again: %s, %.2f ms, %.2f Mbit/s\n%s",
 				c.name, run.Verdict.Class, run.Path.MinRTTMs, run.Path.GoodputBits/1e6, ws.Verdict.Class, ws.Path.MinRTTMs, ws.Path.GoodputBits/1e6,
 				b.Verdict.Class, b.Path.MinRTTMs, b.Path.GoodputBits/1e6, text)
-			if b.Verdict.Class != run.Verdict.Class {
-				t.Errorf("verdict %s, then %s", run.Verdict.Class, b.Verdict.Class)
-			}
-			tol := 0.02
-			if c.name == "link-20mbit" {
-				tol = 0.04
-			}
-			if d := math.Abs(b.Path.MinRTTMs-run.Path.MinRTTMs) / run.Path.MinRTTMs; d > tol {
-				t.Errorf("base RTT %.3f ms, then %.3f ms: %.1f%% apart (at most %.0f%%)", run.Path.MinRTTMs, b.Path.MinRTTMs, 100*d, 100*tol)
-			}
-			if d := math.Abs(b.Path.GoodputBits-run.Path.GoodputBits) / run.Path.GoodputBits; d > 0.10 {
-				t.Errorf("goodput %.2f Mbit/s, then %.2f: %.1f%% apart (at most 10%%)", run.Path.GoodputBits/1e6, b.Path.GoodputBits/1e6, 100*d)
-			}
+			assertReproduced(t, run, b, rttTolerance(c.name))
 			if _, err := InferScenario(rcvDir, "x"); c.rcvSub == report.SubNotReceiver && (err == nil || !strings.Contains(err.Error(), "watch the sending end")) {
 				t.Errorf("inferring from a receiving end that kept up: %v", err)
 			}

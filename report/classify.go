@@ -152,8 +152,6 @@ type series struct {
 	rcv []tcpinfo.Sample
 }
 
-func newSeries(snd, rcv []tcpinfo.Sample) series { return series{snd: snd, rcv: rcv} }
-
 // Classify splits the run into windows of length window (ns) and classifies
 // each and the whole run. snd are the sending socket's samples and rcv the
 // receiving socket's, each in time order.
@@ -173,7 +171,7 @@ func Classify(snd, rcv []tcpinfo.Sample, window int64) (Shares, []Window, Verdic
 	if !snd[0].Info.HasChronos() {
 		return Shares{}, nil, Verdict{Class: Unknown, Evidence: []string{fmt.Sprintf("the kernel returned %d bytes of tcp_info: no busy/rwnd/sndbuf chronos (kernel 4.10+)", snd[0].Info.Len)}}
 	}
-	s := newSeries(snd, rcv)
+	s := series{snd, rcv}
 	total := shares(&snd[0], &snd[len(snd)-1])
 	var wins []Window
 	t0 := snd[0].T
@@ -523,7 +521,7 @@ func LiveClass(snd, rcv []tcpinfo.Sample, window int64) Class {
 		return "…"
 	}
 	end := snd[len(snd)-1].T
-	w, ok := newSeries(snd, rcv).window(end-window, end)
+	w, ok := series{snd, rcv}.window(end-window, end)
 	if !ok {
 		return "…"
 	}

@@ -217,7 +217,7 @@ func LiveWindow(ss []tcpinfo.Sample, sending bool, window int64) (Class, SubCaus
 		if !ss[0].Info.HasChronos() {
 			return Unknown, subUnclassified, false
 		}
-		w, ok := newSeries(ss, nil).window(end-window, end)
+		w, ok := series{snd: ss}.window(end-window, end)
 		return w.Class, w.SubCause, ok
 	}
 	e := receivingEvidence(ss, end-window, end)

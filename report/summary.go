@@ -126,13 +126,9 @@ func lossBurst(snd []tcpinfo.Sample) float64 {
 	var total uint64
 	nonzero := 0
 	for i := 1; i < len(snd); i++ {
-		d := snd[i].Info.TotalRetrans - snd[i-1].Info.TotalRetrans
-		if snd[i].Info.TotalRetrans < snd[i-1].Info.TotalRetrans {
-			continue
-		}
-		if d > 0 {
+		if a, b := snd[i-1].Info.TotalRetrans, snd[i].Info.TotalRetrans; b > a {
 			nonzero++
-			total += uint64(d)
+			total += uint64(b - a)
 		}
 	}
 	n := float64(len(snd) - 1)
@@ -325,12 +321,15 @@ func orientByData(sndBy, rcvBy map[int][]tcpinfo.Sample) map[int]bool {
 // order.
 func samplesByConn(samples []tcpinfo.Sample) (sndBy, rcvBy map[int][]tcpinfo.Sample) {
 	sndBy, rcvBy = map[int][]tcpinfo.Sample{}, map[int][]tcpinfo.Sample{}
+	watched := map[int][]tcpinfo.Sample{}
 	for _, s := range samples {
 		switch s.Side {
 		case record.RoleSender:
 			sndBy[s.Conn] = append(sndBy[s.Conn], s)
 		case record.RoleReceiver:
 			rcvBy[s.Conn] = append(rcvBy[s.Conn], s)
+		case record.SideWatched:
+			watched[s.Conn] = append(watched[s.Conn], s)
 		}
 	}
 	byT := func(ss []tcpinfo.Sample) { sort.SliceStable(ss, func(i, j int) bool { return ss[i].T < ss[j].T }) }
@@ -343,12 +342,6 @@ func samplesByConn(samples []tcpinfo.Sample) (sndBy, rcvBy map[int][]tcpinfo.Sam
 	// A watched socket (tcplab watch: one end on the host) is the sending
 	// end if it had more acknowledged than it received, else the
 	// receiving end.
-	watched := map[int][]tcpinfo.Sample{}
-	for _, s := range samples {
-		if s.Side == record.SideWatched {
-			watched[s.Conn] = append(watched[s.Conn], s)
-		}
-	}
 	for id, ss := range watched {
 		byT(ss)
 		if last := &ss[len(ss)-1].Info; last.BytesReceived > last.BytesAcked {
@@ -425,7 +418,7 @@ func verdictAndPath(meta record.Meta, sndBy, rcvBy map[int][]tcpinfo.Sample, win
 		}
 	}
 	if len(snd) > 1 {
-		ev := newSeries(snd, rcv).evidence(snd[0].T, snd[len(snd)-1].T)
+		ev := series{snd, rcv}.evidence(snd[0].T, snd[len(snd)-1].T)
 		last := &snd[len(snd)-1].Info
 		sum.Path = PathMeasured{Retransmits: ev.Retransmits, RetransRate: ev.RetransRate, GoodputBits: ev.GoodputBits, LossBurst: lossBurst(snd)}
 		if last.HasNotsent() {

@@ -187,14 +187,7 @@ With --compare, show two runs side by side instead.`,
 			if err := printSummary(cmd, output, &res.Summary, res.Dir); err != nil {
 				return withCode(ExitSetup, err)
 			}
-			if end := res.Summary.Meta.EndKind(); end != record.EndCompleted {
-				// The run did not complete: no verdict of it can pass.
-				return withCode(ExitSetup, fmt.Errorf("the run did not complete (%s): %s", end, res.Summary.Meta.StoppedText()))
-			}
-			if !res.Summary.Passed() {
-				return withCode(ExitExpectFailed, errors.New("an expectation failed"))
-			}
-			return nil
+			return recordedExit(&res.Summary)
 		},
 	}
 	c.AddCommand(newReportMergeCmd())
@@ -240,6 +233,22 @@ func runSweep(cmd *cobra.Command, sw *scenario.Sweep, out string, parallel int, 
 
 // printSummary prints a run's summary as text (coloured on a terminal) or
 // as report.json.
+// recordedExit is the exit a recorded run or watch earns: 2 when it did
+// not complete (no verdict of it can pass), 1 when the lab or its samples
+// distorted it (its TRUST line says how) or an expectation failed.
+func recordedExit(s *report.Summary) error {
+	if end := s.Meta.EndKind(); end != record.EndCompleted {
+		return withCode(ExitSetup, fmt.Errorf("the run did not complete (%s): %s", end, s.Meta.StoppedText()))
+	}
+	if !s.Passed() {
+		if t := s.Trust; t != nil && t.Level == report.TrustDistorted {
+			return withCode(ExitExpectFailed, errors.New("distorted: its figures cannot be trusted (see its TRUST line)"))
+		}
+		return withCode(ExitExpectFailed, errors.New("an expectation failed"))
+	}
+	return nil
+}
+
 func printSummary(cmd *cobra.Command, output string, s *report.Summary, dir string) error {
 	w := cmd.OutOrStdout()
 	switch output {

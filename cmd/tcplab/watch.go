@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tcplab/tcplab/record"
 	"github.com/tcplab/tcplab/watch"
 )
 
@@ -82,15 +80,14 @@ root (or CAP_NET_ADMIN and CAP_SYS_ADMIN to enter another namespace).`,
 			if err != nil {
 				return withCode(ExitSetup, err)
 			}
-			if res.Summary != nil {
-				if err := printSummary(cmd, output, res.Summary, opts.Out); err != nil {
-					return withCode(ExitSetup, err)
-				}
-				if end := res.Summary.Meta.EndKind(); end != record.EndCompleted {
-					return withCode(ExitSetup, errors.New(res.Summary.Meta.StoppedText()))
-				}
+			if res.Summary == nil {
+				return nil // nothing recorded (no --out)
 			}
-			return nil
+			if err := printSummary(cmd, output, res.Summary, opts.Out); err != nil {
+				return withCode(ExitSetup, err)
+			}
+			// Samples too thin to judge (trust distorted) must not pass.
+			return recordedExit(res.Summary)
 		},
 	}
 	f := c.Flags()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -101,5 +102,32 @@ func TestWatchCLI(t *testing.T) {
 	}
 	if _, err := os.Lstat(noneDir); err == nil {
 		t.Errorf("a watch that matched nothing left its run directory behind")
+	}
+}
+
+// TestRecordedExit: a recorded run or watch exits 0 only when it completed
+// and passed; one whose samples were too thin to judge (trust distorted)
+// exits 1 and says so, one that did not complete exits 2.
+func TestRecordedExit(t *testing.T) {
+	code := func(err error) ExitCode {
+		var e *exitError
+		if errors.As(err, &e) {
+			return e.code
+		}
+		return ExitOK
+	}
+	ok := report.Summary{Meta: record.Meta{Stopped: "watched for 5s", End: record.EndCompleted}, Trust: &report.Trust{Level: report.TrustOK}}
+	if err := recordedExit(&ok); err != nil {
+		t.Errorf("a completed watch: %v", err)
+	}
+	thin := ok
+	thin.Trust = &report.Trust{Level: report.TrustDistorted}
+	if err := recordedExit(&thin); code(err) != ExitExpectFailed || !strings.Contains(err.Error(), "distorted") {
+		t.Errorf("samples too thin to judge: %v (exit %d)", err, code(err))
+	}
+	failed := ok
+	failed.Meta.End, failed.Meta.Stopped = record.EndFailed, "sample netns x: EPERM"
+	if err := recordedExit(&failed); code(err) != ExitSetup || !strings.Contains(err.Error(), "did not complete (failed)") {
+		t.Errorf("a watch that failed: %v (exit %d)", err, code(err))
 	}
 }
