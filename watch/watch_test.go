@@ -147,3 +147,25 @@ func BenchmarkWatchSample(b *testing.B) {
 		w.sample(int64(i+1)*int64(time.Millisecond), d, false)
 	}
 }
+
+// TestAddressFilter: --addr keeps sockets with a local or remote address
+// in a prefix (IPv4 and IPv6), or equal to an address.
+func TestAddressFilter(t *testing.T) {
+	w := fake(Options{Target: Target{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.4.0/24"), netip.MustParsePrefix("2001:db8::/32")}}})
+	for i, c := range []struct {
+		local, remote string
+		want          bool
+	}{
+		{"198.18.0.1:40000", "198.18.4.7:5001", true},
+		{"198.18.4.9:5001", "198.18.0.2:40000", true},
+		{"198.18.0.1:40000", "198.18.5.7:5001", false},
+		{"[2001:db8::1]:40000", "[2001:db9::2]:443", true},
+		{"[2001:db9::1]:40000", "[2001:db9::2]:443", false},
+	} {
+		w.gen++
+		w.sample(0, bulkSocket(uint64(i+1), c.local, c.remote, 1), false)
+		if _, got := w.conns[uint64(i+1)]; got != c.want {
+			t.Errorf("%s → %s: followed %v, want %v", c.local, c.remote, got, c.want)
+		}
+	}
+}
