@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,9 +92,20 @@ matrix:
 		if _, err := os.Stat(filepath.Join(dir, p.ID+".distorted", record.FileReport)); err != nil {
 			t.Errorf("%s: the first run is not kept: %v", p.ID, err)
 		}
+		// Why it is distorted travels with the row: the lab was the bottleneck.
+		if !slices.ContainsFunc(p.TrustReasons, func(r report.TrustReason) bool {
+			return r.Kind == report.TrustLabBottleneck && r.Level == report.TrustDistorted
+		}) {
+			t.Errorf("%s: trust reasons %+v, want the lab's own bottleneck", p.ID, p.TrustReasons)
+		}
 	}
-	if !strings.Contains(string(txt), "trust distorted, run again alone") {
-		t.Errorf("sweep.txt does not say it:\n%s", txt)
+	if !strings.Contains(string(txt), "trust distorted, run again alone") || !strings.Contains(string(txt), "distorted: the userspace link queued packets no rate asked for") {
+		t.Errorf("sweep.txt does not say it, or why:\n%s", txt)
+	}
+	// sweep.json carries the reasons, and reads back with them.
+	back, err := readSweepJSON(dir)
+	if err != nil || len(back.Points) == 0 || len(back.Points[0].TrustReasons) == 0 {
+		t.Errorf("sweep.json read back without the trust reasons (%v)", err)
 	}
 }
 

@@ -388,6 +388,7 @@ func fillRow(row *report.SweepRow, s *scenario.Scenario, dir string, sum *report
 	row.Stopped, row.Verdict, row.Passed = sum.Meta.Stopped, sum.Verdict.Class, sum.Passed() && row.Error == ""
 	if sum.Trust != nil {
 		row.Trust = sum.Trust.Level
+		row.TrustReasons = sum.Trust.Reasons
 	}
 	path := sum.Path
 	row.Path = &path

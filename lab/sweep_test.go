@@ -125,80 +125,123 @@ func TestKeepaliveSweep(t *testing.T) {
 // TestShippedSweeps runs the shipped keepalive / user-timeout sweeps (at
 // once: they mostly wait) and holds each to its expectations and to the
 // kernel's rules within one probe interval. keepalive-defaults (170 s) runs
-// as its own .ci/run step.
+// as its own .ci/run step. A sweep with a point the lab distorted even after
+// the sweep's own rerun (this test's five sweeps at once on a busy shared
+// host are more than the sweep's "alone") must not have passed that point,
+// and runs again after the others, by itself; only then is it held to its
+// checks.
 func TestShippedSweeps(t *testing.T) {
 	timerBound(t)
 	names := []string{"busy-connection-blackhole", "zero-window-peer-gone", "keepalive-tuned", "nat-idle-timeout", "connection-churn-vs-reuse"}
-	var wg sync.WaitGroup
+	run := func(name, dir string) *report.SweepReport {
+		b, err := scenarios.Read(name)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		sw, err := scenario.ParseSweep(name+".yaml", b)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		rep, err := RunSweep(context.Background(), sw, SweepOptions{OutDir: dir})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if rep != nil {
+			var txt strings.Builder
+			report.WriteSweepText(&txt, rep)
+			t.Logf("\n%s", txt.String())
+		}
+		return rep
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		again   []string
+		tempDir = t.TempDir()
+	)
 	for _, name := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, err := scenarios.Read(name)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			sw, err := scenario.ParseSweep(name+".yaml", b)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			rep, err := RunSweep(context.Background(), sw, SweepOptions{OutDir: filepath.Join(t.TempDir(), name)})
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
+			rep := run(name, filepath.Join(tempDir, name))
 			if rep == nil {
 				return
 			}
-			var txt strings.Builder
-			report.WriteSweepText(&txt, rep)
-			t.Logf("\n%s", txt.String())
+			distorted := false
 			for _, p := range rep.Points {
-				if !p.Passed {
-					t.Errorf("%s %s failed its expectations", name, p.ID)
-				}
-				for _, s := range p.Sides {
-					// One probe interval: 1 s, or 5 s for the seed's 30/5/3.
-					tol := 1.0
-					if strings.Contains(strings.Join(p.Values, " "), "interval: 5s") {
-						tol = 5
-					}
-					if s.ExpectedS > 0 && (s.DetectedS == 0 || math.Abs(s.DetectedS-s.ExpectedS) > tol) {
-						t.Errorf("%s %s %s: detected %.2fs, rule %.2fs (%s)", name, p.ID, s.Side, s.DetectedS, s.ExpectedS, s.Rule)
-					}
-					if s.ExpectedS == 0 && s.DetectedS != 0 {
-						t.Errorf("%s %s %s: detected %.2fs where the rule says never (%s)", name, p.ID, s.Side, s.DetectedS, s.Rule)
+				if p.Trust == report.TrustDistorted {
+					distorted = true
+					if p.Passed {
+						t.Errorf("%s %s: distorted, yet passed", name, p.ID)
 					}
 				}
 			}
-			if name == "nat-idle-timeout" {
-				checkNATSweep(t, rep)
+			if distorted {
+				mu.Lock()
+				again = append(again, name)
+				mu.Unlock()
+				return
 			}
-			if name == "zero-window-peer-gone" {
-				// The server's persist probes behind the closed window are
-				// window probes on the wire, not keepalives. On a loaded host
-				// the receiver's kernel may reopen the window a crack before
-				// the cut (the sender is then busy: it retransmits what it
-				// sent into it instead of probing), so window probes are
-				// required of an idle sender only.
-				probed := 0
-				for _, p := range rep.Points {
-					sd := p.Sides[0]
-					w := sd.WireProbes
-					if sd.Side != "sender" || w == nil || w.Keepalive != 0 || (!sd.Busy && w.Window == 0) {
-						t.Errorf("zero-window-peer-gone %s %s (busy %v): probes on the wire %s, want window probes only", p.ID, sd.Side, sd.Busy, w)
-					} else if w.Window > 0 {
-						probed++
-					}
-				}
-				if probed == 0 {
-					t.Error("zero-window-peer-gone: no point's sender sent window probes")
-				}
-			}
+			checkShippedSweep(t, name, rep)
 		}()
 	}
 	wg.Wait()
+	for _, name := range again {
+		t.Logf("%s: a point was distorted with the other sweeps running; running it again by itself", name)
+		if rep := run(name, filepath.Join(tempDir, name+".again")); rep != nil {
+			checkShippedSweep(t, name, rep)
+		}
+	}
+}
+
+// checkShippedSweep holds one shipped sweep to its expectations, to the
+// kernel's rules within one probe interval, and to its story.
+func checkShippedSweep(t *testing.T, name string, rep *report.SweepReport) {
+	t.Helper()
+	for _, p := range rep.Points {
+		if !p.Passed {
+			t.Errorf("%s %s failed its expectations", name, p.ID)
+		}
+		for _, s := range p.Sides {
+			// One probe interval: 1 s, or 5 s for the seed's 30/5/3.
+			tol := 1.0
+			if strings.Contains(strings.Join(p.Values, " "), "interval: 5s") {
+				tol = 5
+			}
+			if s.ExpectedS > 0 && (s.DetectedS == 0 || math.Abs(s.DetectedS-s.ExpectedS) > tol) {
+				t.Errorf("%s %s %s: detected %.2fs, rule %.2fs (%s)", name, p.ID, s.Side, s.DetectedS, s.ExpectedS, s.Rule)
+			}
+			if s.ExpectedS == 0 && s.DetectedS != 0 {
+				t.Errorf("%s %s %s: detected %.2fs where the rule says never (%s)", name, p.ID, s.Side, s.DetectedS, s.Rule)
+			}
+		}
+	}
+	switch name {
+	case "nat-idle-timeout":
+		checkNATSweep(t, rep)
+	case "zero-window-peer-gone":
+		// The server's persist probes behind the closed window are
+		// window probes on the wire, not keepalives. On a loaded host
+		// the receiver's kernel may reopen the window a crack before
+		// the cut (the sender is then busy: it retransmits what it
+		// sent into it instead of probing), so window probes are
+		// required of an idle sender only.
+		probed := 0
+		for _, p := range rep.Points {
+			sd := p.Sides[0]
+			w := sd.WireProbes
+			if sd.Side != "sender" || w == nil || w.Keepalive != 0 || (!sd.Busy && w.Window == 0) {
+				t.Errorf("zero-window-peer-gone %s %s (busy %v): probes on the wire %s, want window probes only", p.ID, sd.Side, sd.Busy, w)
+			} else if w.Window > 0 {
+				probed++
+			}
+		}
+		if probed == 0 {
+			t.Error("zero-window-peer-gone: no point's sender sent window probes")
+		}
+	}
 }
 
 // checkNATSweep holds the nat-idle-timeout sweep to its story: keepalive

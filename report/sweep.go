@@ -52,8 +52,10 @@ type SweepRow struct {
 	// Path is the path as the point's verdict connection measured it:
 	// goodput, base RTT, retransmits (a throughput sweep's figures).
 	Path *PathMeasured `json:"path,omitempty"`
-	// Trust is the point's trust level (empty: not judged).
-	Trust TrustLevel `json:"trust,omitempty"`
+	// Trust is the point's trust level (empty: not judged), and
+	// TrustReasons the reasons that made it less than ok.
+	Trust        TrustLevel    `json:"trust,omitempty"`
+	TrustReasons []TrustReason `json:"trust_reasons,omitempty"`
 	// Rerun: its first run came out distorted (too much at once for the
 	// host) and it ran again alone; the first run is in Dir + ".distorted".
 	Rerun  bool `json:"rerun,omitempty"`
@@ -151,6 +153,11 @@ func WriteSweepText(out io.Writer, r *SweepReport) error {
 			trust += ", run again alone after a distorted first run"
 		}
 		fmt.Fprintf(w, "%s %s %s  [%s, %s%s]\n", mark, p.ID, strings.Join(vals, " "), p.Verdict, p.Stopped, trust)
+		for _, r := range p.TrustReasons {
+			if r.Level == TrustDistorted {
+				fmt.Fprintf(w, "     distorted: %s\n", r.Text)
+			}
+		}
 		if pm := p.Path; pm != nil && p.FailureS == 0 {
 			// No failure to detect: the point's throughput figures instead.
 			fmt.Fprintf(w, "     goodput %.2f Mbit/s, base RTT %.2f ms, srtt %.2f ms, retransmits %d (%.2f%% of bytes)\n",
@@ -488,6 +495,9 @@ func writeThroughputHTML(b *strings.Builder, r *SweepReport) {
 		x, y := xOf(xIdx[p.Values[0]]), yOf(p.Path.GoodputBits/1e6)
 		colour := seriesPalette[lineIdx[lineOf(p)]%len(seriesPalette)]
 		tip := fmt.Sprintf("%s %s: %s, %.2f Mbit/s, base RTT %.2f ms, trust %s", p.ID, strings.Join(p.Values, " "), p.Verdict, p.Path.GoodputBits/1e6, p.Path.MinRTTMs, orDash(string(p.Trust)))
+		for _, r := range p.TrustReasons {
+			tip += "; " + r.Text
+		}
 		switch p.Trust {
 		case TrustDistorted:
 			fmt.Fprintf(b, "<path d=\"M%.1f %.1fl8 8m0 -8l-8 8\" stroke=\"#cf222e\" stroke-width=\"2\"><title>%s</title></path>\n", x-4, y-4, html.EscapeString(tip))
