@@ -392,3 +392,47 @@ func TestStopAfterOwnExit(t *testing.T) {
 		t.Errorf("failure %+v, failed %v; want status 3 to fail the run", f, failed)
 	}
 }
+
+// TestDeadlineIsStop: a built-in peer still flushing when the run's
+// deadline passes counts as asked to stop (it was told the deadline), so
+// the grace timer's SIGKILL is "did not stop when asked and was killed",
+// not a kill by something other than tcplab; without the mark the same
+// exit is someone else's SIGKILL. A peer that had already exited by itself
+// is not marked: its exit stays its own.
+func TestDeadlineIsStop(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "kill -9 $$")
+	if err := cmd.Run(); err == nil {
+		t.Fatal("sh -c 'kill -9 $$' succeeded")
+	}
+	start := tcpinfo.Monotonic() - int64(3*time.Second)
+	judge := func(mark, exitFirst bool) record.PeerFailure {
+		p := &exitedProc{exited: make(chan struct{}), state: cmd.ProcessState}
+		w := &watchedPeer{proc: p, role: "sender"}
+		if exitFirst {
+			close(p.exited)
+		}
+		if mark {
+			w.deadlineIsStop()
+		}
+		if !exitFirst {
+			close(p.exited)
+		}
+		exits := make(chan *watchedPeer, 1)
+		w.watch(exits, make(chan struct{}))
+		<-exits
+		f, failed := w.failure(start, start+int64(2*time.Second), nil)
+		if !failed {
+			t.Errorf("mark %v, exited first %v: a SIGKILLed built-in peer passed the run", mark, exitFirst)
+		}
+		return f
+	}
+	if f := judge(true, false); f.How != record.ExitNotStopped {
+		t.Errorf("overran its grace after the deadline: %q, want %q", f.How, record.ExitNotStopped)
+	}
+	if f := judge(false, false); f.How != record.ExitSignal || f.Signal != "SIGKILL" {
+		t.Errorf("killed with no stop asked: %q %q, want %q SIGKILL", f.How, f.Signal, record.ExitSignal)
+	}
+	if f := judge(true, true); f.How != record.ExitSignal {
+		t.Errorf("killed before the deadline, marked after: %q, want %q (its own exit)", f.How, record.ExitSignal)
+	}
+}
