@@ -558,7 +558,8 @@ func TestExporter(t *testing.T) {
 		assertClean(t, id)
 	}()
 	ns := netem.NamespaceName(id, "rcv")
-	cmd := tcplabCmd("exporter", "--netns", ns, "--listen", "127.0.0.1:0")
+	// Not the defaults: windows of half a second sampled every 50 ms.
+	cmd := tcplabCmd("exporter", "--netns", ns, "--listen", "127.0.0.1:0", "--interval", "50ms", "--window", "500ms")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -596,6 +597,9 @@ func TestExporter(t *testing.T) {
 	}
 	if r := runTcplab(t, "exporter", "--netns", "tcplab-nosuch-rcv"); r.code != 2 || !strings.Contains(r.stderr, "tcplab-nosuch-rcv") {
 		t.Errorf("unknown namespace: exit %d %s", r.code, r.stderr)
+	}
+	if r := runTcplab(t, "exporter", "--netns", ns, "--listen", "127.0.0.1:0", "--interval", "100ms", "--window", "150ms"); r.code != 2 || !strings.Contains(r.stderr, "--window 150ms: at least two sampling intervals") {
+		t.Errorf("a window shorter than two intervals: exit %d %s", r.code, r.stderr)
 	}
 }
 
