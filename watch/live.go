@@ -26,7 +26,7 @@ func (w *Watcher) draw(now int64) {
 	var b strings.Builder
 	if !w.opts.Terminal {
 		for _, c := range cs {
-			if c.nclasses == 0 || c.closedAt > 0 && now-c.closedAt > int64(w.opts.Window) {
+			if c.nclasses == 0 || c.ended() > 0 && now-c.ended() > int64(w.opts.Window) {
 				continue
 			}
 			fmt.Fprintf(&b, "%7.1fs conn %d %s → %s %s %s, rtt %.1f ms: %s\n", float64(now)/1e9, c.id, c.local, c.remote,
@@ -58,8 +58,11 @@ func (w *Watcher) draw(now int64) {
 	line("%4s  %-44s %-9s %-11s %12s %9s  %-10s  %s", "conn", "local → remote", "end", "state", "rate", "rtt", "windows", "last window")
 	for _, c := range cs {
 		state := tcpStates[c.state]
-		if c.closedAt > 0 {
+		switch {
+		case c.closedAt > 0:
 			state = "closed"
+		case c.leftAt > 0:
+			state = "ending" // no longer established: sampled no more
 		}
 		line("%4d  %-44s %-9s %-11s %12s %6.1f ms  %-10s  %s", c.id, c.local+" → "+c.remote, c.role(), state, fmtRate(c.rateBits), c.rttMs, c.bar(), c.lastText())
 	}

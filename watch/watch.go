@@ -160,10 +160,15 @@ type conn struct {
 	nclasses      int
 	seconds       map[report.Class]float64
 	closedAt      int64
-	sending       bool
-	rateBits      float64
-	rttMs         float64
-	state         uint8
+	// seen is the last round whose dump of established sockets held it;
+	// leftAt when it was first missing from one (it left ESTABLISHED: an
+	// orphan flushing in FIN_WAIT, a close under way), 0 while it is there.
+	seen     uint32
+	leftAt   int64
+	sending  bool
+	rateBits float64
+	rttMs    float64
+	state    uint8
 }
 
 // Open prepares a watch: it opens the sock_diag sockets inside the
@@ -404,6 +409,7 @@ func (w *Watcher) once() error {
 	if err != nil {
 		return fmt.Errorf("sample %s: %w", w.opts.Target, err)
 	}
+	w.markLeft(now)
 	err = w.destroyed.Drain(func(d *tcpinfo.DiagSocket) {
 		if d.Dst.Port() != 0 {
 			w.sample(now, d, true)
@@ -510,6 +516,9 @@ func (w *Watcher) sample(now int64, d *tcpinfo.DiagSocket, closing bool) {
 		w.next++
 		w.conns[d.Cookie] = c
 	}
+	if !closing {
+		c.seen, c.leftAt = w.gen, 0
+	}
 	s := &w.scratch
 	*s = tcpinfo.Sample{}
 	s.FromDiag(d)
@@ -536,6 +545,26 @@ func (w *Watcher) sample(now int64, d *tcpinfo.DiagSocket, closing bool) {
 		delete(w.conns, d.Cookie)
 		w.gone = append(w.gone, c)
 	}
+}
+
+// markLeft stamps the followed connections this round's dump of
+// established sockets did not hold: they left ESTABLISHED and are sampled
+// no more, so the live view stops showing their last rate as current.
+func (w *Watcher) markLeft(now int64) {
+	for _, c := range w.conns {
+		if c.seen != w.gen && c.leftAt == 0 {
+			c.leftAt = now
+		}
+	}
+}
+
+// ended is when the connection closed or left ESTABLISHED, 0 while it is
+// established.
+func (c *conn) ended() int64 {
+	if c.closedAt > 0 {
+		return c.closedAt
+	}
+	return c.leftAt
 }
 
 // ordered is the ring's samples, oldest first.

@@ -80,7 +80,8 @@ func TestWatcherJudgesAndDraws(t *testing.T) {
 }
 
 // TestSampleAllocatesNothing: a round of an already followed connection
-// allocates nothing (between its windows).
+// (its sample and the check for connections that left) allocates nothing
+// (between its windows).
 func TestSampleAllocatesNothing(t *testing.T) {
 	w := fake(Options{Window: time.Hour, Interval: time.Millisecond})
 	d := bulkSocket(7, "198.18.0.1:40000", "198.18.0.2:5001", 1)
@@ -90,9 +91,11 @@ func TestSampleAllocatesNothing(t *testing.T) {
 	now := int64(0)
 	if n := testing.AllocsPerRun(1000, func() {
 		now += int64(time.Millisecond)
+		w.gen++
 		w.sample(now, d, false)
+		w.markLeft(now)
 	}); n != 0 {
-		t.Errorf("%.1f allocations per sample", n)
+		t.Errorf("%.1f allocations per round", n)
 	}
 }
 
@@ -144,7 +147,9 @@ func BenchmarkWatchSample(b *testing.B) {
 	w.sample(0, d, false)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
+		w.gen++
 		w.sample(int64(i+1)*int64(time.Millisecond), d, false)
+		w.markLeft(int64(i+1) * int64(time.Millisecond))
 	}
 }
 
@@ -167,5 +172,45 @@ func TestAddressFilter(t *testing.T) {
 		if _, got := w.conns[uint64(i+1)]; got != c.want {
 			t.Errorf("%s → %s: followed %v, want %v", c.local, c.remote, got, c.want)
 		}
+	}
+}
+
+// TestLeftEstablished: a followed connection missing from a round's dump
+// of established sockets (an orphan flushing in FIN_WAIT, not yet
+// destroyed) is marked as ending: the table says so, and the plain log
+// stops printing its last rate as if it were current a window later; back
+// in a dump, it is established again.
+func TestLeftEstablished(t *testing.T) {
+	var term, plain bytes.Buffer
+	w := fake(Options{Window: 500 * time.Millisecond, Live: &term, Terminal: true})
+	other := fake(Options{Window: 500 * time.Millisecond, Live: &plain})
+	for i := 0; i <= 20; i++ {
+		now := int64(i) * int64(100*time.Millisecond)
+		for _, x := range []*Watcher{w, other} {
+			x.gen++
+			x.sample(now, bulkSocket(7, "198.18.0.1:40000", "198.18.0.2:5001", float64(i)/10), false)
+			if i < 10 {
+				x.sample(now, bulkSocket(8, "198.18.0.1:40001", "198.18.0.3:5001", float64(i)/10), false)
+			}
+			x.markLeft(now)
+		}
+	}
+	left := w.conns[8]
+	if left == nil || left.leftAt != int64(time.Second) || w.conns[7].leftAt != 0 {
+		t.Fatalf("left at %v, want 1 s for the missing one and 0 for the other", left)
+	}
+	end := int64(2 * time.Second)
+	w.draw(end)
+	other.draw(end)
+	if out := term.String(); !strings.Contains(out, "ending") || strings.Count(out, "established") != 1 {
+		t.Errorf("table:\n%s", out)
+	}
+	if out := plain.String(); strings.Contains(out, "198.18.0.3") || !strings.Contains(out, "198.18.0.2") {
+		t.Errorf("plain log shows the connection that left a second ago as current:\n%s", out)
+	}
+	w.gen++
+	w.sample(end, bulkSocket(8, "198.18.0.1:40001", "198.18.0.3:5001", 2), false)
+	if w.markLeft(end); left.leftAt != 0 {
+		t.Error("back in the dump, still marked as ending")
 	}
 }
