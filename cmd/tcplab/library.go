@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -129,7 +130,18 @@ existing file is not overwritten unless --force.`,
 			}
 			content := []byte(starter)
 			base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-			if fi, err := os.Stat(from); from != "" && err == nil && fi.IsDir() {
+			fi, statErr := os.Stat(from)
+			runDir := from != "" && statErr == nil && fi.IsDir()
+			switch {
+			case from == "" || runDir || slices.Contains(scenarios.Names(), from):
+			case statErr == nil:
+				// A file: perhaps a run's report.json, or a scenario.
+				return withCode(ExitSetup, fmt.Errorf("--from %q is a file; give a run directory (a tcplab run's or watch's --out), or an embedded scenario's name (tcplab scenarios)", from))
+			case strings.ContainsRune(from, os.PathSeparator) || !errors.Is(statErr, os.ErrNotExist):
+				// Written as a path: it was meant as a run directory.
+				return withCode(ExitSetup, fmt.Errorf("--from %q: no such run directory: %w", from, statErr))
+			}
+			if runDir {
 				// A run directory: a scenario that reproduces what it measured.
 				name := base
 				if !scenario.ValidName(name) {
@@ -143,7 +155,7 @@ existing file is not overwritten unless --force.`,
 			} else if from != "" {
 				b, err := scenarios.Read(from)
 				if err != nil {
-					return withCode(ExitSetup, fmt.Errorf("--from %q: no such embedded scenario; embedded: %s", from, strings.Join(scenarios.Names(), ", ")))
+					return withCode(ExitSetup, fmt.Errorf("--from %q: no such run directory here, nor embedded scenario; embedded: %s", from, strings.Join(scenarios.Names(), ", ")))
 				}
 				content = []byte(strings.Replace(string(b), "$schema=../docs/scenario.schema.json", "$schema="+scenario.SchemaURL, 1))
 			}

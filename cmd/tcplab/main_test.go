@@ -720,6 +720,20 @@ func TestLibraryCommands(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Error("init --from a directory with no run wrote a file")
 	}
+	// A path that is not there, a file, a name that is neither: each says
+	// what it took the argument for, and writes nothing.
+	for _, c := range []struct{ from, says string }{
+		{filepath.Join(dir, "gone", "run"), "no such run directory"},
+		{f, "is a file; give a run directory"},
+		{"nosuch-scenario", "no such run directory here, nor embedded scenario; embedded: busy-connection-blackhole"},
+	} {
+		if r = runTcplab(t, "init", out, "--from", c.from); r.code != 2 || !strings.Contains(r.stderr, c.says) {
+			t.Errorf("init --from %s: exit %d: %s", c.from, r.code, r.stderr)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused init --from wrote a file")
+	}
 	r = runTcplab(t, "schema")
 	if docs, _ := os.ReadFile("../../docs/scenario.schema.json"); r.code != 0 || r.stdout != string(docs) {
 		t.Errorf("tcplab schema differs from docs/scenario.schema.json (exit %d)", r.code)
