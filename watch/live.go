@@ -21,12 +21,12 @@ var classLetter = map[report.Class]byte{
 func (w *Watcher) draw(now int64) {
 	w.mu.Lock()
 	cs := w.sorted(true)
-	over := w.over
+	over, gen := w.over, w.gen
 	w.mu.Unlock()
 	var b strings.Builder
 	if !w.opts.Terminal {
 		for _, c := range cs {
-			if c.nclasses == 0 || c.ended() > 0 && now-c.ended() > int64(w.opts.Window) {
+			if e := c.ended(gen); c.nclasses == 0 || e > 0 && now-e > int64(w.opts.Window) {
 				continue
 			}
 			fmt.Fprintf(&b, "%7.1fs conn %d %s → %s %s %s, rtt %.1f ms: %s\n", float64(now)/1e9, c.id, c.local, c.remote,
@@ -61,7 +61,7 @@ func (w *Watcher) draw(now int64) {
 		switch {
 		case c.closedAt > 0:
 			state = "closed"
-		case c.leftAt > 0:
+		case c.seen != gen:
 			state = "ending" // no longer established: sampled no more
 		}
 		line("%4d  %-44s %-9s %-11s %12s %6.1f ms  %-10s  %s", c.id, c.local+" → "+c.remote, c.role(), state, fmtRate(c.rateBits), c.rttMs, c.bar(), c.lastText())

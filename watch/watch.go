@@ -160,11 +160,11 @@ type conn struct {
 	nclasses      int
 	seconds       map[report.Class]float64
 	closedAt      int64
-	// seen is the last round whose dump of established sockets held it;
-	// leftAt when it was first missing from one (it left ESTABLISHED: an
-	// orphan flushing in FIN_WAIT, a close under way), 0 while it is there.
+	// seen is the last round whose dump of established sockets held it,
+	// seenAt that round's time: missing from the latest round, it has left
+	// ESTABLISHED (an orphan flushing in FIN_WAIT, a close under way).
 	seen     uint32
-	leftAt   int64
+	seenAt   int64
 	sending  bool
 	rateBits float64
 	rttMs    float64
@@ -409,7 +409,6 @@ func (w *Watcher) once() error {
 	if err != nil {
 		return fmt.Errorf("sample %s: %w", w.opts.Target, err)
 	}
-	w.markLeft(now)
 	err = w.destroyed.Drain(func(d *tcpinfo.DiagSocket) {
 		if d.Dst.Port() != 0 {
 			w.sample(now, d, true)
@@ -517,7 +516,7 @@ func (w *Watcher) sample(now int64, d *tcpinfo.DiagSocket, closing bool) {
 		w.conns[d.Cookie] = c
 	}
 	if !closing {
-		c.seen, c.leftAt = w.gen, 0
+		c.seen, c.seenAt = w.gen, now
 	}
 	s := &w.scratch
 	*s = tcpinfo.Sample{}
@@ -547,24 +546,17 @@ func (w *Watcher) sample(now int64, d *tcpinfo.DiagSocket, closing bool) {
 	}
 }
 
-// markLeft stamps the followed connections this round's dump of
-// established sockets did not hold: they left ESTABLISHED and are sampled
-// no more, so the live view stops showing their last rate as current.
-func (w *Watcher) markLeft(now int64) {
-	for _, c := range w.conns {
-		if c.seen != w.gen && c.leftAt == 0 {
-			c.leftAt = now
-		}
-	}
-}
-
-// ended is when the connection closed or left ESTABLISHED, 0 while it is
+// ended is when the connection closed, or when it was last seen
+// established if the latest round (gen) did not hold it; 0 while it is
 // established.
-func (c *conn) ended() int64 {
-	if c.closedAt > 0 {
+func (c *conn) ended(gen uint32) int64 {
+	switch {
+	case c.closedAt > 0:
 		return c.closedAt
+	case c.seen != gen:
+		return c.seenAt
 	}
-	return c.leftAt
+	return 0
 }
 
 // ordered is the ring's samples, oldest first.

@@ -80,8 +80,7 @@ func TestWatcherJudgesAndDraws(t *testing.T) {
 }
 
 // TestSampleAllocatesNothing: a round of an already followed connection
-// (its sample and the check for connections that left) allocates nothing
-// (between its windows).
+// allocates nothing (between its windows).
 func TestSampleAllocatesNothing(t *testing.T) {
 	w := fake(Options{Window: time.Hour, Interval: time.Millisecond})
 	d := bulkSocket(7, "198.18.0.1:40000", "198.18.0.2:5001", 1)
@@ -91,11 +90,9 @@ func TestSampleAllocatesNothing(t *testing.T) {
 	now := int64(0)
 	if n := testing.AllocsPerRun(1000, func() {
 		now += int64(time.Millisecond)
-		w.gen++
 		w.sample(now, d, false)
-		w.markLeft(now)
 	}); n != 0 {
-		t.Errorf("%.1f allocations per round", n)
+		t.Errorf("%.1f allocations per sample", n)
 	}
 }
 
@@ -147,9 +144,7 @@ func BenchmarkWatchSample(b *testing.B) {
 	w.sample(0, d, false)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		w.gen++
 		w.sample(int64(i+1)*int64(time.Millisecond), d, false)
-		w.markLeft(int64(i+1) * int64(time.Millisecond))
 	}
 }
 
@@ -192,12 +187,11 @@ func TestLeftEstablished(t *testing.T) {
 			if i < 10 {
 				x.sample(now, bulkSocket(8, "198.18.0.1:40001", "198.18.0.3:5001", float64(i)/10), false)
 			}
-			x.markLeft(now)
 		}
 	}
 	left := w.conns[8]
-	if left == nil || left.leftAt != int64(time.Second) || w.conns[7].leftAt != 0 {
-		t.Fatalf("left at %v, want 1 s for the missing one and 0 for the other", left)
+	if left == nil || left.ended(w.gen) != int64(900*time.Millisecond) || w.conns[7].ended(w.gen) != 0 {
+		t.Fatalf("ended %v, want 0.9 s (last seen) for the missing one and 0 for the other", left)
 	}
 	end := int64(2 * time.Second)
 	w.draw(end)
@@ -210,7 +204,7 @@ func TestLeftEstablished(t *testing.T) {
 	}
 	w.gen++
 	w.sample(end, bulkSocket(8, "198.18.0.1:40001", "198.18.0.3:5001", 2), false)
-	if w.markLeft(end); left.leftAt != 0 {
+	if left.ended(w.gen) != 0 {
 		t.Error("back in the dump, still marked as ending")
 	}
 }

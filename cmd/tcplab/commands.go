@@ -231,8 +231,6 @@ func runSweep(cmd *cobra.Command, sw *scenario.Sweep, out string, parallel int, 
 	return nil
 }
 
-// printSummary prints a run's summary as text (coloured on a terminal) or
-// as report.json.
 // recordedExit is the exit a recorded run or watch earns: 2 when it did
 // not complete (no verdict of it can pass), 1 when the lab or its samples
 // distorted it (its TRUST line says how) or an expectation failed.
@@ -249,6 +247,8 @@ func recordedExit(s *report.Summary) error {
 	return nil
 }
 
+// printSummary prints a run's summary as text (coloured on a terminal) or
+// as report.json.
 func printSummary(cmd *cobra.Command, output string, s *report.Summary, dir string) error {
 	w := cmd.OutOrStdout()
 	switch output {
